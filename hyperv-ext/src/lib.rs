@@ -1,0 +1,3 @@
+//! Apache CloudStack Orchestrator extension for Hyper-V, over SSH and Windows PowerShell.
+
+pub mod powershell;
