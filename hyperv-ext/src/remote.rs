@@ -44,13 +44,17 @@ impl std::error::Error for RemoteError {
 }
 
 /// Runs `script` with `data` on the host: exactly one connection and one PowerShell start.
+/// `id` (the invocation's) marks the script's result line.
 pub fn run<T: Serialize>(
     target: &Target,
     script: Script,
     data: &T,
     deadline: &Deadline,
+    id: &str,
 ) -> Result<Reply, RemoteError> {
-    let text = script.render(data).expect("script data serialises to JSON");
+    let text = script
+        .render(data, id)
+        .expect("script data is a JSON object");
     let line = powershell::command_line(script, &text).map_err(RemoteError::TooLong)?;
     log::info!(
         "running script '{}' on {}@{}:{} ({} characters)",
@@ -62,7 +66,7 @@ pub fn run<T: Serialize>(
     );
     let output = ssh::run_command(target, &line, deadline).map_err(RemoteError::Ssh)?;
     let stderr = powershell::decode_for_log(&output.stderr, 4000);
-    let result = powershell::parse_reply(&output.stdout);
+    let result = powershell::parse_reply(&output.stdout, id);
     match &result {
         Ok(Ok(_)) => log::debug!(
             "script '{}' succeeded ({}); stderr: {stderr}",

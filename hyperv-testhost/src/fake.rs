@@ -25,10 +25,11 @@ use crate::state::{Launch, StateFile};
 /// sends must fail the tests, not silently move both sides.
 const EXPECTED_FLAGS: &str = "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -InputFormat None -EncodedCommand ";
 
-/// What Windows OpenSSH prints before the command runs (MOTD), with a decoy frame: the client
-/// must take the LAST result line.
+/// What Windows OpenSSH prints before the command runs (MOTD), with decoy frames: the client
+/// must take only the line framed with its own invocation id.
 const MOTD: &str = "Microsoft Windows Server 2022 Datacenter (fake Hyper-V host for tests)\r\n\
     HVX1:{\"ok\":false,\"code\":\"MOTD_DECOY\"}\r\n\
+    HVX1:00000000:{\"ok\":true,\"code\":\"MOTD_DECOY\"}\r\n\
     Authorized use only.\r\n";
 
 const PROGRESS_CLIXML: &str = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><I64 N=\"SourceId\">1</I64><PR N=\"Record\"><AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj></Objs>";
@@ -174,7 +175,9 @@ pub fn main(home: &Path) -> i32 {
         let _ = stdout.flush();
         return 1;
     }
-    let frame = format!("HVX1:{}\r\n", ascii_json(&answer));
+    // `Emit` writes "HVX1:$($P.id):": the id the client put in the data.
+    let id = data["id"].as_str().unwrap_or_default();
+    let frame = format!("HVX1:{id}:{}\r\n", ascii_json(&answer));
     let _ = stdout.write_all(frame.as_bytes());
     let _ = stdout.flush();
     if knobs.kill_after_output {
@@ -287,7 +290,7 @@ mod tests {
     #[test]
     fn accepts_exactly_what_hyperv_ext_sends() {
         let text = Script::Status
-            .render(&serde_json::json!({"name": "vm1"}))
+            .render(&serde_json::json!({"name": "vm1"}), "id1")
             .unwrap();
         let line = command_line(Script::Status, &text).unwrap();
         let (script, data) = accept(&line).unwrap();
@@ -298,7 +301,7 @@ mod tests {
     #[test]
     fn refuses_other_flags_and_foreign_scripts() {
         let text = Script::Status
-            .render(&serde_json::json!({"name": "vm1"}))
+            .render(&serde_json::json!({"name": "vm1"}), "id1")
             .unwrap();
         let encoded = encode_command(&text);
         assert!(

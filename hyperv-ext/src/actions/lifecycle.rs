@@ -131,7 +131,7 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
         nics,
     };
     let doing = format!("creating VM {}", vm.name);
-    match remote::run(&target, Script::Create, &data, &inv.deadline) {
+    match remote::run(&target, Script::Create, &data, &inv.deadline, &inv.id) {
         Ok(reply) => Ok(Response::success(format!(
             "VM {} created and started on {}",
             vm.name, target.host
@@ -217,7 +217,7 @@ fn cleanup(inv: &Invocation, target: &Target, vm: &VmRef, disk: &str) -> String 
         uuid: &vm.uuid,
         disk,
     };
-    match remote::run(target, Script::CleanupCreate, &data, &deadline) {
+    match remote::run(target, Script::CleanupCreate, &data, &deadline, &inv.id) {
         Ok(reply) => {
             let vm_removed = reply.bool("removed_vm") == Some(true);
             let files = reply.array("removed").map(Vec::len).unwrap_or(0);
@@ -248,7 +248,7 @@ pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
         uuid: &vm.uuid,
         vhd_path: &vhd_path,
     };
-    let reply = remote::run(&target, Script::Delete, &data, &inv.deadline)
+    let reply = remote::run(&target, Script::Delete, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("deleting VM {}", vm.name), &target, &vm))?;
     if reply.bool("found") != Some(true) {
         return Ok(Response::success(format!(

@@ -70,7 +70,7 @@ pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
         name: &vm.name,
         uuid: &vm.uuid,
     };
-    let reply = remote::run(&target, Script::Start, &data, &inv.deadline)
+    let reply = remote::run(&target, Script::Start, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("starting VM {}", vm.name), &target, &vm))?;
     let message = match reply.str("before") {
         Some("Running") => format!("VM {} was already running", vm.name),
@@ -88,7 +88,7 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
     let vm = VmRef::read(&inv.payload, &mut problems);
     problems.finish(d)?;
     let data = stop_data(&vm, policy, &inv.deadline);
-    let reply = remote::run(&target, Script::Stop, &data, &inv.deadline)
+    let reply = remote::run(&target, Script::Stop, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("stopping VM {}", vm.name), &target, &vm))?;
     if reply.bool("found") != Some(true) {
         return Ok(Response::success(format!(
@@ -110,7 +110,7 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
     let vm = VmRef::read(&inv.payload, &mut problems);
     problems.finish(d)?;
     let data = stop_data(&vm, policy, &inv.deadline);
-    let reply = remote::run(&target, Script::Reboot, &data, &inv.deadline)
+    let reply = remote::run(&target, Script::Reboot, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("rebooting VM {}", vm.name), &target, &vm))?;
     Ok(Response::success(format!(
         "VM {} rebooted ({}, then started)",
@@ -126,7 +126,7 @@ pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
         name: &vm.name,
         uuid: &vm.uuid,
     };
-    let reply = remote::run(&target, Script::Suspend, &data, &inv.deadline)
+    let reply = remote::run(&target, Script::Suspend, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("suspending VM {}", vm.name), &target, &vm))?;
     let message = if reply.str("before") == Some("Paused") {
         format!("VM {} was already suspended", vm.name)
@@ -142,7 +142,7 @@ pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
         name: &vm.name,
         uuid: &vm.uuid,
     };
-    let reply = remote::run(&target, Script::Resume, &data, &inv.deadline)
+    let reply = remote::run(&target, Script::Resume, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("resuming VM {}", vm.name), &target, &vm))?;
     let message = if reply.str("before") == Some("Running") {
         format!("VM {} was already running", vm.name)

@@ -46,6 +46,7 @@ pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
             uuid: &vm.uuid,
         },
         &inv.deadline,
+        &inv.id,
     )
     .map_err(|e| {
         explain(
@@ -71,7 +72,7 @@ fn run(
         uuid: &vm.uuid,
         snapshot: &snapshot,
     };
-    let reply = remote::run(&target, script, &data, &inv.deadline)
+    let reply = remote::run(&target, script, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("{doing} of VM {}", vm.name), &target, &vm))?;
     Ok((vm, snapshot, reply))
 }

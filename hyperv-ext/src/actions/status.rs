@@ -36,14 +36,15 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
         name: &vm.name,
         uuid: &vm.uuid,
     };
-    let reply = remote::run(&target, Script::Status, &data, &inv.deadline).map_err(|e| {
-        explain(
-            e,
-            &format!("reading the state of VM {}", vm.name),
-            &target,
-            &vm,
-        )
-    })?;
+    let reply =
+        remote::run(&target, Script::Status, &data, &inv.deadline, &inv.id).map_err(|e| {
+            explain(
+                e,
+                &format!("reading the state of VM {}", vm.name),
+                &target,
+                &vm,
+            )
+        })?;
     if reply.bool("found") != Some(true) {
         // Rights were proven first, so absent really means absent: report it as off.
         log::warn!(
@@ -69,6 +70,7 @@ pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
         Script::Statuses,
         &serde_json::json!({}),
         &inv.deadline,
+        &inv.id,
     )
     .map_err(|e| explain(e, "listing the VMs' states", &target, &VmRef::default()))?;
     let mut states: BTreeMap<String, PowerState> = BTreeMap::new();

@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn command_line_uses_only_shell_neutral_characters() {
         let text = Script::Status
-            .render(&serde_json::json!({"name": "a'\"&|<>^%!"}))
+            .render(&serde_json::json!({"name": "a'\"&|<>^%!"}), "0a1b2c3d")
             .unwrap();
         let line = command_line(Script::Status, &text).unwrap();
         assert!(line.starts_with(COMMAND_PREFIX));
@@ -140,7 +140,7 @@ mod tests {
             "sbt": "MicrosoftUEFICertificateAuthority",
             "nics": [nic("020100CC0001", 1577), nic("020100CC0002", 1578), nic("020100CC0003", 1579)],
         });
-        let text = Script::Create.render(&data).unwrap();
+        let text = Script::Create.render(&data, "0a1b2c3d").unwrap();
         let line = command_line(Script::Create, &text).expect("fits");
         assert!(line.len() < MAX_COMMAND_LINE, "{}", line.len());
         for script in Script::ALL {
@@ -156,7 +156,7 @@ mod tests {
     fn command_line_refuses_what_cmd_exe_would_cut() {
         let long = "x".repeat(3000);
         let text = Script::Status
-            .render(&serde_json::json!({ "name": long }))
+            .render(&serde_json::json!({ "name": long }), "0a1b2c3d")
             .unwrap();
         let err = command_line(Script::Status, &text).unwrap_err();
         assert!(err.length > MAX_COMMAND_LINE);

@@ -1,5 +1,6 @@
-//! The framed result line: scripts print `HVX1:{json}`; the LAST such line wins, because
-//! login messages (MOTD) and anything else may reach stdout before it.
+//! The framed result line: scripts print `HVX1:<invocation id>:{json}`; the LAST line framed
+//! with this invocation's id wins. Login messages (MOTD) and anything else may reach stdout
+//! before it, and only our script knows the id (it came in its data blob).
 
 use serde_json::{Map, Value};
 
@@ -59,7 +60,7 @@ impl std::fmt::Display for Failure {
 /// stdout did not carry a usable result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyError {
-    /// No `HVX1:` line at all (PowerShell did not start, was killed, or printed garbage).
+    /// No line framed with our id (PowerShell did not start, was killed, printed garbage).
     Missing,
     /// The last framed line is not a JSON object with a boolean `ok`.
     Malformed(String),
@@ -76,14 +77,15 @@ impl std::fmt::Display for ReplyError {
 
 impl std::error::Error for ReplyError {}
 
-/// Finds the last framed line in `stdout` and splits it into success or failure.
-pub fn parse_reply(stdout: &[u8]) -> Result<Result<Reply, Failure>, ReplyError> {
+/// Finds the last line framed with `id` in `stdout` and splits it into success or failure.
+pub fn parse_reply(stdout: &[u8], id: &str) -> Result<Result<Reply, Failure>, ReplyError> {
     let text = String::from_utf8_lossy(stdout);
+    let prefix = format!("{FRAME}{id}:");
     let framed = text
         .lines()
         .map(|l| l.trim_start_matches('\u{feff}').trim())
         .rev()
-        .find_map(|l| l.strip_prefix(FRAME))
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
         .ok_or(ReplyError::Missing)?;
     let value: Value =
         serde_json::from_str(framed).map_err(|e| ReplyError::Malformed(e.to_string()))?;
@@ -117,55 +119,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn last_framed_line_wins_over_motd_and_decoys() {
-        let out = b"Welcome\r\nHVX1:{\"ok\":false,\"code\":\"DECOY\"}\r\nnoise\r\nHVX1:{\"ok\":true,\"state\":\"Running\"}\r\n";
-        let reply = parse_reply(out).unwrap().unwrap();
+    fn last_line_framed_with_our_id_wins_over_motd_and_decoys() {
+        let out =
+            b"Welcome\r\nHVX1:{\"ok\":false}\r\nHVX1:ab12:{\"ok\":false,\"code\":\"OLD\"}\r\n\
+            noise\r\nHVX1:ab12:{\"ok\":true,\"state\":\"Running\"}\r\n\
+            HVX1:ff00:{\"ok\":false,\"code\":\"DECOY\"}\r\n";
+        let reply = parse_reply(out, "ab12").unwrap().unwrap();
         assert_eq!(reply.str("state"), Some("Running"));
     }
 
     #[test]
     fn failure_carries_code_and_detail() {
         let out =
-            b"\xef\xbb\xbfHVX1:{\"ok\":false,\"code\":\"PS_ERROR\",\"detail\":\"caf\\u00e9\"}\n";
-        let failure = parse_reply(out).unwrap().unwrap_err();
+            b"\xef\xbb\xbfHVX1:i:{\"ok\":false,\"code\":\"PS_ERROR\",\"detail\":\"caf\\u00e9\"}\n";
+        let failure = parse_reply(out, "i").unwrap().unwrap_err();
         assert_eq!(failure.code, "PS_ERROR");
         assert_eq!(failure.detail.as_deref(), Some("caf\u{e9}"));
-        let counted = parse_reply(b"HVX1:{\"ok\":false,\"code\":\"VM_AMBIGUOUS\",\"detail\":2}")
-            .unwrap()
-            .unwrap_err();
+        let counted = parse_reply(
+            b"HVX1:i:{\"ok\":false,\"code\":\"VM_AMBIGUOUS\",\"detail\":2}",
+            "i",
+        )
+        .unwrap()
+        .unwrap_err();
         assert_eq!(counted.count(), Some(2));
     }
 
     #[test]
     fn missing_or_malformed_frames_are_errors() {
-        assert_eq!(parse_reply(b"").unwrap_err(), ReplyError::Missing);
-        assert_eq!(
-            parse_reply(b"garbage\n{\"ok\":true}").unwrap_err(),
-            ReplyError::Missing
-        );
-        assert!(matches!(
-            parse_reply(b"HVX1:{\"ok\":tr"),
-            Err(ReplyError::Malformed(_))
+        let missing = |out: &[u8]| parse_reply(out, "i").unwrap_err() == ReplyError::Missing;
+        let malformed = |out: &[u8]| matches!(parse_reply(out, "i"), Err(ReplyError::Malformed(_)));
+        assert!(missing(b""));
+        assert!(missing(b"garbage\n{\"ok\":true}"));
+        // A frame without our id (a MOTD, another run) is not ours.
+        assert!(missing(
+            b"HVX1:{\"ok\":true}\nHVX1::{\"ok\":true}\nHVX1:j:{\"ok\":true}"
         ));
-        assert!(matches!(
-            parse_reply(b"HVX1:[1]"),
-            Err(ReplyError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_reply(b"HVX1:{\"ok\":1}"),
-            Err(ReplyError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_reply(b"HVX1:{\"ok\":false}"),
-            Err(ReplyError::Malformed(_))
-        ));
+        assert!(malformed(b"HVX1:i:{\"ok\":tr"));
+        assert!(malformed(b"HVX1:i:[1]"));
+        assert!(malformed(b"HVX1:i:{\"ok\":1}"));
+        assert!(malformed(b"HVX1:i:{\"ok\":false}"));
     }
 
     #[test]
     fn arrays_survive_the_5_1_value_count_wrapper() {
-        let reply = parse_reply(b"HVX1:{\"ok\":true,\"a\":{\"value\":[1],\"Count\":1},\"b\":[2]}")
-            .unwrap()
-            .unwrap();
+        let out = b"HVX1:i:{\"ok\":true,\"a\":{\"value\":[1],\"Count\":1},\"b\":[2]}";
+        let reply = parse_reply(out, "i").unwrap().unwrap();
         assert_eq!(reply.array("a").unwrap().len(), 1);
         assert_eq!(reply.array("b").unwrap().len(), 1);
         assert!(reply.array("c").is_none());

@@ -204,9 +204,21 @@ impl Script {
         &TEMPLATES[index]
     }
 
-    /// The script text for `data`: the template with the base64 JSON literal filled in.
-    pub fn render<T: Serialize>(self, data: &T) -> Result<String, serde_json::Error> {
-        let json = serde_json::to_vec(data)?;
+    /// The script text for `data` (a JSON object) plus `id`, the invocation id the script
+    /// echoes in its result line: the template with the base64 JSON literal filled in.
+    pub fn render<T: Serialize>(self, data: &T, id: &str) -> Result<String, serde_json::Error> {
+        let mut value = serde_json::to_value(data)?;
+        match value.as_object_mut() {
+            Some(fields) => {
+                fields.insert("id".into(), id.into());
+            }
+            None => {
+                return Err(serde::ser::Error::custom(
+                    "script data must be a JSON object",
+                ));
+            }
+        }
+        let json = serde_json::to_vec(&value)?;
         Ok(self.render_json_bytes(&json))
     }
 
@@ -278,21 +290,28 @@ mod tests {
     fn render_then_identify_gives_back_script_and_data() {
         let data = json!({"name": "i-2-45-VM", "snapshot": "a'b$(x)`;\u{2019}\n\u{e9}"});
         for script in Script::ALL {
-            let text = script.render(&data).unwrap();
+            let text = script.render(&data, "0a1b2c3d").unwrap();
             let (found, json) = Script::identify(&text).expect("identifies its own text");
             assert_eq!(found, script);
+            let mut expected = data.clone();
+            expected["id"] = json!("0a1b2c3d");
             assert_eq!(
                 serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
-                data
+                expected
             );
         }
+    }
+
+    #[test]
+    fn data_must_be_an_object() {
+        assert!(Script::Status.render(&json!([1]), "id").is_err());
     }
 
     #[test]
     fn user_values_never_appear_in_the_script_text() {
         let marker = "INJECTED-VALUE-$(Stop-Computer)";
         let text = Script::CreateSnapshot
-            .render(&json!({"snapshot": marker}))
+            .render(&json!({"snapshot": marker}), "0a1b2c3d")
             .unwrap();
         assert!(!text.contains(marker));
         assert!(!text.contains("Stop-Computer"));
@@ -300,7 +319,7 @@ mod tests {
 
     #[test]
     fn identify_rejects_foreign_or_altered_text() {
-        let good = Script::Status.render(&json!({"name": "vm"})).unwrap();
+        let good = Script::Status.render(&json!({"name": "vm"}), "id").unwrap();
         assert!(Script::identify("Get-VM | Remove-VM -Force").is_none());
         assert!(Script::identify(&format!("{good}\nRemove-VM -Name * -Force")).is_none());
         assert!(Script::identify(&good.replace("Need-Rights;", "")).is_none());

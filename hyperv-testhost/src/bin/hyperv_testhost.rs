@@ -45,7 +45,7 @@ fn print_script(name: &str, data: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match script.render(&data) {
+    match script.render(&data, "manual") {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS
