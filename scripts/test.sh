@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this): set-up, formatting and
+# lint gates, the release build, then every test against real peers (fakepve for Proxmox VE,
+# OpenSSH sshd for Hyper-V) and the documentation examples.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+scripts/setup.sh
+
+echo "== format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build (release)"
+cargo build --release --workspace --bins --locked
+
+echo "== tests (release)"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --release --workspace --locked --no-fail-fast
+else
+  cargo test --release --workspace --locked --no-fail-fast
+fi
+cargo test --release --doc --workspace --locked
