@@ -16,10 +16,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build (release)"
 cargo build --release --workspace --bins --locked
 
+echo "== documentation examples"
+cargo test --release --doc -p ext-sdk --locked
+
+# Last, so the run closes on the test runner's summary.
 echo "== tests (release)"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --release --workspace --locked --no-fail-fast
 else
   cargo test --release --workspace --locked --no-fail-fast
 fi
-cargo test --release --doc --workspace --locked
