@@ -12,6 +12,7 @@ scripts/setup.sh
 echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p ext-sdk --no-deps --locked --quiet
 
 echo "== build (release)"
 cargo build --release --workspace --bins --locked
