@@ -13,8 +13,11 @@ pub enum Action {
     Prepare,
     /// First start of a new VM: create it and leave it running.
     Create,
+    /// Start an existing VM.
     Start,
+    /// Stop a VM (also on host maintenance and before destroy).
     Stop,
+    /// Reboot a VM.
     Reboot,
     /// Expunge: remove the VM.
     Delete,

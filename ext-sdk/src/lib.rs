@@ -78,6 +78,8 @@
 //! }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod action;
 pub mod deadline;
 pub mod details;

@@ -47,8 +47,11 @@ pub struct LogConfig {
 /// What every log line is tagged with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogContext {
+    /// The invocation id.
     pub invocation: String,
+    /// The action name.
     pub action: String,
+    /// The VM's instance name, or `-`.
     pub vm: String,
 }
 

@@ -3,7 +3,7 @@
 //! CloudStack merges stderr into stdout and parses the result, so a stray line from any library
 //! breaks `status`, `prepare` and `getconsole`. At start-up the runner therefore moves the real
 //! stdout to a private descriptor and points descriptors 0, 1 and 2 at `/dev/null` (stderr
-//! later at the log file). The result is written through [`emit`] exactly once: by the runner,
+//! later at the log file). The result is written through `emit` exactly once: by the runner,
 //! or by the deadline watchdog, whichever comes first.
 
 use std::fs::File;

@@ -28,24 +28,50 @@ pub const MAX_PAYLOAD_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub enum PayloadError {
     /// The file could not be opened or read.
-    Io { path: String, error: std::io::Error },
+    Io {
+        /// The payload path.
+        path: String,
+        /// The underlying error.
+        error: std::io::Error,
+    },
     /// The path exists but is not a regular file.
-    NotAFile { path: String },
+    NotAFile {
+        /// The payload path.
+        path: String,
+    },
     /// The file is empty.
-    Empty { path: String },
+    Empty {
+        /// The payload path.
+        path: String,
+    },
     /// The file is larger than [`MAX_PAYLOAD_BYTES`].
-    TooLarge { path: String, size: u64 },
+    TooLarge {
+        /// The payload path.
+        path: String,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// The content is not valid JSON.
     Json {
+        /// The payload path.
         path: String,
+        /// The parser's error, with line and column.
         error: serde_json::Error,
     },
     /// The JSON is valid but not an object at the top level.
-    NotAnObject { path: String, found: &'static str },
+    NotAnObject {
+        /// The payload path.
+        path: String,
+        /// What was found instead, e.g. "an array".
+        found: &'static str,
+    },
     /// A field has a type no CloudStack version sends.
     Field {
+        /// The payload path.
         path: String,
+        /// The JSON path of the field, e.g. `cloudstack.vm.details.cpus`.
         field: String,
+        /// What is wrong with it.
         message: String,
     },
 }
@@ -118,16 +144,22 @@ pub struct Payload {
 /// The account on whose behalf CloudStack runs the action.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Caller {
+    /// The account UUID.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub id: Option<String>,
+    /// The account name, e.g. `admin` or `system`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub name: Option<String>,
+    /// The account type, e.g. `ADMIN`.
     #[serde(rename = "type", default, deserialize_with = "lenient::opt_string")]
     pub account_type: Option<String>,
+    /// The role UUID.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub roleid: Option<String>,
+    /// The role name.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub rolename: Option<String>,
+    /// The role type, e.g. `Admin`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub roletype: Option<String>,
 }
@@ -157,20 +189,28 @@ pub struct ExternalDetails {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VmDetails {
+    /// The database id.
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub id: Option<i64>,
+    /// The internal name, e.g. `i-2-45-VM`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub name: Option<String>,
+    /// The VM UUID (same as `virtualmachineid`).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub uuid: Option<String>,
+    /// CloudStack's state, e.g. `Starting`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub state: Option<String>,
+    /// The VM type, e.g. `User`.
     #[serde(rename = "type", default, deserialize_with = "lenient::opt_string")]
     pub vm_type: Option<String>,
+    /// Number of vCPUs.
     #[serde(default, deserialize_with = "lenient::opt_u32")]
     pub cpus: Option<u32>,
+    /// Minimum CPU speed in MHz.
     #[serde(default, deserialize_with = "lenient::opt_u32")]
     pub min_speed: Option<u32>,
+    /// Maximum CPU speed in MHz.
     #[serde(default, deserialize_with = "lenient::opt_u32")]
     pub max_speed: Option<u32>,
     /// Bytes.
@@ -179,19 +219,25 @@ pub struct VmDetails {
     /// Bytes.
     #[serde(default, deserialize_with = "lenient::opt_u64")]
     pub max_ram: Option<u64>,
+    /// CPU architecture, e.g. `x86_64`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub arch: Option<String>,
+    /// Boot type, e.g. `UEFI`, when set.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub boot_type: Option<String>,
+    /// Boot mode, e.g. `SECURE`, when set.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub boot_mode: Option<String>,
+    /// Whether CloudStack HA is enabled.
     #[serde(rename = "enableHA", default, deserialize_with = "lenient::opt_bool")]
     pub enable_ha: Option<bool>,
+    /// The VNC password (a secret).
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub vnc_password: Option<Secret>,
     /// All VM details (offering, template, instance, and keys written back by `prepare`).
     #[serde(default, deserialize_with = "lenient::string_map")]
     pub details: BTreeMap<String, String>,
+    /// The NICs, in device order.
     #[serde(default, deserialize_with = "lenient::list")]
     pub nics: Vec<Nic>,
 }
@@ -216,30 +262,40 @@ pub struct Nic {
     /// The *network's* UUID (`NetworkTO.uuid`).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub uuid: Option<String>,
+    /// The MAC address CloudStack assigned, e.g. `02:01:00:cc:00:01`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub mac: Option<String>,
+    /// IPv4 address.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub ip: Option<String>,
+    /// IPv4 netmask.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub netmask: Option<String>,
+    /// IPv4 gateway.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub gateway: Option<String>,
+    /// IPv6 address, if any.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub ip6_address: Option<String>,
     /// e.g. `vlan://1577`, `vlan://untagged`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub broadcast_uri: Option<String>,
+    /// e.g. `vlan://1577`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub isolation_uri: Option<String>,
+    /// e.g. `Vlan`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub broadcast_type: Option<String>,
     /// The traffic label, e.g. `cloudbr1`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub name: Option<String>,
+    /// Whether this is the default NIC.
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     pub default_nic: Option<bool>,
+    /// MTU in bytes.
     #[serde(default, deserialize_with = "lenient::opt_u32")]
     pub mtu: Option<u32>,
+    /// NIC details (`PromiscuousMode`, `MacAddressChanges`, ...).
     #[serde(default, deserialize_with = "lenient::string_map")]
     pub details: BTreeMap<String, String>,
 }

@@ -10,8 +10,11 @@ use crate::redact;
 /// A VM power state in CloudStack's vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PowerState {
+    /// Running (or paused with memory resident).
     On,
+    /// Not running.
     Off,
+    /// Cannot tell; CloudStack leaves the VM's state alone.
     Unknown,
 }
 
@@ -43,10 +46,15 @@ pub struct PreparePatch {
 /// to match NIC rows) are echoed so every CloudStack version finds the NIC.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NicPatch {
+    /// The network UUID, echoed from the NIC.
     pub uuid: Option<String>,
+    /// The NIC UUID, echoed from the NIC.
     pub nic_uuid: Option<String>,
+    /// A new MAC address.
     pub mac: Option<String>,
+    /// A new IPv4 address.
     pub ip: Option<String>,
+    /// A new IPv6 address.
     pub ip6_address: Option<String>,
 }
 
@@ -83,14 +91,22 @@ impl NicPatch {
 pub enum Console {
     /// A VNC endpoint the console proxy connects to.
     Vnc {
+        /// Address the console proxy connects to.
         host: String,
+        /// VNC port.
         port: u16,
+        /// VNC password or ticket.
         password: String,
         /// The password is a one-time ticket.
         one_time: bool,
     },
     /// A URL shown to the user; `protocol` is `direct`, `link` or `url`.
-    Url { url: String, protocol: String },
+    Url {
+        /// The URL.
+        url: String,
+        /// `direct`, `link` or `url`.
+        protocol: String,
+    },
 }
 
 /// A successful result document.
