@@ -171,13 +171,7 @@ fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
 }
 
 pub fn switch(d: &mut DetailReader) -> String {
-    d.required_with(&SWITCH, |s| {
-        if s.chars().count() > 100 || s.chars().any(char::is_control) {
-            Err("expected a switch name of at most 100 printable characters".into())
-        } else {
-            Ok(s.to_owned())
-        }
-    })
+    d.required_with(&SWITCH, validate::object_name)
 }
 
 pub fn vhd_path(d: &mut DetailReader) -> String {

@@ -5,6 +5,18 @@
 //! but a value that is invalid for Windows or Hyper-V is refused here, with a clear message,
 //! before any connection is made.
 
+/// Names of host objects we look up (virtual switches): free text, exact match, but no
+/// control or line-breaking characters.
+pub fn object_name(name: &str) -> Result<String, String> {
+    if name.chars().count() > 100 {
+        return Err("expected at most 100 characters".into());
+    }
+    if let Some(c) = name.chars().find(|c| is_control_like(*c)) {
+        return Err(format!("contains the control character U+{:04X}", c as u32));
+    }
+    Ok(name.to_owned())
+}
+
 /// Hyper-V VM names also become file names (`<vm name>.vhdx`), so we keep to a portable set.
 pub fn vm_name(name: &str) -> Result<String, String> {
     let ok_chars = name
@@ -59,7 +71,7 @@ pub fn snapshot_name(name: &str) -> Result<String, String> {
 
 /// Control characters plus the Unicode line and paragraph separators, which PowerShell's
 /// tokenizer treats as line breaks.
-fn is_control_like(c: char) -> bool {
+pub fn is_control_like(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')
 }
 
@@ -203,6 +215,12 @@ pub fn ssh_url(text: &str) -> Result<(String, Option<u16>), String> {
         .trim_end_matches('/');
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or("unclosed '[' in IPv6 address")?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "'[{}]' is not an IPv6 address",
+                host.escape_debug()
+            ));
+        }
         match after.strip_prefix(':') {
             Some(port) => (host, Some(port)),
             None if after.is_empty() => (host, None),
@@ -372,6 +390,8 @@ mod tests {
             "a$(b)",
             "",
             "-x",
+            "[a-z]",
+            "[hv1]:22",
         ] {
             assert!(ssh_url(bad).is_err(), "{bad}");
         }
