@@ -1,8 +1,10 @@
 //! `hyperv-testhost --dir DIR`: start a test Hyper-V host (see the crate docs), print one JSON
 //! line describing it, run until SIGTERM/SIGINT/SIGHUP or until the parent process exits.
 //!
-//! `hyperv-testhost script NAME [JSON]`: print the PowerShell text hyperv-ext would run for
-//! script NAME with data JSON (for trying a script by hand on a real Windows host).
+//! `hyperv-testhost script NAME [JSON] [--command-line]`: print the PowerShell text
+//! hyperv-ext would run for script NAME with data JSON, or the whole `powershell.exe ...
+//! -EncodedCommand` line it would send (for running a script by hand on a real Windows host,
+//! see docs/hyperv-windows-checklist.md). The result line is framed with the id `manual`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,8 +25,10 @@ fn main() -> ExitCode {
         .as_slice()
     {
         ["--dir", dir] => serve(PathBuf::from(dir)),
-        ["script", name] => print_script(name, "{}"),
-        ["script", name, data] => print_script(name, data),
+        ["script", name] => print_script(name, "{}", false),
+        ["script", name, "--command-line"] => print_script(name, "{}", true),
+        ["script", name, data] => print_script(name, data, false),
+        ["script", name, data, "--command-line"] => print_script(name, data, true),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -32,7 +36,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_script(name: &str, data: &str) -> ExitCode {
+fn print_script(name: &str, data: &str, command_line: bool) -> ExitCode {
     let Some(script) = Script::from_name(name) else {
         let names: Vec<&str> = Script::ALL.iter().map(|s| s.name()).collect();
         eprintln!("unknown script '{name}'; one of: {}", names.join(", "));
@@ -46,6 +50,16 @@ fn print_script(name: &str, data: &str) -> ExitCode {
         }
     };
     match script.render(&data, "manual") {
+        Ok(text) if command_line => match hyperv_ext::powershell::command_line(script, &text) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS
