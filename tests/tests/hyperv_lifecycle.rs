@@ -187,5 +187,26 @@ fn full_lifecycle_by_password() {
     );
     let state = hv.state();
     assert_eq!(state.rejected, 0, "every script was one of ours");
+    // sshd's view: one session per connection, each a single exec, never a PTY or a shell.
+    let log = hv.host.sshd_log();
+    let connections = hv.host.connections();
+    assert_eq!(
+        log.matches("session_input_channel_req: session 0 req exec")
+            .count(),
+        connections
+    );
+    assert_eq!(
+        log.matches("session_new: session 1").count(),
+        0,
+        "one channel per connection"
+    );
+    assert!(
+        !log.contains("pty-req") && !log.contains("req shell"),
+        "no PTY, no shell"
+    );
+    assert_eq!(
+        state.invocations as usize, connections,
+        "one PowerShell start per connection"
+    );
     assert!(state.launches.iter().all(|l| l.script.is_some()));
 }
