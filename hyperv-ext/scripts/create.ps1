@@ -1,8 +1,9 @@
 # Checks first (nothing changed yet), then each step pushes its undo; on failure the undos run
 # in reverse order and the ORIGINAL error is reported, with any rollback errors beside it.
 # Data: name uuid gen mem cpus sw (switch) disk tpl (template) iso size dir (VM folder)
-#       sb (secure boot On/Off) sbt (secure boot template) nics[{mac vlan}]; short keys
-#       because the data is base64 inside base64 and create is the longest command line.
+#       sb (secure boot On/Off) sbt (secure boot template) nics ["MAC:VLAN", "MAC:" for
+#       untagged]; terse because the data is base64 inside base64 and create is the longest
+#       command line (each NIC costs its JSON length times 3.6 in characters).
 # A missing template or ISO fails its step (disk, media) and rolls back like any other error.
 function Main{Need-Rights
     if(@(Hyper-V\Get-VM|Where-Object{$_.Name -ceq $P.name}).Count){Fail 'VM_EXISTS'}
@@ -20,10 +21,10 @@ function Main{Need-Rights
         $u+={Hyper-V\Remove-VM -VM $v -Force}
         Hyper-V\Set-VM -VM $v -Notes ('cloudstack-vm-uuid='+$P.uuid) -ProcessorCount $P.cpus
         $t='network';Hyper-V\Get-VMNetworkAdapter -VM $v|Hyper-V\Remove-VMNetworkAdapter;$i=0
-        foreach($n in @($P.nics)){
-            $a=Hyper-V\Add-VMNetworkAdapter -VM $v -Name "nic$i" -StaticMacAddress $n.mac -Passthru;$i++
+        foreach($n in @($P.nics)){$m,$l=$n -split ':'
+            $a=Hyper-V\Add-VMNetworkAdapter -VM $v -Name "nic$i" -StaticMacAddress $m -Passthru;$i++
             Hyper-V\Connect-VMNetworkAdapter -VMNetworkAdapter $a -VMSwitch $w[0]
-            $g=@{Untagged=$true};if($n.vlan){$g=@{Access=$true;VlanId=$n.vlan}}
+            $g=@{Untagged=$true};if($l){$g=@{Access=$true;VlanId=$l}}
             Hyper-V\Set-VMNetworkAdapterVlan -VMNetworkAdapter $a @g
         }
         $t='media';if($P.iso){$c=Hyper-V\Add-VMDvdDrive -VM $v -Path $P.iso -Passthru}

@@ -454,13 +454,21 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
             one => vec![one.clone()],
         };
         for (i, nic) in nics.iter().enumerate() {
-            let n = Data(nic);
-            let adapter = hv.add_adapter(&vm_id, &format!("nic{i}"), &n.text("mac"))?;
+            // `$m,$l=$n -split ':'`: "MAC:VLAN", an empty VLAN for untagged.
+            let text = match nic {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let (mac, vlan) = text.split_once(':').unwrap_or((text.as_str(), ""));
+            let adapter = hv.add_adapter(&vm_id, &format!("nic{i}"), mac)?;
             hv.connect_adapter(&vm_id, adapter, &switches[0].id)?;
-            let vlan = if n.truthy("vlan") {
-                Some(n.int("vlan")?)
-            } else {
+            let vlan = if vlan.is_empty() {
                 None
+            } else {
+                Some(vlan.parse::<i64>().map_err(|_| Thrown {
+                    message: format!("Cannot convert value \"{vlan}\" to type \"System.Int32\"."),
+                    fqid: "CannotConvertArgumentNoMessage,Microsoft.HyperV.PowerShell.Commands.SetVMNetworkAdapterVlan".into(),
+                })?)
             };
             hv.set_vlan(&vm_id, adapter, vlan)?;
         }

@@ -33,16 +33,9 @@ struct CreateData<'a> {
     sb: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sbt: Option<&'a str>,
-    nics: Vec<NicData>,
-}
-
-#[derive(Serialize)]
-struct NicData {
-    /// 12 upper-case hex digits, as Hyper-V takes and reports it.
-    mac: String,
-    /// Absent = untagged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vlan: Option<u16>,
+    /// `"MAC:VLAN"`, `"MAC:"` when untagged; MAC as 12 upper-case hex digits, as Hyper-V
+    /// takes and reports it.
+    nics: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -60,7 +53,7 @@ struct DeleteData<'a> {
 }
 
 /// The NICs in device order, each with a unicast MAC and a VLAN (or untagged).
-fn nics(list: &[Nic], problems: &mut Problems) -> Vec<NicData> {
+fn nics(list: &[Nic], problems: &mut Problems) -> Vec<String> {
     let mut ordered: Vec<&Nic> = list.iter().collect();
     ordered.sort_by_key(|n| n.device_id.unwrap_or(u32::MAX));
     ordered
@@ -80,7 +73,7 @@ fn nics(list: &[Nic], problems: &mut Problems) -> Vec<NicData> {
                     .map(Vlan::tag)
                     .map_err(|e| format!("NIC {i}: {e}")),
             );
-            NicData { mac, vlan }
+            format!("{mac}:{}", vlan.map(|t| t.to_string()).unwrap_or_default())
         })
         .collect()
 }
