@@ -173,6 +173,13 @@ fn create_rolls_back_and_reports_the_original_error() {
     );
     hv.host.knobs(&Knobs::default());
     assert!(hv.exists(&hv.host.info.template_path));
+    // PowerShell's stderr (CLIXML) reached the log decoded, and only the log.
+    let log = hv.scratch.log();
+    assert!(
+        log.contains("stderr (") && log.contains("injected fault at step 'network'"),
+        "{log}"
+    );
+    assert!(!log.contains("<Objs") && !log.contains("_x000D_"), "{log}");
 }
 
 #[test]

@@ -363,3 +363,109 @@ fn getconsole_is_a_clear_error_without_a_connection() {
         }
     );
 }
+
+#[test]
+fn a_server_that_never_answers_is_bounded_by_the_deadline() {
+    let hv = Hv::start();
+    // Accepts TCP, never speaks SSH: the handshake would block forever.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let keep = std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(held);
+    });
+    let p = hv.with_host(&hv.payload(VM, UUID), |h| {
+        h["port"] = json!(port.to_string())
+    });
+    let run = hv.run_with_timeout("status", &p, "3");
+    let err = run.failure(1);
+    assert!(
+        run.elapsed < Duration::from_secs(3),
+        "answered after {:?}",
+        run.elapsed
+    );
+    assert!(err.contains("deadline reached"), "{err}");
+    drop(keep);
+}
+
+#[test]
+fn the_fake_refuses_anything_but_our_scripts() {
+    use base64::Engine as _;
+    let hv = Hv::start();
+    let i = &hv.host.info;
+    let encode = |script: &str| {
+        let utf16: Vec<u8> = script.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        base64::engine::general_purpose::STANDARD.encode(utf16)
+    };
+    let flags = "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -InputFormat None -EncodedCommand";
+    let real = hyperv_ext::powershell::Script::Statuses
+        .render(&json!({}), "x")
+        .unwrap();
+    for command in [
+        format!(
+            "{flags} {}",
+            encode("Hyper-V\\Get-VM | Hyper-V\\Remove-VM -Force")
+        ),
+        format!(
+            "{flags} {}",
+            encode(&real.replace("Need-Rights", "Need-Rights;Stop-Computer"))
+        ),
+        format!("powershell.exe -Command {}", encode(&real)),
+        "cmd.exe /c dir".to_owned(),
+    ] {
+        let out = std::process::Command::new("ssh")
+            .args([
+                "-q",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args([
+                "-i",
+                &i.private_key,
+                "-p",
+                &i.port.to_string(),
+                &format!("{}@{}", i.username, i.host),
+            ])
+            .arg(&command)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the OpenSSH client");
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("HVX1:x:"));
+    }
+    let state = hv.state();
+    assert_eq!((state.invocations, state.rejected), (4, 4));
+    // The same text, sent exactly as hyperv-ext sends it, is accepted.
+    let line =
+        hyperv_ext::powershell::command_line(hyperv_ext::powershell::Script::Statuses, &real)
+            .unwrap();
+    let out = std::process::Command::new("ssh")
+        .args([
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-i",
+            &i.private_key,
+            "-p",
+            &i.port.to_string(),
+            &format!("{}@{}", i.username, i.host),
+        ])
+        .arg(&line)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("HVX1:x:{"));
+    assert_eq!(hv.state().rejected, 4);
+}
