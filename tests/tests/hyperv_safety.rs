@@ -432,3 +432,26 @@ fn checkpoints_by_exact_name_or_id_and_restore_reports_the_state() {
     assert_eq!(names, ["base", "with-memory"]);
     assert_eq!(rows[1]["parent"], Value::String("base".into()));
 }
+
+#[test]
+fn delete_removes_only_this_vms_disks_under_vhd_path() {
+    let hv = Hv::start();
+    let p = hv.payload(VM, UUID);
+    hv.run("create", &p).success();
+    // A data disk someone attached from outside vhd_path: Remove-VM keeps every disk, and we
+    // delete only what lies under vhd_path.
+    let outside = "C:\\Elsewhere\\data.vhdx";
+    std::fs::create_dir_all(hv.host.local("C:\\Elsewhere")).unwrap();
+    std::fs::write(hv.host.local(outside), b"data").unwrap();
+    hv.host.update(|s| s.vms[0].disks.push(outside.into()));
+    let doc = hv.run("delete", &p).success();
+    assert_eq!(doc["removed_disks"], json!([disk_of(&hv, VM)]));
+    assert_eq!(doc["kept_disks"], json!([outside]));
+    assert!(
+        doc["message"].as_str().unwrap().contains("kept 1 disk(s)"),
+        "{doc}"
+    );
+    assert!(hv.state().vms.is_empty());
+    assert!(!hv.exists(&disk_of(&hv, VM)));
+    assert!(hv.exists(outside), "Remove-VM kept it and so did we");
+}
