@@ -1,1 +1,4 @@
 //! Shared support for the end-to-end tests.
+
+pub mod proxmox;
+pub mod pve;
