@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> std::process::ExitCode {
+    ext_sdk::run(&hyperv_ext::META, hyperv_ext::handle)
+}

@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> std::process::ExitCode {
+    ext_sdk::run(&proxmox_ext::META, proxmox_ext::handle)
+}

@@ -1,0 +1,510 @@
+//! Reading configuration details with a declared precedence per key.
+//!
+//! CloudStack hands an extension several separate detail maps (host, cluster mapping,
+//! extension, template/instance, custom action, parameters) and never merges them. Each
+//! extension declares, per key, which levels it is read from and in which order, as a
+//! [`Detail`] constant. A [`DetailReader`] then reads all of an action's settings and collects
+//! every problem, so the operator gets **one** error naming all missing or invalid details and
+//! where to set each of them, instead of fixing them one failed deploy at a time.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::lenient;
+use crate::payload::Payload;
+use crate::redact::Secret;
+
+/// Where a detail can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// `externaldetails.host`: set with `addHost`/`updateHost` `externaldetails`.
+    Host,
+    /// `externaldetails.resourcemap`: details of the cluster↔extension mapping.
+    ResourceMap,
+    /// `externaldetails.extension`: set with `updateExtension` `details`.
+    Extension,
+    /// `externaldetails.virtualmachine` (template, offering and instance details), falling
+    /// back to `cloudstack.vm.details.details["External:<key>"]`.
+    VirtualMachine,
+    /// `cloudstack.vm.details.details[<key>]`: unprefixed VM details, such as the ones a
+    /// `prepare` answer wrote back.
+    VmDetail,
+    /// `externaldetails.action`: the custom action's own details.
+    Action,
+    /// The custom action's `parameters`.
+    Parameter,
+}
+
+impl Level {
+    /// How an operator sets a detail at this level.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Level::Host => "host detail",
+            Level::ResourceMap => "cluster mapping detail",
+            Level::Extension => "extension detail",
+            Level::VirtualMachine => "template or instance detail",
+            Level::VmDetail => "instance detail",
+            Level::Action => "custom action detail",
+            Level::Parameter => "action parameter",
+        }
+    }
+}
+
+/// A declared configuration key: its name, accepted aliases, levels in precedence order, and
+/// whether it is a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detail {
+    /// The key operators are told to set.
+    pub key: &'static str,
+    /// Other spellings accepted, tried after `key` at each level (e.g. documented names that
+    /// differ from upstream code).
+    pub aliases: &'static [&'static str],
+    /// Levels searched, highest precedence first.
+    pub levels: &'static [Level],
+    /// Secret values are registered for redaction and never shown in errors.
+    pub secret: bool,
+    /// What the value is, shown when it is missing or invalid.
+    pub hint: &'static str,
+}
+
+impl Detail {
+    /// A detail read from `levels`, highest precedence first.
+    pub const fn new(key: &'static str, levels: &'static [Level]) -> Detail {
+        Detail {
+            key,
+            aliases: &[],
+            levels,
+            secret: false,
+            hint: "",
+        }
+    }
+
+    /// Accepts other spellings of the key.
+    pub const fn alias(mut self, aliases: &'static [&'static str]) -> Detail {
+        self.aliases = aliases;
+        self
+    }
+
+    /// Marks the detail as a secret.
+    pub const fn secret(mut self) -> Detail {
+        self.secret = true;
+        self
+    }
+
+    /// Describes the value for error messages, e.g. `"Proxmox API URL, e.g. https://pve1:8006"`.
+    pub const fn hint(mut self, hint: &'static str) -> Detail {
+        self.hint = hint;
+        self
+    }
+
+    fn where_to_set(&self) -> String {
+        let mut levels: Vec<&str> = self.levels.iter().map(|l| l.describe()).collect();
+        levels.dedup();
+        let places = match levels.as_slice() {
+            [] => String::from("nowhere"),
+            [one] => (*one).to_owned(),
+            [init @ .., last] => format!("{} or {}", init.join(", "), last),
+        };
+        if self.hint.is_empty() {
+            places
+        } else {
+            format!("{places}; {}", self.hint)
+        }
+    }
+}
+
+/// A value found for a [`Detail`], with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'p> {
+    /// The trimmed value.
+    pub value: Cow<'p, str>,
+    /// The level it was read from.
+    pub level: Level,
+    /// The spelling of the key that matched.
+    pub key: &'static str,
+}
+
+impl Payload {
+    /// Looks a detail up across its levels. Empty or blank values count as absent.
+    pub fn lookup(&self, detail: &Detail) -> Option<Found<'_>> {
+        let names = std::iter::once(detail.key).chain(detail.aliases.iter().copied());
+        let vm_details = self.vm.as_ref().map(|vm| &vm.details);
+        for &level in detail.levels {
+            for name in names.clone() {
+                let raw: Option<Cow<'_, str>> = match level {
+                    Level::Host => self
+                        .externaldetails
+                        .host
+                        .get(name)
+                        .map(|s| Cow::Borrowed(s.as_str())),
+                    Level::ResourceMap => self
+                        .externaldetails
+                        .resourcemap
+                        .get(name)
+                        .map(|s| Cow::Borrowed(s.as_str())),
+                    Level::Extension => self
+                        .externaldetails
+                        .extension
+                        .get(name)
+                        .map(|s| Cow::Borrowed(s.as_str())),
+                    Level::VirtualMachine => self
+                        .externaldetails
+                        .virtualmachine
+                        .get(name)
+                        .map(|s| Cow::Borrowed(s.as_str()))
+                        .or_else(|| {
+                            vm_details
+                                .and_then(|d| d.get(&format!("External:{name}")))
+                                .map(|s| Cow::Borrowed(s.as_str()))
+                        }),
+                    Level::VmDetail => vm_details
+                        .and_then(|d| d.get(name))
+                        .map(|s| Cow::Borrowed(s.as_str())),
+                    Level::Action => self
+                        .externaldetails
+                        .action
+                        .get(name)
+                        .map(|s| Cow::Borrowed(s.as_str())),
+                    Level::Parameter => self
+                        .parameters
+                        .get(name)
+                        .and_then(lenient::scalar_text)
+                        .map(Cow::Owned),
+                };
+                let Some(raw) = raw else { continue };
+                let trimmed = match raw {
+                    Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+                    Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+                };
+                if trimmed.is_empty() {
+                    continue;
+                }
+                if detail.secret {
+                    crate::redact::register(&trimmed);
+                }
+                return Some(Found {
+                    value: trimmed,
+                    level,
+                    key: name,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Converts a detail's text into a typed value; the error says what was expected.
+pub trait FromDetail: Sized {
+    /// Parses the trimmed, non-empty value.
+    fn from_detail(value: &str) -> Result<Self, String>;
+}
+
+impl FromDetail for String {
+    fn from_detail(value: &str) -> Result<Self, String> {
+        Ok(value.to_owned())
+    }
+}
+
+impl FromDetail for Secret {
+    fn from_detail(value: &str) -> Result<Self, String> {
+        Ok(Secret::new(value))
+    }
+}
+
+impl FromDetail for PathBuf {
+    fn from_detail(value: &str) -> Result<Self, String> {
+        Ok(PathBuf::from(value))
+    }
+}
+
+impl FromDetail for bool {
+    fn from_detail(value: &str) -> Result<Self, String> {
+        lenient::parse_bool(value).ok_or_else(|| "expected true or false".to_owned())
+    }
+}
+
+macro_rules! from_detail_int {
+    ($($t:ty),*) => {$(
+        impl FromDetail for $t {
+            fn from_detail(value: &str) -> Result<Self, String> {
+                lenient::parse_i64(value)
+                    .and_then(|n| <$t>::try_from(n).ok())
+                    .ok_or_else(|| format!(
+                        "expected a whole number between {} and {}",
+                        <$t>::MIN,
+                        <$t>::MAX
+                    ))
+            }
+        }
+    )*};
+}
+from_detail_int!(u8, u16, u32, u64, i32, i64);
+
+/// A detail whose value could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidDetail {
+    /// The key as it was found.
+    pub key: &'static str,
+    /// Where it was found.
+    pub level: Level,
+    /// The value, or `None` for secrets.
+    pub value: Option<String>,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Every missing and invalid detail of one action, reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailsError {
+    /// Required details that were not set anywhere.
+    pub missing: Vec<Detail>,
+    /// Details set to unusable values.
+    pub invalid: Vec<InvalidDetail>,
+}
+
+impl fmt::Display for DetailsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (params, details): (Vec<&Detail>, Vec<&Detail>) = self
+            .missing
+            .iter()
+            .partition(|d| d.levels == [Level::Parameter]);
+        let mut parts = Vec::new();
+        if !details.is_empty() {
+            let list: Vec<String> = details
+                .iter()
+                .map(|d| format!("'{}' ({})", d.key, d.where_to_set()))
+                .collect();
+            parts.push(format!("missing required details: {}", list.join(", ")));
+        }
+        if !params.is_empty() {
+            let list: Vec<String> = params
+                .iter()
+                .map(|d| {
+                    if d.hint.is_empty() {
+                        format!("'{}'", d.key)
+                    } else {
+                        format!("'{}' ({})", d.key, d.hint)
+                    }
+                })
+                .collect();
+            parts.push(format!("missing required parameters: {}", list.join(", ")));
+        }
+        if !self.invalid.is_empty() {
+            let list: Vec<String> = self
+                .invalid
+                .iter()
+                .map(|i| match &i.value {
+                    Some(v) => format!(
+                        "'{}' = '{}' ({}): {}",
+                        i.key,
+                        v,
+                        i.level.describe(),
+                        i.problem
+                    ),
+                    None => format!("'{}' ({}): {}", i.key, i.level.describe(), i.problem),
+                })
+                .collect();
+            parts.push(format!("invalid details: {}", list.join("; ")));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for DetailsError {}
+
+/// Reads an action's details and collects every problem; see the module docs.
+///
+/// Getters return a usable value even when the detail is missing or invalid (the type's
+/// default), so a settings struct can be built in one expression; [`DetailReader::finish`]
+/// then fails if anything was wrong, and the defaults are never used.
+#[must_use = "call finish() to learn about missing or invalid details"]
+pub struct DetailReader<'p> {
+    payload: &'p Payload,
+    missing: Vec<Detail>,
+    invalid: Vec<InvalidDetail>,
+}
+
+impl<'p> DetailReader<'p> {
+    pub(crate) fn new(payload: &'p Payload) -> Self {
+        DetailReader {
+            payload,
+            missing: Vec::new(),
+            invalid: Vec::new(),
+        }
+    }
+
+    /// A detail that may be absent; an unusable value is recorded and `None` returned.
+    pub fn optional<T: FromDetail>(&mut self, detail: &Detail) -> Option<T> {
+        self.optional_with(detail, T::from_detail)
+    }
+
+    /// A detail that must be set; a missing or unusable value is recorded.
+    pub fn required<T: FromDetail + Default>(&mut self, detail: &Detail) -> T {
+        self.required_with(detail, T::from_detail)
+    }
+
+    /// Like [`DetailReader::optional`] with a custom parser.
+    pub fn optional_with<T>(
+        &mut self,
+        detail: &Detail,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let found = self.payload.lookup(detail)?;
+        match parse(&found.value) {
+            Ok(v) => Some(v),
+            Err(problem) => {
+                self.invalid.push(InvalidDetail {
+                    key: found.key,
+                    level: found.level,
+                    value: (!detail.secret).then(|| found.value.into_owned()),
+                    problem,
+                });
+                None
+            }
+        }
+    }
+
+    /// Like [`DetailReader::required`] with a custom parser.
+    pub fn required_with<T: Default>(
+        &mut self,
+        detail: &Detail,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        if self.payload.lookup(detail).is_none() {
+            self.missing.push(*detail);
+            return T::default();
+        }
+        self.optional_with(detail, parse).unwrap_or_default()
+    }
+
+    /// Records a problem found by cross-checking settings (e.g. "`iso_path` is required when
+    /// `template_type` is iso"), so it is reported with the rest.
+    pub fn require_if(&mut self, condition: bool, detail: &Detail) {
+        if condition && self.payload.lookup(detail).is_none() {
+            self.missing.push(*detail);
+        }
+    }
+
+    /// Records a problem with a value that parsed but does not fit with the others.
+    pub fn reject(&mut self, detail: &Detail, problem: impl Into<String>) {
+        let (key, level, value) = match self.payload.lookup(detail) {
+            Some(f) => (
+                f.key,
+                f.level,
+                (!detail.secret).then(|| f.value.into_owned()),
+            ),
+            None => (
+                detail.key,
+                detail.levels.first().copied().unwrap_or(Level::Host),
+                None,
+            ),
+        };
+        self.invalid.push(InvalidDetail {
+            key,
+            level,
+            value,
+            problem: problem.into(),
+        });
+    }
+
+    /// Whether any problem has been recorded so far.
+    pub fn has_problems(&self) -> bool {
+        !self.missing.is_empty() || !self.invalid.is_empty()
+    }
+
+    /// Fails with every recorded problem, or succeeds when there were none.
+    pub fn finish(self) -> Result<(), DetailsError> {
+        if self.has_problems() {
+            let mut missing = self.missing;
+            missing.dedup_by_key(|d| d.key);
+            Err(DetailsError {
+                missing,
+                invalid: self.invalid,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension]).hint("the API URL");
+    const SECRET: Detail = Detail::new("secret", &[Level::Host, Level::Extension]).secret();
+    const SWITCH: Detail = Detail::new("network_switch", &[Level::Host]).alias(&["network_bridge"]);
+    const PORT: Detail = Detail::new("port", &[Level::Host]);
+    const TEMPLATE: Detail = Detail::new("template_id", &[Level::VirtualMachine]);
+    const VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail]);
+    const SNAP: Detail = Detail::new("snap_name", &[Level::Parameter]);
+    const SAVE_MEM: Detail = Detail::new("snap_save_memory", &[Level::Parameter]);
+
+    fn payload(json: &str) -> Payload {
+        Payload::from_slice(json.as_bytes(), "test").unwrap()
+    }
+
+    #[test]
+    fn precedence_aliases_and_fallbacks() {
+        let p = payload(
+            r#"{"externaldetails":{"host":{"url":" https://h ","network_bridge":"vmbr1"},
+                "extension":{"url":"https://e","secret":"s3cret-value"}},
+               "cloudstack.vm.details":{"details":{"External:template_id":"101","proxmox_vmid":"103"}},
+               "parameters":{"snap_name":"before","snap_save_memory":true}}"#,
+        );
+        let found = p.lookup(&URL).unwrap();
+        assert_eq!(
+            (found.value.as_ref(), found.level),
+            ("https://h", Level::Host)
+        );
+        assert_eq!(p.lookup(&SECRET).unwrap().level, Level::Extension);
+        assert_eq!(p.lookup(&SWITCH).unwrap().key, "network_bridge");
+        assert_eq!(p.lookup(&TEMPLATE).unwrap().value, "101");
+        assert_eq!(p.lookup(&VMID).unwrap().value, "103");
+        let mut d = p.details();
+        assert_eq!(d.required::<String>(&SNAP), "before");
+        assert_eq!(d.optional::<bool>(&SAVE_MEM), Some(true));
+        d.finish().unwrap();
+        assert_eq!(crate::redact::redact("x s3cret-value"), "x ***");
+    }
+
+    #[test]
+    fn one_error_names_every_problem() {
+        let p = payload(r#"{"externaldetails":{"host":{"port":"abc","secret":"  "}}}"#);
+        let mut d = p.details();
+        let _: String = d.required(&URL);
+        let _: String = d.required(&SECRET);
+        let _: Option<u16> = d.optional(&PORT);
+        let _: String = d.required(&SNAP);
+        let err = d.finish().unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.missing.len(), 3);
+        assert!(
+            text.contains("'url' (host detail or extension detail; the API URL)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("'secret' (host detail or extension detail)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("missing required parameters: 'snap_name'"),
+            "{text}"
+        );
+        assert!(
+            text.contains("'port' = 'abc' (host detail): expected a whole number"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn invalid_secrets_are_not_echoed() {
+        const SECRET_NUM: Detail = Detail::new("pin", &[Level::Host]).secret();
+        let p = payload(r#"{"externaldetails":{"host":{"pin":"not-a-number"}}}"#);
+        let mut d = p.details();
+        let _: Option<u32> = d.optional(&SECRET_NUM);
+        let text = d.finish().unwrap_err().to_string();
+        assert!(!text.contains("not-a-number"), "{text}");
+    }
+}
