@@ -1,5 +1,15 @@
 //! Proxmox VE orchestrator extension for CloudStack.
 
+pub mod api;
+pub mod error;
+pub mod model;
+pub mod retry;
+pub mod settings;
+pub mod task;
+pub mod time;
+pub mod transport;
+pub mod upid;
+
 use ext_sdk::{Action, Invocation, Meta, Response, not_implemented, unsupported_action};
 
 /// Custom actions this extension answers (matched case-insensitively).
