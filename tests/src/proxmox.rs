@@ -2,12 +2,12 @@
 //! the release `proxmox-ext` binary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use crate::Invoke;
 use crate::pve::{FakePve, NODE, TEMPLATE_VMID};
 
 /// A CloudStack payload under construction.
@@ -197,7 +197,7 @@ fn set(map: &mut Value, key: &str, value: Option<&str>) {
 pub struct Outcome {
     pub action: String,
     pub code: i32,
-    /// stdout parsed as JSON (`Value::Null` when it is not).
+    /// stdout as JSON (already checked against the output contract).
     pub json: Value,
     pub stdout: String,
     pub stderr: Vec<u8>,
@@ -235,68 +235,28 @@ impl Outcome {
     }
 }
 
-/// The release binary next to this test executable (`target/release/proxmox-ext`), or
-/// `$PROXMOX_EXT_BIN`.
-pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("PROXMOX_EXT_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/proxmox-ext
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let path = profile_dir.join("proxmox-ext");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --release --workspace` first",
-        path.display()
-    );
-    path
-}
-
-/// Run `proxmox-ext <action> <payload> <timeout>` as CloudStack does (no stdin, no shell) and
-/// check the output discipline every run must keep: nothing on stderr, one ASCII JSON
-/// document on stdout.
+/// Run `proxmox-ext <action> <payload> <timeout>` as CloudStack does (no shell, stdin never
+/// written) and check the output contract every run must keep (see [`crate::Run::json`]).
 pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Outcome {
     let file = payload.write(dir);
-    let started = Instant::now();
-    let output = Command::new(binary())
-        .arg(action)
-        .arg(&file)
-        .arg(timeout_secs.to_string())
-        .stdin(Stdio::null())
-        .env("CLOUDSTACK_EXT_LOG", dir.join("proxmox-ext.log"))
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run proxmox-ext");
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
-    let outcome = Outcome {
+    let log = dir.join("proxmox-ext.log");
+    let timeout = timeout_secs.to_string();
+    let run = Invoke::new(
+        crate::binary("proxmox-ext"),
+        &[action.as_ref(), file.as_os_str(), timeout.as_ref()],
+    )
+    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+    .env("RUST_LOG", "debug".as_ref())
+    .run();
+    let json = run.json();
+    Outcome {
         action: action.to_string(),
-        code: output.status.code().unwrap_or(-1),
-        json: serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
-        stdout,
-        stderr: output.stderr,
-        elapsed,
-    };
-    assert!(
-        outcome.stderr.is_empty(),
-        "{action}: stderr must stay empty, got {:?}",
-        String::from_utf8_lossy(&outcome.stderr)
-    );
-    assert!(
-        outcome.stdout.is_ascii(),
-        "{action}: stdout must be ASCII: {}",
-        outcome.stdout
-    );
-    assert!(
-        outcome.json.is_object(),
-        "{action}: stdout must be one JSON object, got {:?}",
-        outcome.stdout
-    );
-    outcome
+        code: run.code.unwrap_or(-1),
+        json,
+        stdout: run.stdout,
+        stderr: run.stderr,
+        elapsed: run.elapsed,
+    }
 }
 
 /// A test's world: one simulator and a scratch directory for payloads and logs.

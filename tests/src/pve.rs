@@ -417,14 +417,6 @@ fn reason_for(status: u16) -> &'static str {
     }
 }
 
-/// The repository root (the e2e crate lives in `<repo>/tests`).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
-}
-
 fn harness_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pve/harness.py")
 }
@@ -433,7 +425,7 @@ fn harness_script() -> PathBuf {
 pub fn venv_python() -> PathBuf {
     let venv = std::env::var_os("CSEXT_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv"));
+        .unwrap_or_else(|| crate::repo_root().join(".venv"));
     venv.join("bin/python")
 }
 
