@@ -88,9 +88,10 @@ impl From<DeadlineExceeded> for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Transparent: Display already shows the wrapped error's text.
         match self {
-            Error::Transport(e) => Some(e),
-            Error::Deadline(e) => Some(e),
+            Error::Transport(e) => e.source(),
+            Error::Deadline(e) => e.source(),
             _ => None,
         }
     }
@@ -108,10 +109,10 @@ fn reason_phrase(status: u16) -> &'static str {
         504 => "Gateway Timeout",
         // AnyEvent::HTTP pseudo-statuses pveproxy answers when it cannot reach the daemon or
         // the node that owns the request.
-        595 => "pveproxy could not connect to the node (595)",
-        596 => "pveproxy lost the connection to the node (596)",
-        597 => "pveproxy got a broken answer from the node (597)",
-        599 => "pveproxy failed to forward the request (599)",
+        595 => "pveproxy could not connect to the node",
+        596 => "pveproxy lost the connection to the node",
+        597 => "pveproxy got a broken answer from the node",
+        599 => "pveproxy failed to forward the request",
         _ => "error",
     }
 }
@@ -128,9 +129,18 @@ impl fmt::Display for ApiFailure {
         }
         let message = self.message.trim_end_matches('.');
         match (message.is_empty(), self.errors.is_empty()) {
+            (true, true) if (595..=599).contains(&self.status) => {
+                write!(f, "HTTP {}: {}", self.status, reason_phrase(self.status))?
+            }
             (true, true) => write!(f, "HTTP {} {}", self.status, reason_phrase(self.status))?,
             (true, false) if self.status == 400 => f.write_str("parameter verification failed")?,
             (true, false) => write!(f, "HTTP {} {}", self.status, reason_phrase(self.status))?,
+            (false, _) if (595..=599).contains(&self.status) => write!(
+                f,
+                "{} ({}): {message}",
+                reason_phrase(self.status),
+                self.status
+            )?,
             (false, _) => f.write_str(message)?,
         }
         if !self.errors.is_empty() {
@@ -489,11 +499,11 @@ mod tests {
         );
         assert_eq!(
             message(595, None, ""),
-            "HTTP 595 pveproxy could not connect to the node (595)"
+            "HTTP 595: pveproxy could not connect to the node"
         );
         assert_eq!(
             message(596, Some("text/plain"), "Connection timed out\n"),
-            "Connection timed out"
+            "pveproxy lost the connection to the node (596): Connection timed out"
         );
         let html_ok = answer(200, Some("text/html"), html)
             .unwrap_err()

@@ -303,6 +303,12 @@ fn classify(error: ureq::Error) -> TransportError {
             (K::Connect, Delivery::NotSent)
         }
         ureq::Error::Timeout(_) => (K::Timeout, Delivery::MaybeSent),
+        // rustls reports a failed handshake (untrusted certificate, wrong name) as an I/O error.
+        ureq::Error::Io(e)
+            if e.kind() == io::ErrorKind::InvalidData && is_tls_failure(&message) =>
+        {
+            (K::Tls, Delivery::NotSent)
+        }
         ureq::Error::Io(e) => match e.kind() {
             io::ErrorKind::ConnectionRefused
             | io::ErrorKind::AddrNotAvailable
@@ -324,6 +330,13 @@ fn classify(error: ureq::Error) -> TransportError {
         delivery,
         message,
     }
+}
+
+fn is_tls_failure(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ["certificate", "handshake", "tls", "alert"]
+        .iter()
+        .any(|w| lower.contains(w))
 }
 
 /// Percent-encodes one path segment or form value (RFC 3986 unreserved characters stay).
@@ -433,6 +446,14 @@ mod tests {
         assert_eq!(
             (slow.kind, slow.delivery),
             (TransportErrorKind::Timeout, Delivery::MaybeSent)
+        );
+        let tls = classify(ureq::Error::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        )));
+        assert_eq!(
+            (tls.kind, tls.delivery),
+            (TransportErrorKind::Tls, Delivery::NotSent)
         );
         let connect = classify(ureq::Error::Timeout(ureq::Timeout::Connect));
         assert_eq!(connect.delivery, Delivery::NotSent);

@@ -32,6 +32,7 @@ the `quirks` command:
     fakepve would silently do nothing where real PVE acts; tests assert none;
   - `WARNINGS: N` task exit status for chosen task types (fakepve knows only
     OK and errors);
+  - `task_delay`: tasks of chosen types stay `running` for a while (a slow worker);
   - `inject`: a proxy-style failure (HTML page, 595/596, dropped connection)
     for the next requests matching a method and path fragment.
 Every request is logged (method, path, query, form body, status, token id);
@@ -75,6 +76,42 @@ class Harness(object):
         self.warned = set()
         # proxy-style failures: dicts with method, path, times, kind, status
         self.injected = []
+        # task type -> real seconds its tasks stay `running` before they start working
+        self.task_delays = {}
+        self._wrap_tasks()
+
+    def _wrap_tasks(self):
+        """Let chosen task types sit `running` for a while before they do anything.
+
+        fakepve runs a task inline at time_scale 0 and holds the VM config lock for its whole
+        run. A delayed task here runs in the background, takes the lock only once its delay is
+        over, and so looks like a slow PVE worker that has not started changing the VM yet:
+        what a client sees when its deadline passes while it waits.
+        """
+        pve = self.pve
+        original = pve.task
+
+        async def task(node, ttype, tid, user, body, vm=None, lock=True, log=()):
+            delay = self.task_delays.get(ttype)
+            if not delay:
+                return await original(node, ttype, tid, user, body, vm=vm, lock=lock, log=log)
+
+            async def delayed():
+                await asyncio.sleep(delay)
+                if vm is not None and lock:
+                    await pve.acquire(vm, 'harness-delay')
+                try:
+                    return await body()
+                finally:
+                    if vm is not None and lock:
+                        pve.release(vm, 'harness-delay')
+            scale = pve.time_scale
+            pve.time_scale = scale or 1e-9  # makes fakepve run the task in the background
+            try:
+                return await original(node, ttype, tid, user, delayed, vm=None, lock=False, log=log)
+            finally:
+                pve.time_scale = scale
+        pve.task = task
 
     # ----------------------------------------------------------- middleware
 
@@ -261,6 +298,10 @@ class Harness(object):
         if cmd == 'warnings':
             # {"types": {"qmstart": 2}}: successful tasks of these types end `WARNINGS: N`
             self.warnings = dict((k, int(v)) for k, v in a['types'].items())
+            return None
+        if cmd == 'task_delay':
+            # {"types": {"qmstart": 5}}: tasks of these types stay running that many real seconds
+            self.task_delays = dict((k, float(v)) for k, v in a['types'].items())
             return None
         if cmd == 'quirks':
             unknown = set(a) - set(self.quirks) - {'cmd'}

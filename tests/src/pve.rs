@@ -355,6 +355,13 @@ impl FakePve {
         self.command(json!({"cmd": "warnings", "types": types}));
     }
 
+    /// Tasks of these types (e.g. `qmstart`) stay `running` this many real seconds before
+    /// they do anything (a slow worker that has not touched the VM yet).
+    pub fn task_delay(&self, types: &[(&str, f64)]) {
+        let types: BTreeMap<_, _> = types.iter().copied().collect();
+        self.command(json!({"cmd": "task_delay", "types": types}));
+    }
+
     /// Toggle the harness's real-PVE emulation: `real_401`, `legacy_errors`,
     /// `close_on_error`, `reject_trailing_slash`.
     pub fn quirks(&self, quirks: Value) {
