@@ -48,9 +48,8 @@ pub const STORAGE: Detail =
 pub const IS_FULL_CLONE: Detail = Detail::new("is_full_clone", VM);
 pub const VM_NAME: Detail =
     Detail::new("vm_name", VM).hint("Proxmox VM name (letters, digits, '-', '.')");
-pub const PROXMOX_VMID: Detail =
-    Detail::new("proxmox_vmid", &[Level::VmDetail, Level::VirtualMachine])
-        .hint("set by the prepare action; the VM's Proxmox id");
+pub const PROXMOX_VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail])
+    .hint("set by the prepare action; the VM's Proxmox id");
 
 pub const SNAP_NAME: Detail = Detail::new("snap_name", &[Level::Parameter])
     .hint("letter first, then letters, digits, '-' or '_'");

@@ -35,7 +35,7 @@ the `quirks` command:
   - `task_delay`: tasks of chosen types stay `running` for a while (a slow worker);
   - `inject`: a proxy-style failure (HTML page, 595/596, dropped connection)
     for the next requests matching a method and path fragment.
-Every request is logged (method, path, query, form body, status, token id);
+Every request is logged (method, decoded and raw path, query, form body, status, token id);
 `requests` returns that log.
 """
 
@@ -118,7 +118,8 @@ class Harness(object):
     @web.middleware
     async def middleware(self, request, handler):
         body = await request.read()  # aiohttp keeps it for the handlers below
-        entry = {'method': request.method, 'path': request.path, 'query': request.query_string,
+        entry = {'method': request.method, 'path': request.path, 'raw_path': request.rel_url.raw_path,
+                 'query': request.query_string,
                  'body': body.decode('utf-8', 'replace'),
                  'form': dict(urllib.parse.parse_qsl(body.decode('utf-8', 'replace'), keep_blank_values=True)),
                  'token': self._token_id(request), 'status': None}

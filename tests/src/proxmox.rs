@@ -310,6 +310,16 @@ impl World {
     }
 }
 
+impl Drop for World {
+    /// Every test also proves the binary never sent a path with a trailing or double slash
+    /// (real PVE routes those, fakepve silently ignores them, the harness refuses them).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.pve.assert_clean_paths();
+        }
+    }
+}
+
 impl Default for World {
     fn default() -> Self {
         Self::new()

@@ -59,8 +59,10 @@ struct Control {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Request {
     pub method: String,
-    /// Path without the query, e.g. `/api2/extjs/nodes/pve1/qemu/100/status/start`.
+    /// Path without the query, percent-decoded, e.g. `/api2/extjs/nodes/pve1/qemu/100/status/start`.
     pub path: String,
+    /// The path as sent, still percent-encoded.
+    pub raw_path: String,
     pub query: String,
     /// Raw request body.
     pub body: String,
@@ -385,7 +387,9 @@ impl FakePve {
         let bad: Vec<_> = self
             .requests()
             .into_iter()
-            .filter(|r| r.violation.is_some() || r.path.ends_with('/') || r.path.contains("//"))
+            .filter(|r| {
+                r.violation.is_some() || r.raw_path.ends_with('/') || r.raw_path.contains("//")
+            })
             .map(|r| r.line())
             .collect();
         assert!(
