@@ -222,8 +222,12 @@ class Harness(object):
             return 'pong'
         if cmd == 'requests':
             return self.log[int(a.get('since', 0)):]
+        if cmd == 'pve_requests':
+            # fakepve's own log: (method, path, body) with secrets redacted
+            return [[m, p, b.decode('utf-8', 'replace')] for m, p, b in pve.requests]
         if cmd == 'reset_requests':
             self.log = []
+            pve.requests.clear()
             return None
         if cmd == 'vm':
             vm = pve.vm(int(a['vmid']))

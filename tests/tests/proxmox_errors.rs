@@ -251,3 +251,30 @@ fn unreachable_api_and_untrusted_certificates() {
         ["GET /nodes/pve1/qemu/100/status/current"]
     );
 }
+
+#[test]
+fn no_free_vmid() {
+    let w = World::new();
+    let vm = TestVm::new();
+    w.pve.fail(
+        "GET",
+        "/cluster/nextid",
+        500,
+        "unable to get any free VMID in range [100, 1000000)",
+        None,
+    );
+    let out = w.run("prepare", &Payload::vm(&w.pve, &vm));
+    let err = out.assert_error();
+    assert_eq!(
+        err,
+        "asking Proxmox for a free VMID: unable to get any free VMID in range [100, 1000000)"
+    );
+    assert_eq!(
+        w.pve.request_lines(),
+        ["GET /cluster/nextid"],
+        "PVE's definitive answer is not retried"
+    );
+    // fakepve's own request log saw the same single request
+    let raw = w.pve.command(json!({"cmd": "pve_requests"}));
+    assert_eq!(raw.as_array().unwrap().len(), 1, "{raw}");
+}

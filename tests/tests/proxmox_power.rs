@@ -108,6 +108,13 @@ fn start_and_stop_are_idempotent() {
         "Instance already absent"
     );
     assert!(writes(&w).is_empty());
+    // status of a VM that is gone: unknown, and why
+    let status = w.run("status", &payload);
+    assert_eq!(status.json["power_state"], "unknown");
+    assert_eq!(
+        status.json["message"],
+        "Proxmox VM 100 does not exist on node pve1"
+    );
     // start of a VM that is gone is an error
     let err = w.run("start", &payload).assert_error();
     assert_eq!(
