@@ -71,16 +71,6 @@ pub struct Client<T: Transport> {
     retry: RetryPolicy,
 }
 
-impl<T: Transport> Transport for &T {
-    fn send(
-        &self,
-        request: &Request,
-        timeout: Duration,
-    ) -> Result<crate::transport::Response, crate::transport::TransportError> {
-        (**self).send(request, timeout)
-    }
-}
-
 impl<T: Transport> Client<T> {
     pub fn new(transport: T, deadline: Deadline, token_id: &str) -> Client<T> {
         Client {
@@ -99,12 +89,6 @@ impl<T: Transport> Client<T> {
             token_id: self.token_id.clone(),
             retry: self.retry,
         }
-    }
-
-    /// The same client with another retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Client<T> {
-        self.retry = retry;
-        self
     }
 
     pub fn deadline(&self) -> &Deadline {

@@ -148,6 +148,20 @@ impl Expected {
         Mark::new(self.uuid.as_deref(), &self.instance_name)
     }
 
+    /// Whether the tags carry this VM's own mark (its CloudStack UUID), as only `create` for
+    /// this very VM writes it.
+    pub fn carries_our_mark(&self, tags: Option<&str>) -> bool {
+        match (&self.uuid, Mark::from_tags(tags)) {
+            (
+                Some(ours),
+                Some(Mark {
+                    uuid: Some(theirs), ..
+                }),
+            ) => ours.eq_ignore_ascii_case(&theirs),
+            _ => false,
+        }
+    }
+
     /// Checks a VM's name and tags against this identity. A marked VM must carry this
     /// UUID (or, without a UUID to compare, this instance name); an unmarked one (made before
     /// marks existed, or by upstream's scripts) must carry the expected name.
@@ -283,6 +297,10 @@ mod tests {
                 .is_err()
         );
         assert!(expected(None).check(Some("x"), Some(ours)).is_ok());
+        assert!(expected(Some("aaaa")).carries_our_mark(Some(ours)));
+        assert!(!expected(Some("bbbb")).carries_our_mark(Some(ours)));
+        assert!(!expected(None).carries_our_mark(Some(ours)));
+        assert!(!expected(Some("aaaa")).carries_our_mark(Some("cs-name.i-2-45-+v+m")));
         assert!(
             expected(None)
                 .check(Some("web01"), Some("cs-name.i-9-9-+v+m"))

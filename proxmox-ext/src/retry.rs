@@ -42,14 +42,6 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Never retry (for tests and for calls that handle failures themselves).
-    pub fn none() -> RetryPolicy {
-        RetryPolicy {
-            attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-
     /// The pause before attempt `n` (1-based: attempt 2 is the first retry).
     pub fn delay_before(&self, attempt: u32) -> Duration {
         let doublings = attempt.saturating_sub(2).min(16);

@@ -124,6 +124,12 @@ pub trait Transport {
     fn send(&self, request: &Request, timeout: Duration) -> Result<Response, TransportError>;
 }
 
+impl<T: Transport + ?Sized> Transport for &T {
+    fn send(&self, request: &Request, timeout: Duration) -> Result<Response, TransportError> {
+        (**self).send(request, timeout)
+    }
+}
+
 /// How the server's certificate is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMode {

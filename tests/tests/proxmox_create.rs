@@ -364,3 +364,40 @@ fn vm_actions_refuse_a_bad_vmid_without_a_request() {
     }
     assert!(w.pve.requests().is_empty(), "{:?}", w.pve.request_lines());
 }
+
+#[test]
+fn create_retried_for_the_same_vm_succeeds_without_changes() {
+    // CloudStack gave up on a create that finished anyway, and sends it again.
+    let w = World::new();
+    let vm = TestVm::new();
+    let vmid = w.deploy(&vm);
+    let payload = Payload::vm(&w.pve, &vm).vmid(vmid);
+    w.run("stop", &payload).assert_success();
+    w.pve.reset_requests();
+    let out = w.run("create", &payload);
+    assert_eq!(out.assert_success().message(), "Instance already created");
+    assert_eq!(
+        writes(&w),
+        [
+            format!("POST /nodes/pve1/qemu/{TEMPLATE_VMID}/clone"),
+            format!("POST /nodes/pve1/qemu/{vmid}/status/start"),
+        ]
+    );
+    assert_eq!(w.pve.vm(vmid).unwrap().status, "running");
+}
+
+#[test]
+fn a_missing_template_is_named() {
+    let w = World::new();
+    let vm = TestVm::new();
+    let payload = Payload::vm(&w.pve, &vm)
+        .vm_detail("template_id", Some("9999"))
+        .vmid(100);
+    let err = w.run("create", &payload).assert_error();
+    assert_eq!(
+        err,
+        "template 9999 does not exist on node pve1 (check the template detail template_id); nothing was changed"
+    );
+    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/9999/clone"]);
+    assert!(w.pve.vm(100).is_none());
+}

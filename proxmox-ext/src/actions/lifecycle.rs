@@ -292,8 +292,12 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
         pending: None,
     };
     match build(&client, &vm, &plan, &mut progress) {
-        Ok(()) => {
-            Ok(Response::success("Instance created").with("proxmox_vmid", vm.vmid.to_string()))
+        Ok(built) => {
+            let message = match built {
+                Built::Created => "Instance created",
+                Built::AlreadyThere => "Instance already created",
+            };
+            Ok(Response::success(message).with("proxmox_vmid", vm.vmid.to_string()))
         }
         Err(cause) if progress.created => Err(roll_back(&client, &vm, &progress, cause)),
         Err(cause) => Err(cause),
@@ -305,22 +309,9 @@ fn build<T: Transport>(
     vm: &VmRef,
     plan: &CreatePlan,
     progress: &mut Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Built> {
     let node = vm.node.as_str();
     let name = vm.expected.proxmox_name.as_str();
-    let taken = |e: Error| -> anyhow::Error {
-        if e.is_vmid_taken() {
-            anyhow::anyhow!(
-                "Proxmox VMID {} is already taken ({e}); another deploy probably got the same id from /cluster/nextid. Nothing was changed; deploying again runs prepare for a new id",
-                vm.vmid
-            )
-        } else {
-            anyhow::Error::new(e).context(format!(
-                "creating Proxmox VM {} failed; nothing was changed",
-                vm.vmid
-            ))
-        }
-    };
     match &plan.source {
         Source::Clone {
             template,
@@ -332,7 +323,10 @@ fn build<T: Transport>(
                 .set("name", name)
                 .flag("full", *full)
                 .set_opt("storage", storage.as_deref());
-            let upid = client.clone_vm(node, *template, form).map_err(taken)?;
+            let upid = match client.clone_vm(node, *template, form) {
+                Ok(upid) => upid,
+                Err(e) => return refused(client, vm, e, Some(*template)),
+            };
             progress.created = true;
             progress.pending = Some(upid.clone());
             let kind = if *full { "full" } else { "linked" };
@@ -387,7 +381,10 @@ fn build<T: Transport>(
             for (key, value) in plan.config(vm, None).pairs() {
                 form = form.set(key, value);
             }
-            let upid = client.create_vm(node, form).map_err(taken)?;
+            let upid = match client.create_vm(node, form) {
+                Ok(upid) => upid,
+                Err(e) => return refused(client, vm, e, None),
+            };
             progress.created = true;
             progress.pending = Some(upid.clone());
             task::wait(
@@ -404,7 +401,52 @@ fn build<T: Transport>(
         "created and started VM {} ('{name}') on node {node}",
         vm.vmid
     );
-    Ok(())
+    Ok(Built::Created)
+}
+
+/// How `create` ended well.
+#[derive(Debug, PartialEq, Eq)]
+enum Built {
+    Created,
+    /// An earlier run for this very VM (CloudStack retried) had already created it.
+    AlreadyThere,
+}
+
+/// PVE refused to create the VM, so nothing was created and nothing is removed. When the
+/// VMID is taken by this very VM (its mark names this CloudStack UUID: an earlier `create`
+/// finished after CloudStack gave up on it), the VM is started and that is a success; any
+/// other holder is someone else's deploy.
+fn refused<T: Transport>(
+    client: &Client<T>,
+    vm: &VmRef,
+    error: Error,
+    template: Option<Vmid>,
+) -> anyhow::Result<Built> {
+    if error.is_vmid_taken() {
+        if let Some(found) = vm.locate(client)?
+            && vm.expected.carries_our_mark(found.status.tags.as_deref())
+        {
+            if !found.status.is_running() {
+                start_vm(client, &found.node, vm.vmid)?;
+            }
+            info!("VM {} was already created for this CloudStack VM", vm.vmid);
+            return Ok(Built::AlreadyThere);
+        }
+        anyhow::bail!(
+            "Proxmox VMID {} is already taken ({error}); another deploy probably got the same id from /cluster/nextid. Nothing was changed; deploying again runs prepare for a new id",
+            vm.vmid
+        );
+    }
+    if let Some(template) = template.filter(|_| error.is_missing_vm()) {
+        anyhow::bail!(
+            "template {template} does not exist on node {} (check the template detail template_id); nothing was changed",
+            vm.node
+        );
+    }
+    Err(anyhow::Error::new(error).context(format!(
+        "creating Proxmox VM {} failed; nothing was changed",
+        vm.vmid
+    )))
 }
 
 /// Removes the VM this run created, within the cleanup reserve, and says what happened.
