@@ -261,6 +261,8 @@ pub struct DetailsError {
     pub missing: Vec<Detail>,
     /// Details set to unusable values.
     pub invalid: Vec<InvalidDetail>,
+    /// Other input problems found while reading the details (a NIC without a MAC, ...).
+    pub other: Vec<String>,
 }
 
 impl fmt::Display for DetailsError {
@@ -307,6 +309,7 @@ impl fmt::Display for DetailsError {
                 .collect();
             parts.push(format!("invalid details: {}", list.join("; ")));
         }
+        parts.extend(self.other.iter().cloned());
         f.write_str(&parts.join("; "))
     }
 }
@@ -323,6 +326,7 @@ pub struct DetailReader<'p> {
     payload: &'p Payload,
     missing: Vec<Detail>,
     invalid: Vec<InvalidDetail>,
+    other: Vec<String>,
 }
 
 impl<'p> DetailReader<'p> {
@@ -331,6 +335,7 @@ impl<'p> DetailReader<'p> {
             payload,
             missing: Vec::new(),
             invalid: Vec::new(),
+            other: Vec::new(),
         }
     }
 
@@ -408,9 +413,15 @@ impl<'p> DetailReader<'p> {
         });
     }
 
+    /// Records an input problem that is not about one detail (a NIC without a MAC address,
+    /// a payload without a CPU count), so it is reported together with the details' problems.
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.other.push(message.into());
+    }
+
     /// Whether any problem has been recorded so far.
     pub fn has_problems(&self) -> bool {
-        !self.missing.is_empty() || !self.invalid.is_empty()
+        !self.missing.is_empty() || !self.invalid.is_empty() || !self.other.is_empty()
     }
 
     /// Fails with every recorded problem, or succeeds when there were none.
@@ -421,6 +432,7 @@ impl<'p> DetailReader<'p> {
             Err(DetailsError {
                 missing,
                 invalid: self.invalid,
+                other: self.other,
             })
         } else {
             Ok(())
@@ -477,8 +489,13 @@ mod tests {
         let _: String = d.required(&SECRET);
         let _: Option<u16> = d.optional(&PORT);
         let _: String = d.required(&SNAP);
+        d.problem("NIC 1: no MAC address in the payload");
         let err = d.finish().unwrap_err();
         let text = err.to_string();
+        assert!(
+            text.ends_with("; NIC 1: no MAC address in the payload"),
+            "{text}"
+        );
         assert_eq!(err.missing.len(), 3);
         assert!(
             text.contains("'url' (host detail or extension detail; the API URL)"),

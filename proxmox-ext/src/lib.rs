@@ -1,47 +1,32 @@
-//! Proxmox VE orchestrator extension for CloudStack.
+//! A CloudStack Orchestrator extension for Proxmox VE, over its REST API.
+//!
+//! A drop-in for upstream's `proxmox.sh`/`proxmox.py` (same details, same custom actions),
+//! built on `ext-sdk` for the CloudStack side of the contract.
+//!
+//! Layers, bottom up: [`transport`] sends one HTTP request; [`error`] reads every shape of
+//! PVE error; [`api`] is the typed API with [`retry`] and deadline bounds; [`task`] waits for
+//! PVE tasks; [`vm`] and [`identity`] find a VM and make sure it is CloudStack's;
+//! [`actions`] implements what CloudStack asks for.
 
-use ext_sdk::{Action, Invocation, Meta, Response, not_implemented, unsupported_action};
+pub mod actions;
+pub mod api;
+pub mod error;
+pub mod identity;
+pub mod model;
+pub mod retry;
+pub mod settings;
+pub mod task;
+pub mod time;
+pub mod transport;
+pub mod upid;
+pub mod vm;
 
-/// Custom actions this extension answers (matched case-insensitively).
-pub const CUSTOM_ACTIONS: &[&str] = &[
-    "ListSnapshots",
-    "CreateSnapshot",
-    "RestoreSnapshot",
-    "DeleteSnapshot",
-    "Suspend",
-    "Resume",
-];
+pub use actions::handle;
 
-/// Identity of the binary.
-pub const META: Meta = Meta {
+/// The binary's identity for `--help`, `--version` and the log.
+pub const META: ext_sdk::Meta = ext_sdk::Meta {
     name: "proxmox-ext",
     version: env!("CARGO_PKG_VERSION"),
-    about: "CloudStack orchestrator extension for Proxmox VE (REST API)",
-    actions: &[
-        "prepare",
-        "create",
-        "start",
-        "stop",
-        "reboot",
-        "delete",
-        "status",
-        "statuses",
-        "getconsole",
-        "ListSnapshots",
-        "CreateSnapshot",
-        "RestoreSnapshot",
-        "DeleteSnapshot",
-        "Suspend",
-        "Resume",
-    ],
+    about: "CloudStack Orchestrator extension for Proxmox VE",
+    actions: actions::ACTIONS,
 };
-
-/// Dispatches one invocation.
-pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
-    match &inv.action {
-        Action::Custom(c) if !CUSTOM_ACTIONS.iter().any(|n| c.is(n)) => {
-            Err(unsupported_action(&inv.action, META.actions))
-        }
-        other => Err(not_implemented(other)),
-    }
-}

@@ -2,6 +2,8 @@
 //! CloudStack does, checking every run against the output contract, and payload fixtures.
 
 pub mod hyperv;
+pub mod proxmox;
+pub mod pve;
 
 use std::ffi::OsStr;
 use std::io::Read;

@@ -1,0 +1,183 @@
+//! `start`, `stop`, `reboot` and the custom actions `Suspend` and `Resume`.
+//!
+//! Each looks the VM up and checks it is this CloudStack VM before sending anything, and
+//! treats "already in the wanted state" as success: `start` of a running VM, `stop` of a
+//! stopped or vanished one.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use ext_sdk::{Invocation, Response};
+use log::{info, warn};
+
+use super::vm_session;
+use crate::api::{Client, PowerCommand};
+use crate::error::Error;
+use crate::model::Vmid;
+use crate::task;
+use crate::transport::{Form, Transport};
+
+/// Time a guest gets to shut down on ACPI before Proxmox stops it hard.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+/// Below this much time left, stop hard right away.
+const MIN_GRACEFUL: Duration = Duration::from_secs(15);
+
+/// Starts the VM; a task that finds it already running is a success.
+pub(crate) fn start_vm<T: Transport>(
+    client: &Client<T>,
+    node: &str,
+    vmid: Vmid,
+) -> Result<(), Error> {
+    let what = format!("starting VM {vmid}");
+    let upid = client.power(node, vmid, PowerCommand::Start, Form::new())?;
+    match task::wait(client, &upid, &what) {
+        Ok(_) => Ok(()),
+        Err(Error::Task(t)) if t.exitstatus.contains("already running") => {
+            info!("VM {vmid} was already running");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Stops the VM hard; a VM that vanished meanwhile counts as stopped.
+pub(crate) fn stop_vm<T: Transport>(
+    client: &Client<T>,
+    node: &str,
+    vmid: Vmid,
+) -> Result<(), Error> {
+    let what = format!("stopping VM {vmid}");
+    let result = client
+        .power(node, vmid, PowerCommand::Stop, Form::new())
+        .and_then(|upid| task::wait(client, &upid, &what));
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_missing_vm() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Seconds the guest may take to react to ACPI, leaving time to spare before the deadline.
+fn grace_secs<T: Transport>(client: &Client<T>) -> Option<u64> {
+    let left = client.deadline().remaining();
+    (left >= MIN_GRACEFUL).then(|| SHUTDOWN_GRACE.min(left / 2).as_secs().max(5))
+}
+
+pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
+    let (client, vm, ()) = vm_session(inv, |_| ())?;
+    let found = vm.require_ours(&client)?;
+    if found.status.is_paused() {
+        let upid = client.power(&found.node, vm.vmid, PowerCommand::Resume, Form::new())?;
+        task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
+        return Ok(Response::success("Instance started (resumed from pause)"));
+    }
+    if found.status.is_running() {
+        return Ok(Response::success("Instance already running"));
+    }
+    start_vm(&client, &found.node, vm.vmid)?;
+    Ok(Response::success("Instance started"))
+}
+
+/// A graceful stop: ACPI shutdown, forced off when the guest does not react in time (what
+/// CloudStack's stop does on KVM); a hard stop when little time is left.
+pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
+    let (client, vm, ()) = vm_session(inv, |_| ())?;
+    let Some(found) = vm.find_ours(&client)? else {
+        return Ok(Response::success("Instance already absent"));
+    };
+    if !found.status.is_running() {
+        return Ok(Response::success("Instance already stopped"));
+    }
+    match grace_secs(&client) {
+        Some(secs) => {
+            let what = format!("shutting VM {} down", vm.vmid);
+            let form = Form::new().flag("forceStop", true).set("timeout", secs);
+            let result = client
+                .power(&found.node, vm.vmid, PowerCommand::Shutdown, form)
+                .and_then(|upid| task::wait(&client, &upid, &what));
+            match result {
+                Ok(_) => {}
+                Err(e) if e.is_missing_vm() => {
+                    return Ok(Response::success("Instance already absent"));
+                }
+                Err(e) if e.pve_text().contains("not running") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => stop_vm(&client, &found.node, vm.vmid)?,
+    }
+    Ok(Response::success("Instance stopped"))
+}
+
+/// Reboots through ACPI; a guest that ignores it is reset. A stopped VM is started.
+pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
+    let (client, vm, ()) = vm_session(inv, |_| ())?;
+    let found = vm.require_ours(&client)?;
+    if !found.status.is_running() {
+        start_vm(&client, &found.node, vm.vmid)?;
+        return Ok(Response::success("Instance was stopped; started it"));
+    }
+    let what = format!("rebooting VM {}", vm.vmid);
+    let form = Form::new().set_opt("timeout", grace_secs(&client));
+    let result = client
+        .power(&found.node, vm.vmid, PowerCommand::Reboot, form)
+        .and_then(|upid| task::wait(&client, &upid, &what));
+    match result {
+        Ok(_) => Ok(Response::success("Instance rebooted")),
+        Err(Error::Task(t)) if t.exitstatus.contains("got timeout") => {
+            warn!(
+                "VM {} ignored the ACPI reboot ({}); resetting it",
+                vm.vmid, t.exitstatus
+            );
+            let upid = client
+                .power(&found.node, vm.vmid, PowerCommand::Reset, Form::new())
+                .context("the guest ignored the ACPI reboot request, and resetting it failed")?;
+            task::wait(&client, &upid, &format!("resetting VM {}", vm.vmid))?;
+            Ok(Response::success(
+                "Instance rebooted by a hard reset (the guest ignored the ACPI reboot request)",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Pauses the VM in memory.
+pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
+    let (client, vm, ()) = vm_session(inv, |_| ())?;
+    let found = vm.require_ours(&client)?;
+    if found.status.is_paused() {
+        return Ok(Response::success("Instance already suspended"));
+    }
+    if !found.status.is_running() {
+        anyhow::bail!("cannot suspend Proxmox VM {}: it is not running", vm.vmid);
+    }
+    let upid = client.power(&found.node, vm.vmid, PowerCommand::Suspend, Form::new())?;
+    task::wait(&client, &upid, &format!("suspending VM {}", vm.vmid))?;
+    Ok(Response::success("Instance suspended"))
+}
+
+/// Resumes a paused VM (or one hibernated to disk).
+pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
+    let (client, vm, ()) = vm_session(inv, |_| ())?;
+    let found = vm.require_ours(&client)?;
+    if found.status.is_paused() {
+        let upid = client.power(&found.node, vm.vmid, PowerCommand::Resume, Form::new())?;
+        task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
+        return Ok(Response::success("Instance resumed"));
+    }
+    if found.status.is_running() {
+        return Ok(Response::success(
+            "Instance is not suspended; it is running",
+        ));
+    }
+    if found.status.lock.as_deref() == Some("suspended") {
+        start_vm(&client, &found.node, vm.vmid)?;
+        return Ok(Response::success(
+            "Instance resumed from its hibernation state",
+        ));
+    }
+    anyhow::bail!(
+        "cannot resume Proxmox VM {}: it is stopped, not suspended (use start)",
+        vm.vmid
+    )
+}

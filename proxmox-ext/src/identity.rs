@@ -1,0 +1,328 @@
+//! Which CloudStack VM a Proxmox VM is, and the mark that says so.
+//!
+//! `create` tags every VM it makes with its CloudStack identity:
+//! `cloudstack;cs-uuid.<uuid>;cs-name.<instance name>`. Tags, not the description, because
+//! tags are part of `GET /nodes/{node}/qemu` and `/cluster/resources`: `statuses` (and a
+//! cluster-wide search after an HA move) can read every VM's owner in one request, where a
+//! description needs one config read per VM. Tags survive clone (copied with the config),
+//! config changes and migration, and an operator sees them in the Proxmox UI.
+//!
+//! PVE tags allow `[A-Za-z0-9_][A-Za-z0-9_+.-]*` and some setups compare them without case,
+//! so the instance name (`i-2-45-VM`) is encoded case-proof: lower-case letters, digits, `-`
+//! and `.` stay, an upper-case letter becomes `+` and the letter, anything else `_` and two hex
+//! digits per byte (`i-2-45-+v+m`).
+
+use std::fmt;
+
+/// The ownership mark of a VM, read from or written to its tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub uuid: Option<String>,
+    pub instance_name: Option<String>,
+}
+
+/// Marks every CloudStack VM; lets operators filter them in the Proxmox UI.
+pub const OWNER_TAG: &str = "cloudstack";
+const UUID_PREFIX: &str = "cs-uuid.";
+const NAME_PREFIX: &str = "cs-name.";
+
+/// Encodes text into tag characters, reversibly and case-proof.
+pub fn encode_tag_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => out.push(byte as char),
+            b'A'..=b'Z' => {
+                out.push('+');
+                out.push(byte.to_ascii_lowercase() as char);
+            }
+            other => out.push_str(&format!("_{other:02x}")),
+        }
+    }
+    out
+}
+
+/// Reverses [`encode_tag_text`]; `None` if `tag` is not such an encoding.
+pub fn decode_tag_text(tag: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(tag.len());
+    let mut chars = tag.bytes();
+    while let Some(b) = chars.next() {
+        match b.to_ascii_lowercase() {
+            b'+' => bytes.push(chars.next()?.to_ascii_uppercase()),
+            b'_' => {
+                let hi = (chars.next()? as char).to_digit(16)?;
+                let lo = (chars.next()? as char).to_digit(16)?;
+                bytes.push((hi * 16 + lo) as u8);
+            }
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// Splits PVE's tag list (`;`, `,` or spaces between tags).
+pub fn split_tags(tags: &str) -> impl Iterator<Item = &str> {
+    tags.split([';', ',', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn strip_prefix_ci<'t>(tag: &'t str, prefix: &str) -> Option<&'t str> {
+    (tag.len() > prefix.len() && tag[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .then(|| &tag[prefix.len()..])
+}
+
+impl Mark {
+    pub fn new(uuid: Option<&str>, instance_name: &str) -> Mark {
+        Mark {
+            uuid: uuid.map(|u| u.to_ascii_lowercase()),
+            instance_name: Some(instance_name.to_string()),
+        }
+    }
+
+    /// Reads the mark from a VM's tags; `None` when the VM carries none.
+    pub fn from_tags(tags: Option<&str>) -> Option<Mark> {
+        let mut mark = Mark::default();
+        for tag in split_tags(tags.unwrap_or("")) {
+            if let Some(uuid) = strip_prefix_ci(tag, UUID_PREFIX) {
+                mark.uuid = decode_tag_text(uuid).map(|u| u.to_ascii_lowercase());
+            } else if let Some(name) = strip_prefix_ci(tag, NAME_PREFIX) {
+                mark.instance_name = decode_tag_text(name);
+            }
+        }
+        (mark.uuid.is_some() || mark.instance_name.is_some()).then_some(mark)
+    }
+
+    /// The tags that carry this mark.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags = vec![OWNER_TAG.to_string()];
+        if let Some(uuid) = &self.uuid {
+            tags.push(format!("{UUID_PREFIX}{}", encode_tag_text(uuid)));
+        }
+        if let Some(name) = &self.instance_name {
+            tags.push(format!("{NAME_PREFIX}{}", encode_tag_text(name)));
+        }
+        tags
+    }
+
+    /// `existing` tags with this mark in place of any earlier one (a template's tags are
+    /// copied into its clones; an operator's own tags are kept).
+    pub fn merge_into(&self, existing: Option<&str>) -> String {
+        let mut tags: Vec<String> = split_tags(existing.unwrap_or(""))
+            .filter(|t| {
+                !t.eq_ignore_ascii_case(OWNER_TAG)
+                    && strip_prefix_ci(t, UUID_PREFIX).is_none()
+                    && strip_prefix_ci(t, NAME_PREFIX).is_none()
+            })
+            .map(str::to_string)
+            .collect();
+        tags.extend(self.tags());
+        tags.join(";")
+    }
+}
+
+/// What CloudStack says the VM is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// CloudStack's instance name, e.g. `i-2-45-VM`.
+    pub instance_name: String,
+    /// CloudStack's VM UUID, when the payload has one.
+    pub uuid: Option<String>,
+    /// The name the VM has in Proxmox: `vm_name`, else the instance name.
+    pub proxmox_name: String,
+}
+
+/// Why a VM is not the one CloudStack means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch(pub String);
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Expected {
+    /// The mark `create` puts on this VM.
+    pub fn mark(&self) -> Mark {
+        Mark::new(self.uuid.as_deref(), &self.instance_name)
+    }
+
+    /// Whether the tags carry this VM's own mark (its CloudStack UUID), as only `create` for
+    /// this very VM writes it.
+    pub fn carries_our_mark(&self, tags: Option<&str>) -> bool {
+        match (&self.uuid, Mark::from_tags(tags)) {
+            (
+                Some(ours),
+                Some(Mark {
+                    uuid: Some(theirs), ..
+                }),
+            ) => ours.eq_ignore_ascii_case(&theirs),
+            _ => false,
+        }
+    }
+
+    /// Checks a VM's name and tags against this identity. A marked VM must carry this
+    /// UUID (or, without a UUID to compare, this instance name); an unmarked one (made before
+    /// marks existed, or by upstream's scripts) must carry the expected name.
+    pub fn check(&self, name: Option<&str>, tags: Option<&str>) -> Result<(), Mismatch> {
+        match Mark::from_tags(tags) {
+            Some(Mark {
+                uuid: Some(uuid), ..
+            }) if self.uuid.is_some() => {
+                let ours = self
+                    .uuid
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if uuid == ours {
+                    Ok(())
+                } else {
+                    Err(Mismatch(format!(
+                        "it is marked as CloudStack VM {uuid}, not {ours}"
+                    )))
+                }
+            }
+            Some(Mark {
+                instance_name: Some(owner),
+                ..
+            }) => {
+                if owner == self.instance_name {
+                    Ok(())
+                } else {
+                    Err(Mismatch(format!(
+                        "it is marked as CloudStack instance '{owner}', not '{}'",
+                        self.instance_name
+                    )))
+                }
+            }
+            _ => match name {
+                Some(n) if n == self.proxmox_name => Ok(()),
+                Some(n) => Err(Mismatch(format!(
+                    "it is named '{n}', not '{}', and carries no CloudStack mark",
+                    self.proxmox_name
+                ))),
+                None => Err(Mismatch(format!(
+                    "it has no name (expected '{}') and no CloudStack mark",
+                    self.proxmox_name
+                ))),
+            },
+        }
+    }
+}
+
+/// PVE's `dns-name` format for VM names: dot-separated labels of letters, digits and '-',
+/// not starting or ending with '-'.
+pub fn check_vm_name(name: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a valid Proxmox VM name: use letters, digits and '-' (dot-separated parts allowed), not starting or ending with '-'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected(uuid: Option<&str>) -> Expected {
+        Expected {
+            instance_name: "i-2-45-VM".into(),
+            uuid: uuid.map(str::to_string),
+            proxmox_name: "web01".into(),
+        }
+    }
+
+    #[test]
+    fn tag_text_round_trips_case_proof() {
+        for text in [
+            "i-2-45-VM",
+            "web01",
+            "Mixed_Case+Name.x",
+            "ü",
+            "126f4562-1f0f-4313-875e-6150cabeb72f",
+        ] {
+            let tag = encode_tag_text(text);
+            assert!(
+                tag.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._+".contains(&b)),
+                "{tag}"
+            );
+            assert_eq!(decode_tag_text(&tag).as_deref(), Some(text));
+            assert_eq!(
+                decode_tag_text(&tag.to_ascii_uppercase()).as_deref(),
+                Some(text),
+                "case-insensitive storage"
+            );
+        }
+        assert_eq!(encode_tag_text("i-2-45-VM"), "i-2-45-+v+m");
+    }
+
+    #[test]
+    fn mark_in_tags() {
+        let mark = Mark::new(Some("126F4562-1f0f-4313-875e-6150cabeb72f"), "i-2-45-VM");
+        let tags = mark.merge_into(Some("prod;cloudstack;cs-uuid.0000;cs-name.old"));
+        assert_eq!(
+            tags,
+            "prod;cloudstack;cs-uuid.126f4562-1f0f-4313-875e-6150cabeb72f;cs-name.i-2-45-+v+m"
+        );
+        assert_eq!(Mark::from_tags(Some(&tags)), Some(mark.clone()));
+        assert_eq!(
+            Mark::from_tags(Some(&tags.to_ascii_lowercase())),
+            Some(mark)
+        );
+        assert_eq!(Mark::from_tags(Some("prod, web")), None);
+        assert_eq!(Mark::from_tags(None), None);
+    }
+
+    #[test]
+    fn identity_checks() {
+        let ours = "cloudstack;cs-uuid.aaaa;cs-name.i-2-45-+v+m";
+        assert!(
+            expected(Some("AAAA"))
+                .check(Some("renamed"), Some(ours))
+                .is_ok()
+        );
+        assert!(
+            expected(Some("bbbb"))
+                .check(Some("web01"), Some(ours))
+                .is_err()
+        );
+        assert!(expected(None).check(Some("x"), Some(ours)).is_ok());
+        assert!(expected(Some("aaaa")).carries_our_mark(Some(ours)));
+        assert!(!expected(Some("bbbb")).carries_our_mark(Some(ours)));
+        assert!(!expected(None).carries_our_mark(Some(ours)));
+        assert!(!expected(Some("aaaa")).carries_our_mark(Some("cs-name.i-2-45-+v+m")));
+        assert!(
+            expected(None)
+                .check(Some("web01"), Some("cs-name.i-9-9-+v+m"))
+                .is_err()
+        );
+        // unmarked: the name decides
+        assert!(expected(Some("aaaa")).check(Some("web01"), None).is_ok());
+        let err = expected(Some("aaaa"))
+            .check(Some("db02"), Some("prod"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is named 'db02', not 'web01', and carries no CloudStack mark"
+        );
+    }
+
+    #[test]
+    fn vm_names() {
+        assert!(check_vm_name("i-2-45-VM").is_ok());
+        assert!(check_vm_name("web01.example").is_ok());
+        assert!(check_vm_name("web_01").is_err());
+        assert!(check_vm_name("-web").is_err());
+        assert!(check_vm_name("").is_err());
+    }
+}

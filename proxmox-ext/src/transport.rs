@@ -1,0 +1,467 @@
+//! Sending one HTTP request to the Proxmox API, and nothing more.
+//!
+//! [`Transport`] is deliberately small (method, path, form body, timeout → status, content
+//! type, body) so the typed API in [`crate::api`] can be unit-tested against an in-memory
+//! fake, as Proxmox's own `proxmox-client` does with its `HttpApiClient` trait. Interpreting
+//! statuses and bodies is [`crate::error`]'s job; this layer only reports what happened on
+//! the wire, including the one fact a retry policy needs: whether the request can have reached
+//! the server at all.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use ext_sdk::Secret;
+
+/// HTTP methods the Proxmox API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request: `path_and_query` is relative to the API root (`/nodes/pve1/qemu?full=1`);
+/// `form` is an `application/x-www-form-urlencoded` body for POST and PUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub path_and_query: String,
+    pub form: Option<String>,
+}
+
+/// What came back, whatever the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Whether a failed request can have reached the server: the basis of a safe retry policy
+/// (Proxmox's `Error::Connect` vs `Error::Client` split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// It failed before a byte of the request left (DNS, connect, TLS handshake): retrying
+    /// cannot run anything twice.
+    NotSent,
+    /// It may have been received and acted upon (reset, timeout while waiting for the answer).
+    MaybeSent,
+}
+
+/// What kind of trouble a transport error is, for messages and retry decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// Name resolution or TCP connect failed.
+    Connect,
+    /// The TLS handshake failed (certificate not trusted, wrong name, protocol).
+    Tls,
+    /// A timeout: connecting, or waiting for the answer.
+    Timeout,
+    /// The connection broke, or the answer was not valid HTTP.
+    Io,
+    /// The request could not even be built (bad URL, bad header).
+    Setup,
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    pub kind: TransportErrorKind,
+    pub delivery: Delivery,
+    pub message: String,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TransportErrorKind::Connect => {
+                write!(f, "cannot connect to the Proxmox API: {}", self.message)
+            }
+            TransportErrorKind::Tls => write!(
+                f,
+                "TLS handshake with the Proxmox API failed: {} (set 'ca_certificate' to the cluster's \
+                 /etc/pve/pve-root-ca.pem, or verify_tls_certificate=false to skip verification)",
+                self.message
+            ),
+            TransportErrorKind::Timeout => write!(
+                f,
+                "the Proxmox API did not answer in time: {}",
+                self.message
+            ),
+            TransportErrorKind::Io => {
+                write!(f, "connection to the Proxmox API failed: {}", self.message)
+            }
+            TransportErrorKind::Setup => write!(f, "cannot build the request: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// Sends requests; implemented by [`UreqTransport`] and by test fakes.
+pub trait Transport {
+    /// Sends `request` and waits at most `timeout` for the whole exchange.
+    fn send(&self, request: &Request, timeout: Duration) -> Result<Response, TransportError>;
+}
+
+impl<T: Transport + ?Sized> Transport for &T {
+    fn send(&self, request: &Request, timeout: Duration) -> Result<Response, TransportError> {
+        (**self).send(request, timeout)
+    }
+}
+
+/// How the server's certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// The system's trust store (upstream's behaviour with `verify_tls_certificate=true`).
+    System,
+    /// Only these PEM certificates (e.g. the cluster's `pve-root-ca.pem`, or a self-signed
+    /// node certificate) are trusted.
+    CaFile(std::path::PathBuf),
+    /// No verification (`verify_tls_certificate=false`).
+    Insecure,
+}
+
+/// The largest answer read; a node listing with thousands of VMs stays far below it.
+const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// Connecting takes at most this long, whatever the request's own timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The real transport: one ureq agent (and so one connection pool) per invocation.
+pub struct UreqTransport {
+    agent: ureq::Agent,
+    /// `https://host:port/api2/extjs`
+    base: String,
+    authorization: Secret,
+}
+
+impl UreqTransport {
+    /// A transport for the API at `base` (`https://host:port/api2/extjs`), authenticating with
+    /// an API token (`user@realm!tokenid` and its secret).
+    pub fn new(
+        base: &str,
+        token_id: &str,
+        secret: &Secret,
+        tls: &TlsMode,
+    ) -> Result<Self, TransportError> {
+        let tls_config = match tls {
+            TlsMode::System => ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+            TlsMode::Insecure => ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build(),
+            TlsMode::CaFile(path) => ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(
+                    &read_pem_certificates(path)?,
+                ))
+                .build(),
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls_config)
+            .user_agent(concat!(
+                "cloudstack-proxmox-ext/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            // Proxmox answers ≥400 by closing the connection; keep the pool small and fresh.
+            .max_idle_connections_per_host(2)
+            .build()
+            .new_agent();
+        // PVE splits the header value on its last '=' (user@realm!tokenid=secret).
+        let authorization = Secret::new(format!("PVEAPIToken={token_id}={}", secret.expose()));
+        Ok(UreqTransport {
+            agent,
+            base: base.trim_end_matches('/').to_string(),
+            authorization,
+        })
+    }
+}
+
+fn read_pem_certificates(
+    path: &Path,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, TransportError> {
+    let setup = |message: String| TransportError {
+        kind: TransportErrorKind::Setup,
+        delivery: Delivery::NotSent,
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        setup(format!(
+            "cannot read ca_certificate '{}': {e}",
+            path.display()
+        ))
+    })?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(setup(format!(
+                    "ca_certificate '{}' is not valid PEM: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(setup(format!(
+            "ca_certificate '{}' holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+impl Transport for UreqTransport {
+    fn send(&self, request: &Request, timeout: Duration) -> Result<Response, TransportError> {
+        let url = format!("{}{}", self.base, request.path_and_query);
+        let auth = self.authorization.expose();
+        let connect = timeout.min(CONNECT_TIMEOUT);
+        let form_type = "application/x-www-form-urlencoded";
+        let result = match request.method {
+            Method::Get | Method::Delete => {
+                let builder = if request.method == Method::Get {
+                    self.agent.get(&url)
+                } else {
+                    self.agent.delete(&url)
+                };
+                builder
+                    .header("Authorization", auth)
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .timeout_connect(Some(connect))
+                    .build()
+                    .call()
+            }
+            Method::Post | Method::Put => {
+                let builder = if request.method == Method::Post {
+                    self.agent.post(&url)
+                } else {
+                    self.agent.put(&url)
+                };
+                builder
+                    .header("Authorization", auth)
+                    .content_type(form_type)
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .timeout_connect(Some(connect))
+                    .build()
+                    .send(request.form.as_deref().unwrap_or("").as_bytes())
+            }
+        };
+        let mut response = result.map_err(classify)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_vec()
+            .map_err(|e| {
+                let mut error = classify(e);
+                // The request was answered; only the body broke.
+                error.delivery = Delivery::MaybeSent;
+                error
+            })?;
+        Ok(Response {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// Sorts a ureq error by whether the request can have left this process.
+fn classify(error: ureq::Error) -> TransportError {
+    use TransportErrorKind as K;
+    let message = error.to_string();
+    let (kind, delivery) = match &error {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+            (K::Connect, Delivery::NotSent)
+        }
+        ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => {
+            (K::Connect, Delivery::NotSent)
+        }
+        ureq::Error::Timeout(_) => (K::Timeout, Delivery::MaybeSent),
+        // rustls reports a failed handshake (untrusted certificate, wrong name) as an I/O error.
+        ureq::Error::Io(e)
+            if e.kind() == io::ErrorKind::InvalidData && is_tls_failure(&message) =>
+        {
+            (K::Tls, Delivery::NotSent)
+        }
+        ureq::Error::Io(e) => match e.kind() {
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::HostUnreachable => (K::Connect, Delivery::NotSent),
+            io::ErrorKind::TimedOut => (K::Timeout, Delivery::MaybeSent),
+            _ => (K::Io, Delivery::MaybeSent),
+        },
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+            (K::Tls, Delivery::NotSent)
+        }
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => {
+            (K::Setup, Delivery::NotSent)
+        }
+        _ => (K::Io, Delivery::MaybeSent),
+    };
+    TransportError {
+        kind,
+        delivery,
+        message,
+    }
+}
+
+fn is_tls_failure(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ["certificate", "handshake", "tls", "alert"]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
+/// Percent-encodes one path segment or form value (RFC 3986 unreserved characters stay).
+pub fn encode(text: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, SET).to_string()
+}
+
+/// An `application/x-www-form-urlencoded` body (also used as a query string), built in the
+/// order parameters are added.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+impl Form {
+    pub fn new() -> Form {
+        Form::default()
+    }
+
+    /// Adds `key=value`.
+    pub fn set(mut self, key: &str, value: impl fmt::Display) -> Form {
+        self.pairs.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds `key=value` when `value` is `Some`.
+    pub fn set_opt(self, key: &str, value: Option<impl fmt::Display>) -> Form {
+        match value {
+            Some(v) => self.set(key, v),
+            None => self,
+        }
+    }
+
+    /// Adds `key=1` or `key=0` (PVE's booleans).
+    pub fn flag(self, key: &str, value: bool) -> Form {
+        self.set(key, if value { 1 } else { 0 })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The value of `key`, if set (for tests and logging).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The parameters in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn encode(&self) -> String {
+        self.pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_path_segments_and_forms() {
+        assert_eq!(
+            encode("UPID:pve1:000003E9:00001B5F:6B0128C0:qmclone:9000:root@pam!cs:"),
+            "UPID%3Apve1%3A000003E9%3A00001B5F%3A6B0128C0%3Aqmclone%3A9000%3Aroot%40pam%21cs%3A"
+        );
+        assert_eq!(encode("pve-node_1.x~"), "pve-node_1.x~");
+        let form = Form::new()
+            .set("net0", "virtio=02:01:00:CC:00:01,bridge=vmbr1,tag=1577")
+            .flag("full", false)
+            .set_opt("storage", None::<&str>)
+            .set("description", "a b&c=d");
+        assert_eq!(
+            form.encode(),
+            "net0=virtio%3D02%3A01%3A00%3ACC%3A00%3A01%2Cbridge%3Dvmbr1%2Ctag%3D1577&full=0&description=a%20b%26c%3Dd"
+        );
+        assert_eq!(form.get("full"), Some("0"));
+    }
+
+    #[test]
+    fn connect_errors_are_never_sent() {
+        let refused = classify(ureq::Error::Io(io::Error::from(
+            io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(
+            (refused.kind, refused.delivery),
+            (TransportErrorKind::Connect, Delivery::NotSent)
+        );
+        let reset = classify(ureq::Error::Io(io::Error::from(
+            io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(reset.delivery, Delivery::MaybeSent);
+        let slow = classify(ureq::Error::Timeout(ureq::Timeout::RecvResponse));
+        assert_eq!(
+            (slow.kind, slow.delivery),
+            (TransportErrorKind::Timeout, Delivery::MaybeSent)
+        );
+        let tls = classify(ureq::Error::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        )));
+        assert_eq!(
+            (tls.kind, tls.delivery),
+            (TransportErrorKind::Tls, Delivery::NotSent)
+        );
+        let connect = classify(ureq::Error::Timeout(ureq::Timeout::Connect));
+        assert_eq!(connect.delivery, Delivery::NotSent);
+    }
+}
