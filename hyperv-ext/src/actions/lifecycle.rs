@@ -1,9 +1,9 @@
 //! create (with rollback, and cleanup after a timeout) and delete (with the VM's disks).
 
-use ext_sdk::{Invocation, MacAddress, Nic, Response, Vlan};
+use ext_sdk::{DetailReader, Invocation, MacAddress, Nic, Response, Vlan};
 use serde::Serialize;
 
-use super::{Problems, VmRef, explain};
+use super::{VmRef, explain, finish, take};
 use crate::powershell::{Failure, Script};
 use crate::remote::{self, RemoteError};
 use crate::settings::{self, Source};
@@ -53,7 +53,7 @@ struct DeleteData<'a> {
 }
 
 /// The NICs in device order, each with a unicast MAC and a VLAN (or untagged).
-fn nics(list: &[Nic], problems: &mut Problems) -> Vec<String> {
+fn nics(list: &[Nic], d: &mut DetailReader) -> Vec<String> {
     let mut ordered: Vec<&Nic> = list.iter().collect();
     ordered.sort_by_key(|n| n.device_id.unwrap_or(u32::MAX));
     ordered
@@ -61,14 +61,16 @@ fn nics(list: &[Nic], problems: &mut Problems) -> Vec<String> {
         .enumerate()
         .map(|(i, nic)| {
             let mac = match nic.mac.as_deref() {
-                Some(m) => problems.take(
+                Some(m) => take(
+                    d,
                     MacAddress::parse_nic(m)
                         .map(|m| m.to_bare_upper())
                         .map_err(|e| format!("NIC {i}: {e}")),
                 ),
-                None => problems.take(Err(format!("NIC {i} has no MAC address"))),
+                None => take(d, Err(format!("NIC {i} has no MAC address"))),
             };
-            let vlan = problems.take(
+            let vlan = take(
+                d,
                 nic.vlan()
                     .map(Vlan::tag)
                     .map_err(|e| format!("NIC {i}: {e}")),
@@ -85,13 +87,12 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
     let vhd_path = settings::vhd_path(&mut d);
     let vm_path = settings::vm_path(&mut d);
     let instance = settings::instance(&mut d);
-    let mut problems = Problems::default();
-    let vm = VmRef::read(&inv.payload, &mut problems);
+    let vm = VmRef::read(&inv.payload, &mut d);
     let details = inv.payload.vm.clone().unwrap_or_default();
-    let mem = problems.take(validate::memory_bytes(details.min_ram));
-    let cpus = problems.take(validate::cpus(details.cpus));
-    let nics = nics(inv.payload.nics(), &mut problems);
-    problems.finish(d)?;
+    let mem = take(&mut d, validate::memory_bytes(details.min_ram));
+    let cpus = take(&mut d, validate::cpus(details.cpus));
+    let nics = nics(inv.payload.nics(), &mut d);
+    finish(d)?;
 
     let (tpl, iso, size, extension) = match &instance.source {
         Source::Template(path) => {
@@ -233,9 +234,8 @@ pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     let vhd_path = settings::vhd_path(&mut d);
-    let mut problems = Problems::default();
-    let vm = VmRef::read(&inv.payload, &mut problems);
-    problems.finish(d)?;
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
     let data = DeleteData {
         name: &vm.name,
         uuid: &vm.uuid,

@@ -68,34 +68,19 @@ pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
     }
 }
 
-/// Problems found in the payload itself (not in details), reported with the details' ones.
-#[derive(Default)]
-struct Problems(Vec<String>);
+/// A payload value checked by a validator: the value, or the type's default with the problem
+/// recorded in `d` (reported with the details' problems by [`finish`]).
+fn take<T: Default>(d: &mut DetailReader, result: Result<T, String>) -> T {
+    result.unwrap_or_else(|problem| {
+        d.problem(problem);
+        T::default()
+    })
+}
 
-impl Problems {
-    fn take<T: Default>(&mut self, result: Result<T, String>) -> T {
-        result.unwrap_or_else(|problem| {
-            self.0.push(problem);
-            T::default()
-        })
-    }
-
-    /// Fails with every detail problem and every payload problem, in one message.
-    fn finish(self, details: DetailReader) -> anyhow::Result<()> {
-        let mut all: Vec<String> = Vec::new();
-        if let Err(e) = details.finish() {
-            all.push(e.to_string());
-        }
-        all.extend(self.0);
-        if all.is_empty() {
-            Ok(())
-        } else {
-            Err(anyhow!(
-                "{}; nothing was changed on the host",
-                all.join("; ")
-            ))
-        }
-    }
+/// Fails with every detail and payload problem in one message, before anything is sent.
+fn finish(d: DetailReader) -> anyhow::Result<()> {
+    d.finish()
+        .map_err(|e| anyhow!("{e}; nothing was changed on the host"))
 }
 
 /// The CloudStack VM an action is about: its instance name (the Hyper-V VM name) and its
@@ -107,14 +92,20 @@ struct VmRef {
 }
 
 impl VmRef {
-    fn read(payload: &Payload, problems: &mut Problems) -> VmRef {
+    fn read(payload: &Payload, d: &mut DetailReader) -> VmRef {
         let name = match payload.vm_name() {
-            Some(n) => problems.take(validate::vm_name(n)),
-            None => problems.take(Err("the payload names no VM (virtualmachinename)".into())),
+            Some(n) => take(d, validate::vm_name(n)),
+            None => take(
+                d,
+                Err("the payload names no VM (virtualmachinename)".into()),
+            ),
         };
         let uuid = match payload.vm_uuid() {
-            Some(u) => problems.take(validate::vm_uuid(u)),
-            None => problems.take(Err("the payload has no VM UUID (virtualmachineid)".into())),
+            Some(u) => take(d, validate::vm_uuid(u)),
+            None => take(
+                d,
+                Err("the payload has no VM UUID (virtualmachineid)".into()),
+            ),
         };
         VmRef { name, uuid }
     }

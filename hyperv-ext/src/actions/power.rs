@@ -5,7 +5,7 @@ use std::time::Duration;
 use ext_sdk::{Deadline, Invocation, Response};
 use serde::Serialize;
 
-use super::{Problems, VmRef, explain};
+use super::{VmRef, explain, finish};
 use crate::powershell::Script;
 use crate::settings::{self, StopPolicy};
 use crate::{remote, ssh::Target};
@@ -31,9 +31,8 @@ struct StopData<'a> {
 fn read(inv: &Invocation) -> anyhow::Result<(Target, VmRef)> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
-    let mut problems = Problems::default();
-    let vm = VmRef::read(&inv.payload, &mut problems);
-    problems.finish(d)?;
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
     Ok((target, vm))
 }
 
@@ -84,9 +83,8 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     let policy = settings::stop_policy(&mut d);
-    let mut problems = Problems::default();
-    let vm = VmRef::read(&inv.payload, &mut problems);
-    problems.finish(d)?;
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
     let data = stop_data(&vm, policy, &inv.deadline);
     let reply = remote::run(&target, Script::Stop, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("stopping VM {}", vm.name), &target, &vm))?;
@@ -106,9 +104,8 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     let policy = settings::stop_policy(&mut d);
-    let mut problems = Problems::default();
-    let vm = VmRef::read(&inv.payload, &mut problems);
-    problems.finish(d)?;
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
     let data = stop_data(&vm, policy, &inv.deadline);
     let reply = remote::run(&target, Script::Reboot, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("rebooting VM {}", vm.name), &target, &vm))?;

@@ -4,7 +4,7 @@ use ext_sdk::{Invocation, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Problems, VmRef, explain, power_state};
+use super::{VmRef, explain, finish, power_state};
 use crate::powershell::Script;
 use crate::ssh::Target;
 use crate::{remote, settings};
@@ -30,9 +30,8 @@ fn read(inv: &Invocation, with_snapshot: bool) -> anyhow::Result<(Target, VmRef,
     } else {
         String::new()
     };
-    let mut problems = Problems::default();
-    let vm = VmRef::read(&inv.payload, &mut problems);
-    problems.finish(d)?;
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
     Ok((target, vm, snapshot))
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ext_sdk::{Invocation, PowerState, Response};
 use serde::Serialize;
 
-use super::{Problems, VmRef, explain};
+use super::{VmRef, explain, finish};
 use crate::powershell::Script;
 use crate::{remote, settings};
 
@@ -29,9 +29,8 @@ struct VmData<'a> {
 pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
-    let mut problems = Problems::default();
-    let vm = VmRef::read(&inv.payload, &mut problems);
-    problems.finish(d)?;
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
     let data = VmData {
         name: &vm.name,
         uuid: &vm.uuid,
@@ -64,7 +63,7 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
 pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
-    Problems::default().finish(d)?;
+    finish(d)?;
     let reply = remote::run(
         &target,
         Script::Statuses,
