@@ -489,12 +489,8 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         hv.start_vm(&vm_id)
     })();
     if let Err(e) = result {
-        let step = match hv.step.as_str() {
-            "media" => "media",
-            s => s,
-        }
-        .to_owned();
-        hv.step = "rollback".into();
+        // `$t`: the step that failed; the undos run as "rollback" (for the fault knobs).
+        let step = std::mem::replace(&mut hv.step, "rollback".into());
         let mut rollback: Vec<String> = Vec::new();
         for u in undo.iter().rev() {
             let r = match u {
