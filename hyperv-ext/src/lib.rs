@@ -1,46 +1,23 @@
 //! Hyper-V orchestrator extension for CloudStack (SSH + PowerShell).
+//!
+//! Every action is one SSH connection running one constant PowerShell script (`scripts/`),
+//! with user and operator data only in a base64 JSON blob inside it; see `powershell`.
 
-use ext_sdk::{Action, Invocation, Meta, Response, not_implemented, unsupported_action};
+pub mod actions;
+pub mod powershell;
+pub mod remote;
+pub mod settings;
+pub mod ssh;
+pub mod validate;
 
-/// Custom actions this extension answers (matched case-insensitively).
-pub const CUSTOM_ACTIONS: &[&str] = &[
-    "ListSnapshots",
-    "CreateSnapshot",
-    "RestoreSnapshot",
-    "DeleteSnapshot",
-    "Suspend",
-    "Resume",
-];
+use ext_sdk::Meta;
+
+pub use actions::{ACTIONS, CUSTOM_ACTIONS, handle};
 
 /// Identity of the binary.
 pub const META: Meta = Meta {
     name: "hyperv-ext",
     version: env!("CARGO_PKG_VERSION"),
     about: "CloudStack orchestrator extension for Hyper-V (SSH + PowerShell)",
-    actions: &[
-        "create",
-        "start",
-        "stop",
-        "reboot",
-        "delete",
-        "status",
-        "statuses",
-        "getconsole",
-        "ListSnapshots",
-        "CreateSnapshot",
-        "RestoreSnapshot",
-        "DeleteSnapshot",
-        "Suspend",
-        "Resume",
-    ],
+    actions: ACTIONS,
 };
-
-/// Dispatches one invocation.
-pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
-    match &inv.action {
-        Action::Custom(c) if !CUSTOM_ACTIONS.iter().any(|n| c.is(n)) => {
-            Err(unsupported_action(&inv.action, META.actions))
-        }
-        other => Err(not_implemented(other)),
-    }
-}

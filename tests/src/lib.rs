@@ -1,6 +1,7 @@
 //! Shared support for the end-to-end tests: locating the real binaries, running them the way
 //! CloudStack does, checking every run against the output contract, and payload fixtures.
 
+pub mod hyperv;
 pub mod proxmox;
 pub mod pve;
 

@@ -1,0 +1,39 @@
+# Checks first (nothing changed yet), then each step pushes its undo; on failure the undos run
+# in reverse order and the ORIGINAL error is reported, with any rollback errors beside it.
+# Data: name uuid gen mem cpus sw (switch) disk tpl (template) iso size dir (VM folder)
+#       sb (secure boot On/Off) sbt (secure boot template) nics ["MAC:VLAN", "MAC:" for
+#       untagged]; terse because the data is base64 inside base64 and create is the longest
+#       command line (each NIC costs its JSON length times 3.6 in characters).
+# A missing template or ISO fails its step (disk, media) and rolls back like any other error.
+function Main{Need-Rights
+    if(@(Hyper-V\Get-VM|Where-Object{$_.Name -ceq $P.name}).Count){Fail 'VM_EXISTS'}
+    $w=@(Hyper-V\Get-VMSwitch|Where-Object{$_.Name -ceq $P.sw})
+    if($w.Count -ne 1){Fail 'SWITCH_NOT_FOUND' $w.Count}
+    if(Test-Path -LiteralPath $P.disk){Fail 'DISK_EXISTS'}
+    $u=@();$t='disk'
+    try{
+        # A copy cut off by the deadline leaves only the .partial file, which cleanup may remove.
+        if($P.tpl){$q=$P.disk+'.partial';Copy-Item -LiteralPath $P.tpl -Destination $q;Move-Item -LiteralPath $q -Destination $P.disk}
+        else{$null=Hyper-V\New-VHD -Path $P.disk -SizeBytes $P.size -Dynamic}
+        $u+={Remove-Item -LiteralPath $P.disk -Force}
+        # Start-VM is the last step, so the VM is off whenever an undo runs.
+        $t='vm';$v=Hyper-V\New-VM -Name $P.name -Generation $P.gen -MemoryStartupBytes $P.mem -VHDPath $P.disk -Path $P.dir
+        $u+={Hyper-V\Remove-VM -VM $v -Force}
+        Hyper-V\Set-VM -VM $v -Notes ('cloudstack-vm-uuid='+$P.uuid) -ProcessorCount $P.cpus
+        $t='network';Hyper-V\Get-VMNetworkAdapter -VM $v|Hyper-V\Remove-VMNetworkAdapter;$i=0
+        foreach($n in @($P.nics)){$m,$l=$n -split ':'
+            $a=Hyper-V\Add-VMNetworkAdapter -VM $v -Name "nic$i" -StaticMacAddress $m -Passthru;$i++
+            Hyper-V\Connect-VMNetworkAdapter -VMNetworkAdapter $a -VMSwitch $w[0]
+            $g=@{Untagged=$true};if($l){$g=@{Access=$true;VlanId=$l}}
+            Hyper-V\Set-VMNetworkAdapterVlan -VMNetworkAdapter $a @g
+        }
+        $t='media';if($P.iso){$c=Hyper-V\Add-VMDvdDrive -VM $v -Path $P.iso -Passthru}
+        if($P.gen -eq 2){$f=@{VM=$v;EnableSecureBoot=$P.sb};if($P.sbt){$f.SecureBootTemplate=$P.sbt};if($c){$f.FirstBootDevice=$c};Hyper-V\Set-VMFirmware @f}
+        $t='start';Hyper-V\Start-VM -VM $v
+    }catch{
+        $e=$_;$r=@();[array]::Reverse($u)
+        foreach($b in $u){try{& $b}catch{$r+=$_.Exception.Message}}
+        Emit @{ok=$false;code='CREATE_FAILED';step=$t;detail=$e.Exception.Message;rollback=$r} 1
+    }
+    Done @{id=[string]$v.Id}
+}

@@ -1,0 +1,158 @@
+//! The actions: each reads and validates its settings (all problems at once, before any
+//! connection), runs exactly one remote script, and turns the result into CloudStack's
+//! answer. Failure codes from the scripts become sentences here.
+
+mod lifecycle;
+mod power;
+mod snapshots;
+mod status;
+
+use anyhow::anyhow;
+use ext_sdk::{Action, DetailReader, Invocation, Payload, Response, unsupported_action};
+
+use crate::remote::RemoteError;
+use crate::ssh::Target;
+use crate::validate;
+
+pub use status::power_state;
+
+/// Custom actions this extension answers (matched case-insensitively).
+pub const CUSTOM_ACTIONS: &[&str] = &[
+    "ListSnapshots",
+    "CreateSnapshot",
+    "RestoreSnapshot",
+    "DeleteSnapshot",
+    "Suspend",
+    "Resume",
+];
+
+/// Every action, for `--help` and error messages.
+pub const ACTIONS: &[&str] = &[
+    "create",
+    "start",
+    "stop",
+    "reboot",
+    "delete",
+    "status",
+    "statuses",
+    "getconsole",
+    "ListSnapshots",
+    "CreateSnapshot",
+    "RestoreSnapshot",
+    "DeleteSnapshot",
+    "Suspend",
+    "Resume",
+];
+
+/// Dispatches one invocation.
+pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
+    match &inv.action {
+        Action::Create => lifecycle::create(inv),
+        Action::Delete => lifecycle::delete(inv),
+        Action::Start => power::start(inv),
+        Action::Stop => power::stop(inv),
+        Action::Reboot => power::reboot(inv),
+        Action::Status => status::status(inv),
+        Action::Statuses => status::statuses(inv),
+        Action::GetConsole => Err(anyhow!(
+            "console access is not supported on Hyper-V: this extension does not expose the \
+             VM's console; use Hyper-V Manager or vmconnect on the host"
+        )),
+        Action::Custom(c) if c.is("Suspend") => power::suspend(inv),
+        Action::Custom(c) if c.is("Resume") => power::resume(inv),
+        Action::Custom(c) if c.is("ListSnapshots") => snapshots::list(inv),
+        Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv),
+        Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv),
+        Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv),
+        other => Err(unsupported_action(other, ACTIONS)),
+    }
+}
+
+/// A payload value checked by a validator: the value, or the type's default with the problem
+/// recorded in `d` (reported with the details' problems by [`finish`]).
+fn take<T: Default>(d: &mut DetailReader, result: Result<T, String>) -> T {
+    result.unwrap_or_else(|problem| {
+        d.problem(problem);
+        T::default()
+    })
+}
+
+/// Fails with every detail and payload problem in one message, before anything is sent.
+fn finish(d: DetailReader) -> anyhow::Result<()> {
+    d.finish()
+        .map_err(|e| anyhow!("{e}; nothing was changed on the host"))
+}
+
+/// The CloudStack VM an action is about: its instance name (the Hyper-V VM name) and its
+/// UUID (the ownership mark in the VM's Notes).
+#[derive(Debug, Clone, Default)]
+struct VmRef {
+    name: String,
+    uuid: String,
+}
+
+impl VmRef {
+    fn read(payload: &Payload, d: &mut DetailReader) -> VmRef {
+        let name = match payload.vm_name() {
+            Some(n) => take(d, validate::vm_name(n)),
+            None => take(
+                d,
+                Err("the payload names no VM (virtualmachinename)".into()),
+            ),
+        };
+        let uuid = match payload.vm_uuid() {
+            Some(u) => take(d, validate::vm_uuid(u)),
+            None => take(
+                d,
+                Err("the payload has no VM UUID (virtualmachineid)".into()),
+            ),
+        };
+        VmRef { name, uuid }
+    }
+}
+
+/// Turns a remote failure into a message naming the VM, the host and what to do.
+fn explain(error: RemoteError, doing: &str, target: &Target, vm: &VmRef) -> anyhow::Error {
+    let host = format!("{}:{}", target.host, target.port);
+    let RemoteError::Failed(f) = error else {
+        return anyhow!("{doing} on {host}: {error}");
+    };
+    let detail = f.detail.clone().unwrap_or_default();
+    let count = f.count().unwrap_or(0);
+    let name = &vm.name;
+    let text = match f.code.as_str() {
+        "ACCESS_DENIED" => format!(
+            "the SSH user '{}' has no Hyper-V rights on {host} (Get-VMHost failed: {detail}); \
+             add it to 'Hyper-V Administrators' or Administrators",
+            target.username
+        ),
+        "NOT_OURS" => format!(
+            "a VM named {name} exists on {host} but it is not CloudStack VM {} (its Notes lack \
+             'cloudstack-vm-uuid={}'); refusing to touch it",
+            vm.uuid, vm.uuid
+        ),
+        "VM_AMBIGUOUS" => format!(
+            "{count} VMs named {name} on {host} carry CloudStack UUID {}; remove the duplicate \
+             by hand, nothing was changed",
+            vm.uuid
+        ),
+        "VM_NOT_FOUND" => format!("there is no VM named {name} on {host}"),
+        "INVALID_STATE" => format!("VM {name} is {detail}, which does not allow this"),
+        "STOP_FAILED" => format!(
+            "the guest of VM {name} did not shut down ({detail}) and stop_mode=graceful \
+             forbids turning it off"
+        ),
+        "STILL_EXISTS" => format!("Remove-VM returned but VM {name} still exists on {host}"),
+        "SNAPSHOT_NOT_FOUND" => format!("VM {name} has no checkpoint with that name or id"),
+        "SNAPSHOT_AMBIGUOUS" => {
+            format!("{count} checkpoints of VM {name} have that name; name it by its id instead")
+        }
+        "SNAPSHOT_EXISTS" => format!("VM {name} already has a checkpoint with that name"),
+        "PS_ERROR" => {
+            let fqid = f.fields.get("fqid").and_then(|v| v.as_str()).unwrap_or("");
+            format!("PowerShell on {host} failed: {detail} [{fqid}]")
+        }
+        _ => format!("{f}"),
+    };
+    anyhow!("{doing}: {text}")
+}

@@ -1,0 +1,121 @@
+//! `status` (one VM) and `statuses` (every CloudStack VM on the host, in one call).
+
+use std::collections::BTreeMap;
+
+use ext_sdk::{Invocation, PowerState, Response};
+use serde::Serialize;
+
+use super::{VmRef, explain, finish};
+use crate::powershell::Script;
+use crate::{remote, settings};
+
+/// Hyper-V's `VMState` name to CloudStack's power state. Guest memory resident (running,
+/// paused and the transitions around them) is on, as KVM reports a paused domain; not
+/// executing (off, saved) is off; `Other` and every `*Critical` state need an operator.
+pub fn power_state(state: &str) -> PowerState {
+    match state {
+        "Running" | "Paused" | "Pausing" | "Resuming" | "Starting" | "Reset" => PowerState::On,
+        "Off" | "Stopping" | "Saved" | "Saving" | "FastSaved" | "FastSaving" => PowerState::Off,
+        _ => PowerState::Unknown,
+    }
+}
+
+#[derive(Serialize)]
+struct VmData<'a> {
+    name: &'a str,
+    uuid: &'a str,
+}
+
+pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
+    let mut d = inv.payload.details();
+    let target = settings::connection(&mut d);
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
+    let data = VmData {
+        name: &vm.name,
+        uuid: &vm.uuid,
+    };
+    let reply =
+        remote::run(&target, Script::Status, &data, &inv.deadline, &inv.id).map_err(|e| {
+            explain(
+                e,
+                &format!("reading the state of VM {}", vm.name),
+                &target,
+                &vm,
+            )
+        })?;
+    if reply.bool("found") != Some(true) {
+        // Rights were proven first, so absent really means absent: report it as off.
+        log::warn!(
+            "VM {} does not exist on {}; reporting poweroff",
+            vm.name,
+            target.host
+        );
+        return Ok(Response::power(PowerState::Off).with(
+            "message",
+            format!("VM {} does not exist on the host", vm.name),
+        ));
+    }
+    let state = reply.str("state").unwrap_or_default();
+    Ok(Response::power(power_state(state)).with("state", state))
+}
+
+pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
+    let mut d = inv.payload.details();
+    let target = settings::connection(&mut d);
+    finish(d)?;
+    let reply = remote::run(
+        &target,
+        Script::Statuses,
+        &serde_json::json!({}),
+        &inv.deadline,
+        &inv.id,
+    )
+    .map_err(|e| explain(e, "listing the VMs' states", &target, &VmRef::default()))?;
+    let mut states: BTreeMap<String, PowerState> = BTreeMap::new();
+    for vm in reply.array("vms").map(Vec::as_slice).unwrap_or_default() {
+        let (Some(name), Some(state)) = (vm["name"].as_str(), vm["state"].as_str()) else {
+            log::warn!("statuses: skipping a malformed entry {vm}");
+            continue;
+        };
+        let power = power_state(state);
+        // Two CloudStack-marked VMs with one name: CloudStack cannot tell them apart.
+        states
+            .entry(name.to_owned())
+            .and_modify(|p| *p = PowerState::Unknown)
+            .or_insert(power);
+    }
+    log::info!(
+        "statuses: {} CloudStack VMs on {}",
+        states.len(),
+        target.host
+    );
+    Ok(Response::statuses(states))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_mapping() {
+        for on in [
+            "Running", "Paused", "Pausing", "Resuming", "Starting", "Reset",
+        ] {
+            assert_eq!(power_state(on), PowerState::On, "{on}");
+        }
+        for off in [
+            "Off",
+            "Stopping",
+            "Saved",
+            "Saving",
+            "FastSaved",
+            "FastSaving",
+        ] {
+            assert_eq!(power_state(off), PowerState::Off, "{off}");
+        }
+        for unknown in ["Other", "RunningCritical", "OffCritical", "", "2"] {
+            assert_eq!(power_state(unknown), PowerState::Unknown, "{unknown}");
+        }
+    }
+}

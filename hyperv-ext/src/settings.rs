@@ -1,0 +1,313 @@
+//! Every operator- and template-controlled setting, declared once with where it may be set,
+//! and read into typed values. Invalid values are reported together by the SDK's
+//! `DetailReader`, before anything connects anywhere.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ext_sdk::{Detail, DetailReader, Level, Secret};
+
+use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
+use crate::validate;
+
+const HOST: &[Level] = &[Level::Host];
+/// Settings that are often the same for every host may also sit on the cluster mapping or
+/// the extension; the host's value wins.
+const SHARED: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
+/// Template, service offering or instance details.
+const INSTANCE: &[Level] = &[Level::VirtualMachine];
+
+pub const URL: Detail =
+    Detail::new("url", HOST).hint("the Hyper-V host's SSH address: host or host:port");
+pub const PORT: Detail = Detail::new("port", SHARED).hint("SSH port, 22 by default");
+pub const USERNAME: Detail = Detail::new("username", SHARED)
+    .hint("SSH user with Hyper-V rights (member of Hyper-V Administrators or Administrators)");
+pub const PASSWORD: Detail = Detail::new("password", SHARED)
+    .secret()
+    .hint("the SSH password, or set private_key instead");
+/// A path on the management server, or the key itself; only the latter is a secret
+/// (registered for redaction when recognised), so a path stays readable in errors.
+pub const PRIVATE_KEY: Detail = Detail::new("private_key", SHARED)
+    .hint("path of an OpenSSH private key on the management server, or the key itself (PEM)");
+pub const PRIVATE_KEY_PASSPHRASE: Detail = Detail::new("private_key_passphrase", SHARED).secret();
+pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOST).hint(
+    "the host's SSH key fingerprint, SHA256:..., from 'ssh-keygen -lf' of its key; or set \
+     known_hosts, or host_key_check=accept-new to trust the key on first use",
+);
+pub const KNOWN_HOSTS: Detail =
+    Detail::new("known_hosts", SHARED).hint("an OpenSSH known_hosts file on the management server");
+pub const HOST_KEY_CHECK: Detail = Detail::new("host_key_check", SHARED)
+    .hint("strict (default), accept-new (trust on first use, recorded in known_hosts) or off");
+pub const SWITCH: Detail = Detail::new("network_switch", SHARED)
+    .alias(&["network_bridge"])
+    .hint("the Hyper-V virtual switch VM NICs connect to (exact name)");
+pub const VHD_PATH: Detail = Detail::new("vhd_path", SHARED)
+    .hint("folder for VM disks on the host, e.g. D:\\Hyper-V\\Virtual Hard Disks");
+pub const VM_PATH: Detail = Detail::new("vm_path", SHARED)
+    .hint("folder for VM configurations on the host, e.g. D:\\Hyper-V");
+pub const STOP_MODE: Detail =
+    Detail::new("stop_mode", SHARED).hint("graceful-then-turnoff (default), graceful, or turnoff");
+pub const STOP_TIMEOUT: Detail = Detail::new("stop_timeout", SHARED)
+    .hint("seconds a graceful shutdown may take, 300 by default");
+
+pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", INSTANCE).hint("template or iso");
+pub const GENERATION: Detail =
+    Detail::new("generation", INSTANCE).hint("Hyper-V VM generation, 1 or 2");
+pub const TEMPLATE_PATH: Detail = Detail::new("template_path", INSTANCE)
+    .hint("the template disk (.vhdx or .vhd) on the host, copied for each VM");
+pub const ISO_PATH: Detail =
+    Detail::new("iso_path", INSTANCE).hint("the installer ISO on the host");
+pub const VHD_SIZE_GB: Detail = Detail::new("vhd_size_gb", INSTANCE)
+    .hint("size in GiB of the empty disk created for an ISO install");
+pub const SECURE_BOOT: Detail = Detail::new("secure_boot", INSTANCE)
+    .hint("off (default), on (Windows guests) or on-uefi-ca (Linux guests); generation 2 only");
+
+pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Parameter])
+    .alias(&["snap_name"])
+    .hint("the checkpoint's name (or its id)");
+
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The SSH target of the host.
+pub fn connection(d: &mut DetailReader) -> Target {
+    let (host, url_port): (String, Option<u16>) = d.required_with(&URL, validate::ssh_url);
+    let port: Option<u16> = d.optional_with(&PORT, |s| {
+        s.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| "expected a port number 1-65535".into())
+    });
+    if let (Some(a), Some(b)) = (url_port, port)
+        && a != b
+    {
+        d.reject(&PORT, format!("differs from the port {a} given in url"));
+    }
+    let username: String = d.required_with(&USERNAME, validate::username);
+    let password: Option<Secret> = d.optional(&PASSWORD);
+    let key: Option<String> = d.optional(&PRIVATE_KEY);
+    let passphrase: Option<Secret> = d.optional(&PRIVATE_KEY_PASSPHRASE);
+    let credential = match (key, password) {
+        (Some(key), _) => Credential::Key {
+            key: private_key(&key),
+            passphrase,
+        },
+        (None, Some(password)) => Credential::Password(password),
+        (None, None) => {
+            d.require_if(true, &PASSWORD);
+            Credential::Password(Secret::default())
+        }
+    };
+    Target {
+        host,
+        port: url_port.or(port).unwrap_or(22),
+        username,
+        credential,
+        host_key: host_key_policy(d),
+    }
+}
+
+fn private_key(value: &str) -> PrivateKey {
+    if value.starts_with("-----BEGIN") {
+        // A key pasted into a one-line field may arrive with literal "\n" sequences.
+        let mut pem = if value.contains('\n') {
+            value.to_owned()
+        } else {
+            value.replace("\\n", "\n")
+        };
+        if !pem.ends_with('\n') {
+            pem.push('\n');
+        }
+        ext_sdk::redact::register(value);
+        PrivateKey::Inline(Secret::new(pem))
+    } else {
+        PrivateKey::File(PathBuf::from(value))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Strict,
+    AcceptNew,
+    Off,
+}
+
+fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
+    let pinned: Option<Fingerprint> = d.optional_with(&HOST_KEY_FINGERPRINT, Fingerprint::parse);
+    let known: Option<PathBuf> = d.optional(&KNOWN_HOSTS);
+    let check = d.optional_with(&HOST_KEY_CHECK, |s| match s.to_ascii_lowercase().as_str() {
+        "strict" | "yes" => Ok(Check::Strict),
+        "accept-new" => Ok(Check::AcceptNew),
+        "off" | "no" => Ok(Check::Off),
+        _ => Err("expected strict, accept-new or off".to_owned()),
+    });
+    match (pinned, check, known) {
+        (Some(fingerprint), _, _) => HostKeyPolicy::Pinned(fingerprint),
+        (None, Some(Check::Off), _) => HostKeyPolicy::Off,
+        (None, Some(Check::AcceptNew), known) => {
+            let path = known.or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
+            });
+            match path {
+                Some(path) => HostKeyPolicy::KnownHosts {
+                    path,
+                    accept_new: true,
+                },
+                None => {
+                    d.require_if(true, &KNOWN_HOSTS);
+                    HostKeyPolicy::Off
+                }
+            }
+        }
+        (None, _, Some(path)) => HostKeyPolicy::KnownHosts {
+            path,
+            accept_new: false,
+        },
+        (None, _, None) => {
+            // Never connect without a way to authenticate the server.
+            d.require_if(true, &HOST_KEY_FINGERPRINT);
+            HostKeyPolicy::Off
+        }
+    }
+}
+
+pub fn switch(d: &mut DetailReader) -> String {
+    d.required_with(&SWITCH, validate::object_name)
+}
+
+pub fn vhd_path(d: &mut DetailReader) -> String {
+    d.required_with(&VHD_PATH, validate::windows_path)
+}
+
+pub fn vm_path(d: &mut DetailReader) -> String {
+    d.required_with(&VM_PATH, validate::windows_path)
+}
+
+/// How `stop` and `reboot` shut a VM down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPolicy {
+    /// Ask the guest first (`Stop-VM -Force`), within `timeout`.
+    pub graceful: bool,
+    /// Power off (`Stop-VM -TurnOff`) when the guest did not stop.
+    pub turn_off_fallback: bool,
+    pub timeout: Duration,
+}
+
+pub fn stop_policy(d: &mut DetailReader) -> StopPolicy {
+    let (graceful, turn_off_fallback) = d
+        .optional_with(&STOP_MODE, |s| match s.to_ascii_lowercase().as_str() {
+            "graceful-then-turnoff" => Ok((true, true)),
+            "graceful" => Ok((true, false)),
+            "turnoff" => Ok((false, true)),
+            _ => Err("expected graceful-then-turnoff, graceful or turnoff".to_owned()),
+        })
+        .unwrap_or((true, true));
+    let timeout = d
+        .optional_with(&STOP_TIMEOUT, |s| {
+            s.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=86_400).contains(n))
+                .map(Duration::from_secs)
+                .ok_or_else(|| "expected whole seconds, 1 to 86400".to_owned())
+        })
+        .unwrap_or(DEFAULT_STOP_TIMEOUT);
+    StopPolicy {
+        graceful,
+        turn_off_fallback,
+        timeout,
+    }
+}
+
+/// Where a new VM's disk comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Copy this template disk.
+    Template(String),
+    /// Create an empty dynamic disk of `size_bytes` and attach the ISO.
+    Iso { iso: String, size_bytes: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecureBoot {
+    #[default]
+    Off,
+    /// With the default (Windows) template.
+    On,
+    /// With the Microsoft UEFI CA template, which Linux shims are signed with.
+    OnUefiCa,
+}
+
+impl SecureBoot {
+    /// `Set-VMFirmware -EnableSecureBoot` and `-SecureBootTemplate` values.
+    pub fn firmware(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            SecureBoot::Off => ("Off", None),
+            SecureBoot::On => ("On", Some("MicrosoftWindows")),
+            SecureBoot::OnUefiCa => ("On", Some("MicrosoftUEFICertificateAuthority")),
+        }
+    }
+}
+
+/// How to build a new VM (template, offering and instance details).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub generation: u8,
+    pub source: Source,
+    pub secure_boot: SecureBoot,
+}
+
+pub fn instance(d: &mut DetailReader) -> Instance {
+    let kind = d.optional_with(&TEMPLATE_TYPE, |s| match s.to_ascii_lowercase().as_str() {
+        "template" => Ok(false),
+        "iso" => Ok(true),
+        _ => Err("expected template or iso".to_owned()),
+    });
+    let template: Option<String> = d.optional_with(&TEMPLATE_PATH, validate::windows_path);
+    let iso: Option<String> = d.optional_with(&ISO_PATH, validate::windows_path);
+    let size_gb: Option<u64> = d.optional_with(&VHD_SIZE_GB, |s| {
+        s.parse::<u64>()
+            .ok()
+            .filter(|n| (1..=65_536).contains(n))
+            .ok_or_else(|| "expected whole GiB, 1 to 65536".to_owned())
+    });
+    let generation = d
+        .optional_with(&GENERATION, validate::generation)
+        .unwrap_or(1);
+    let secure_boot = d
+        .optional_with(&SECURE_BOOT, |s| match s.to_ascii_lowercase().as_str() {
+            "off" | "false" => Ok(SecureBoot::Off),
+            "on" | "true" => Ok(SecureBoot::On),
+            "on-uefi-ca" => Ok(SecureBoot::OnUefiCa),
+            _ => Err("expected off, on or on-uefi-ca".to_owned()),
+        })
+        .unwrap_or_default();
+    if secure_boot != SecureBoot::Off && generation != 2 {
+        d.reject(&SECURE_BOOT, "secure boot needs generation 2");
+    }
+    // Without template_type, whichever of template_path and iso_path is set decides.
+    let is_iso = kind.unwrap_or(template.is_none() && iso.is_some());
+    let source = if is_iso {
+        d.require_if(iso.is_none(), &ISO_PATH);
+        d.require_if(size_gb.is_none(), &VHD_SIZE_GB);
+        Source::Iso {
+            iso: iso.unwrap_or_default(),
+            size_bytes: size_gb.unwrap_or(0) * 1024 * 1024 * 1024,
+        }
+    } else {
+        d.require_if(template.is_none(), &TEMPLATE_PATH);
+        let template = template.unwrap_or_default();
+        let lower = template.to_ascii_lowercase();
+        if !template.is_empty() && !lower.ends_with(".vhdx") && !lower.ends_with(".vhd") {
+            d.reject(&TEMPLATE_PATH, "the template must be a .vhdx or .vhd file");
+        }
+        Source::Template(template)
+    };
+    Instance {
+        generation,
+        source,
+        secure_boot,
+    }
+}
+
+pub fn snapshot_name(d: &mut DetailReader) -> String {
+    d.required_with(&SNAPSHOT_NAME, validate::snapshot_name)
+}

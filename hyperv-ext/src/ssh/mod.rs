@@ -1,0 +1,463 @@
+//! One SSH connection running one command, bounded by the action's deadline.
+//!
+//! Order of events: resolve and connect (bounded), key exchange, host-key verification,
+//! and only then authentication (a password never reaches an unverified server), one
+//! `exec` on a session channel without a PTY (a PTY would merge stderr into stdout and add
+//! escape sequences), EOF straight after `exec` (powershell.exe may otherwise wait for
+//! stdin), then stdout and stderr drained together in non-blocking mode so a chatty stderr
+//! cannot stall the channel window.
+
+mod hostkey;
+mod watchdog;
+
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ext_sdk::{Deadline, DeadlineExceeded, Secret};
+use ssh2::{BlockDirections, Session};
+
+pub use hostkey::{Fingerprint, HostKeyError, HostKeyPolicy};
+use watchdog::Watchdog;
+
+/// Most we keep of each stream; the rest is drained and dropped. Results are a few KiB.
+const MAX_STDOUT: usize = 1024 * 1024;
+const MAX_STDERR: usize = 256 * 1024;
+/// Per-address TCP connect bound (the deadline may shorten it).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`) and "authentication failed" codes.
+const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+const LIBSSH2_ERROR_AUTHENTICATION_FAILED: i32 = -18;
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub credential: Credential,
+    pub host_key: HostKeyPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Password(Secret),
+    Key {
+        key: PrivateKey,
+        passphrase: Option<Secret>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum PrivateKey {
+    /// A key file on the management server.
+    File(PathBuf),
+    /// The key itself (PEM / OpenSSH format).
+    Inline(Secret),
+}
+
+impl Credential {
+    fn method(&self) -> &'static str {
+        match self {
+            Credential::Password(_) => "password",
+            Credential::Key {
+                key: PrivateKey::File(_),
+                ..
+            } => "public key (file)",
+            Credential::Key {
+                key: PrivateKey::Inline(_),
+                ..
+            } => "public key (inline)",
+        }
+    }
+}
+
+/// What the remote command left behind.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Bytes of stderr dropped beyond the cap.
+    pub stderr_dropped: usize,
+    pub exit: Exit,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Exit {
+    Status(i32),
+    /// The process died from a signal (e.g. killed), with no exit status.
+    Signal(String),
+    #[default]
+    Unknown,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Status(code) => write!(f, "exit status {code}"),
+            Exit::Signal(sig) => write!(f, "killed by signal {sig}"),
+            Exit::Unknown => f.write_str("no exit status"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum SshError {
+    Resolve {
+        host: String,
+        error: String,
+    },
+    Connect {
+        host: String,
+        port: u16,
+        error: std::io::Error,
+    },
+    Handshake {
+        host: String,
+        port: u16,
+        error: ssh2::Error,
+    },
+    HostKey(HostKeyError),
+    Auth {
+        username: String,
+        method: &'static str,
+        error: ssh2::Error,
+    },
+    KeyFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Session(ssh2::Error),
+    Io(std::io::Error),
+    Deadline(DeadlineExceeded),
+}
+
+impl std::fmt::Display for SshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SshError::Resolve { host, error } => write!(f, "cannot resolve {host}: {error}"),
+            SshError::Connect { host, port, error } => {
+                write!(f, "cannot connect to {host}:{port}: {error}")
+            }
+            SshError::Handshake { host, port, error } => {
+                write!(f, "SSH handshake with {host}:{port} failed: {error}")
+            }
+            SshError::HostKey(e) => e.fmt(f),
+            SshError::Auth {
+                username,
+                method,
+                error,
+            } => write!(
+                f,
+                "SSH authentication as '{username}' by {method} failed ({error}); check the \
+                 username and password/private_key host details"
+            ),
+            SshError::KeyFile { path, error } => {
+                write!(
+                    f,
+                    "cannot read private_key file {}: {error}",
+                    path.display()
+                )
+            }
+            SshError::Session(e) => write!(f, "SSH session error: {e}"),
+            SshError::Io(e) => write!(f, "SSH connection error: {e}"),
+            SshError::Deadline(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SshError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SshError::Deadline(e) => Some(e),
+            SshError::HostKey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Opens one connection to `target`, runs `command` once, and closes the connection.
+pub fn run_command(
+    target: &Target,
+    command: &str,
+    deadline: &Deadline,
+) -> Result<Output, SshError> {
+    let started = Instant::now();
+    let until = Instant::now() + deadline.remaining();
+    let addrs = resolve(&target.host, target.port, deadline)?;
+    let tcp = connect(&addrs, target, deadline)?;
+    let watchdog =
+        Watchdog::arm(tcp.try_clone().map_err(SshError::Io)?, until).map_err(SshError::Io)?;
+    // Any failure after the watchdog fired is the deadline's doing, whatever libssh2 says.
+    let stage =
+        |what: &str| deadline.exceeded(&format!("{what} on {}:{}", target.host, target.port));
+    let result = session(target, command, tcp, deadline);
+    match result {
+        Err(_) if watchdog.fired() => Err(SshError::Deadline(stage("running PowerShell over SSH"))),
+        other => {
+            log::debug!(
+                "ssh: {}:{} done in {} ms",
+                target.host,
+                target.port,
+                started.elapsed().as_millis()
+            );
+            other
+        }
+    }
+}
+
+fn resolve(host: &str, port: u16, deadline: &Deadline) -> Result<Vec<SocketAddr>, SshError> {
+    // getaddrinfo has no timeout of its own: run it on a thread and stop waiting at the deadline.
+    let (tx, rx) = mpsc::channel();
+    let name = (host.to_owned(), port);
+    std::thread::Builder::new()
+        .name("ssh-resolve".into())
+        .spawn(move || {
+            let _ = tx.send(name.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+        })
+        .map_err(SshError::Io)?;
+    match rx.recv_timeout(deadline.remaining()) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err(SshError::Resolve {
+            host: host.into(),
+            error: "no addresses".into(),
+        }),
+        Ok(Err(e)) => Err(SshError::Resolve {
+            host: host.into(),
+            error: e.to_string(),
+        }),
+        Err(_) => Err(SshError::Deadline(
+            deadline.exceeded(&format!("resolving {host}")),
+        )),
+    }
+}
+
+fn connect(
+    addrs: &[SocketAddr],
+    target: &Target,
+    deadline: &Deadline,
+) -> Result<TcpStream, SshError> {
+    let mut last = None;
+    for addr in addrs {
+        if deadline.expired() {
+            break;
+        }
+        match TcpStream::connect_timeout(addr, deadline.bound(CONNECT_TIMEOUT)) {
+            Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(error) if !deadline.expired() => Err(SshError::Connect {
+            host: target.host.clone(),
+            port: target.port,
+            error,
+        }),
+        _ => Err(SshError::Deadline(deadline.exceeded(&format!(
+            "connecting to {}:{}",
+            target.host, target.port
+        )))),
+    }
+}
+
+fn session(
+    target: &Target,
+    command: &str,
+    tcp: TcpStream,
+    deadline: &Deadline,
+) -> Result<Output, SshError> {
+    let poll_socket = tcp.try_clone().map_err(SshError::Io)?;
+    let mut session = Session::new().map_err(SshError::Session)?;
+    session.set_tcp_stream(tcp);
+    session.set_timeout(millis(deadline.remaining()));
+    session.handshake().map_err(|error| SshError::Handshake {
+        host: target.host.clone(),
+        port: target.port,
+        error,
+    })?;
+    let fingerprint = hostkey::verify(&session, &target.host, target.port, &target.host_key)
+        .map_err(SshError::HostKey)?;
+    log::debug!(
+        "ssh: {}:{} host key {fingerprint} accepted",
+        target.host,
+        target.port
+    );
+
+    session.set_timeout(millis(deadline.remaining()));
+    authenticate(&session, target)?;
+    // Long commands (a graceful stop may take minutes) pass through NAT and firewalls.
+    session.set_keepalive(false, 30);
+
+    let mut channel = session.channel_session().map_err(SshError::Session)?;
+    channel.exec(command).map_err(SshError::Session)?;
+    channel.send_eof().map_err(SshError::Session)?;
+
+    session.set_blocking(false);
+    let mut out = Output::default();
+    let mut stdout_done = false;
+    let mut stderr_done = false;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut idle = Idle::default();
+    while !(stdout_done && stderr_done) {
+        let eof_before = channel.eof();
+        let mut progressed = false;
+        if !stdout_done {
+            match channel.read(&mut buf) {
+                Ok(0) => stdout_done = true,
+                Ok(n) => {
+                    progressed = true;
+                    let room = MAX_STDOUT.saturating_sub(out.stdout.len());
+                    out.stdout.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(SshError::Io(e)),
+            }
+        }
+        if !stderr_done {
+            match channel.stderr().read(&mut buf) {
+                Ok(0) => stderr_done = true,
+                Ok(n) => {
+                    progressed = true;
+                    let room = MAX_STDERR.saturating_sub(out.stderr.len());
+                    out.stderr.extend_from_slice(&buf[..n.min(room)]);
+                    out.stderr_dropped += n - n.min(room);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(SshError::Io(e)),
+            }
+        }
+        if progressed || channel.eof() != eof_before {
+            idle.reset();
+        } else {
+            idle.wait(&session, &poll_socket, deadline)?;
+        }
+    }
+    idle.reset();
+    loop {
+        match channel.wait_close() {
+            Ok(()) => break,
+            Err(e) if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {
+                idle.wait(&session, &poll_socket, deadline)?
+            }
+            Err(e) => return Err(SshError::Session(e)),
+        }
+    }
+    let signal = channel.exit_signal().ok().and_then(|s| s.exit_signal);
+    out.exit = match signal {
+        Some(sig) => Exit::Signal(sig),
+        None => channel
+            .exit_status()
+            .map(Exit::Status)
+            .unwrap_or(Exit::Unknown),
+    };
+    session.set_blocking(true);
+    session.set_timeout(millis(deadline.bound(Duration::from_secs(2))));
+    let _ = session.disconnect(None, "done", None);
+    Ok(out)
+}
+
+fn authenticate(session: &Session, target: &Target) -> Result<(), SshError> {
+    let user = target.username.as_str();
+    let result = match &target.credential {
+        Credential::Password(password) => session.userauth_password(user, password.expose()),
+        Credential::Key { key, passphrase } => {
+            let passphrase = passphrase.as_ref().map(Secret::expose);
+            match key {
+                PrivateKey::File(path) => {
+                    // libssh2's own error for an unreadable file is vague; say which file.
+                    std::fs::metadata(path).map_err(|error| SshError::KeyFile {
+                        path: path.clone(),
+                        error,
+                    })?;
+                    session.userauth_pubkey_file(user, None, path, passphrase)
+                }
+                PrivateKey::Inline(pem) => {
+                    session.userauth_pubkey_memory(user, None, pem.expose(), passphrase)
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) if session.authenticated() => Ok(()),
+        Ok(()) => Err(SshError::Auth {
+            username: user.into(),
+            method: target.credential.method(),
+            error: ssh2::Error::from_errno(ssh2::ErrorCode::Session(
+                LIBSSH2_ERROR_AUTHENTICATION_FAILED,
+            )),
+        }),
+        Err(error) => Err(SshError::Auth {
+            username: user.into(),
+            method: target.credential.method(),
+            error,
+        }),
+    }
+}
+
+/// Waiting for the server without stalling. libssh2 decodes one packet per call and keeps
+/// the rest of what it received in its own buffer, so "would block" does not mean the socket
+/// has nothing for us: a few calls in a row must make no progress before we sleep in poll(2).
+#[derive(Default)]
+struct Idle(u32);
+
+impl Idle {
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+
+    fn wait(
+        &mut self,
+        session: &Session,
+        socket: &TcpStream,
+        deadline: &Deadline,
+    ) -> Result<(), SshError> {
+        self.0 += 1;
+        if self.0 < 3 {
+            return Ok(());
+        }
+        self.0 = 0;
+        let _ = session.keepalive_send();
+        wait_socket(session, socket, deadline)
+    }
+}
+
+/// Waits until the socket is ready in the direction libssh2 is blocked on, at most until the
+/// deadline and at most 250 ms (a bound on any stall the buffering above could still cause).
+fn wait_socket(session: &Session, socket: &TcpStream, deadline: &Deadline) -> Result<(), SshError> {
+    let remaining = deadline.remaining();
+    if remaining.is_zero() {
+        return Err(SshError::Deadline(
+            deadline.exceeded("waiting for the remote PowerShell"),
+        ));
+    }
+    let events = match session.block_directions() {
+        BlockDirections::Inbound => libc::POLLIN,
+        BlockDirections::Outbound => libc::POLLOUT,
+        BlockDirections::Both | BlockDirections::None => libc::POLLIN | libc::POLLOUT,
+    };
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let timeout = remaining.min(Duration::from_millis(250)).as_millis().max(1) as libc::c_int;
+    // SAFETY: one valid pollfd for a socket we own for the duration of the call.
+    let rc = unsafe { libc::poll(&mut fd, 1, timeout) };
+    if rc < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() != ErrorKind::Interrupted {
+            return Err(SshError::Io(error));
+        }
+    }
+    Ok(())
+}
+
+fn millis(d: Duration) -> u32 {
+    d.as_millis().clamp(1, u32::MAX as u128) as u32
+}

@@ -1,0 +1,399 @@
+//! Checks on every value before anything is sent to the host. Each returns the normalised
+//! value or a sentence saying what is wrong, for a detail parser or a payload problem list.
+//!
+//! These are the first line of defence: scripts get data only through their base64 blob,
+//! but a value that is invalid for Windows or Hyper-V is refused here, with a clear message,
+//! before any connection is made.
+
+/// Names of host objects we look up (virtual switches): free text, exact match, but no
+/// control or line-breaking characters.
+pub fn object_name(name: &str) -> Result<String, String> {
+    if name.chars().count() > 100 {
+        return Err("expected at most 100 characters".into());
+    }
+    if let Some(c) = name.chars().find(|c| is_control_like(*c)) {
+        return Err(format!("contains the control character U+{:04X}", c as u32));
+    }
+    Ok(name.to_owned())
+}
+
+/// Hyper-V VM names also become file names (`<vm name>.vhdx`), so we keep to a portable set.
+pub fn vm_name(name: &str) -> Result<String, String> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if name.is_empty() || name.len() > 100 || !ok_chars {
+        return Err(format!(
+            "VM name '{}' must be 1-100 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+            name.escape_debug()
+        ));
+    }
+    if name.ends_with('.') {
+        return Err(format!(
+            "VM name '{name}' must not end with '.' (Windows drops it from file names)"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// CloudStack UUIDs are written into the VM's Notes as its ownership mark.
+pub fn vm_uuid(uuid: &str) -> Result<String, String> {
+    if uuid.is_empty()
+        || uuid.len() > 64
+        || !uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(format!(
+            "VM UUID '{}' must be 1-64 characters of A-Z, a-z, 0-9 and '-'",
+            uuid.escape_debug()
+        ));
+    }
+    Ok(uuid.to_owned())
+}
+
+/// Checkpoint names are free text for users: any printable characters, quotes, `$()` and
+/// the like included (they reach PowerShell only as data), but no control or line-breaking
+/// characters.
+pub fn snapshot_name(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("the snapshot name is empty".into());
+    }
+    if name.chars().count() > 100 {
+        return Err("the snapshot name is longer than 100 characters".into());
+    }
+    if let Some(c) = name.chars().find(|c| is_control_like(*c)) {
+        return Err(format!(
+            "the snapshot name contains the control character U+{:04X}",
+            c as u32
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Control characters plus the Unicode line and paragraph separators, which PowerShell's
+/// tokenizer treats as line breaks.
+pub fn is_control_like(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')
+}
+
+/// An absolute Windows path, `X:\...` or `\\server\share\...`; `/` is accepted and turned
+/// into `\`, a trailing separator dropped. Refused: relative paths, `..`, characters Windows
+/// forbids in names, and `[` `]` (wildcards to Hyper-V cmdlets that take `-Path`).
+pub fn windows_path(path: &str) -> Result<String, String> {
+    let shown = path.escape_debug();
+    if let Some(c) = path.chars().find(|c| is_control_like(*c)) {
+        return Err(format!(
+            "path '{shown}' contains the control character U+{:04X}",
+            c as u32
+        ));
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| matches!(c, '<' | '>' | '"' | '|' | '?' | '*' | '[' | ']'))
+    {
+        return Err(format!(
+            "path '{shown}' contains '{c}', which Windows or Hyper-V treat as a wildcard or forbid"
+        ));
+    }
+    let p = path.replace('/', "\\");
+    let (root, rest) = if let Some(unc) = p.strip_prefix("\\\\") {
+        let mut it = unc.splitn(3, '\\');
+        let (server, share) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+        if server.is_empty() || share.is_empty() || server == "?" || server == "." {
+            return Err(format!(
+                "path '{shown}' must be X:\\... or \\\\server\\share\\..."
+            ));
+        }
+        (
+            format!("\\\\{server}\\{share}"),
+            it.next().unwrap_or("").to_owned(),
+        )
+    } else {
+        let b = p.as_bytes();
+        if b.len() < 3 || !b[0].is_ascii_alphabetic() || b[1] != b':' || b[2] != b'\\' {
+            return Err(format!(
+                "path '{shown}' is not an absolute Windows path (X:\\... or \\\\server\\share\\...)"
+            ));
+        }
+        (p[..2].to_ascii_uppercase(), p[3..].to_owned())
+    };
+    let mut out = root;
+    for part in rest.split('\\').filter(|s| !s.is_empty()) {
+        if part == "." || part == ".." {
+            return Err(format!(
+                "path '{shown}' must not contain '.' or '..' components"
+            ));
+        }
+        if part.contains(':') {
+            return Err(format!("path '{shown}' contains ':' after the drive"));
+        }
+        if part.ends_with('.') || part.ends_with(' ') || part.starts_with(' ') {
+            return Err(format!(
+                "path '{shown}' has a component with a leading space or trailing dot or space, which Windows alters"
+            ));
+        }
+        out.push('\\');
+        out.push_str(part);
+    }
+    if out.len() == 2 {
+        // `C:` alone means the drive's current directory to Windows; the root is `C:\`.
+        out.push('\\');
+    }
+    if out.chars().count() > 240 {
+        return Err(format!("path '{shown}' is longer than 240 characters"));
+    }
+    Ok(out)
+}
+
+/// Joins a validated directory and a file name.
+pub fn join(dir: &str, file: &str) -> String {
+    format!("{}\\{file}", dir.trim_end_matches('\\'))
+}
+
+/// Hyper-V wants whole MiB and an even number of them (else "not properly aligned").
+pub fn memory_bytes(min_ram: Option<u64>) -> Result<u64, String> {
+    const MIB: u64 = 1024 * 1024;
+    let bytes = min_ram.ok_or("the VM has no memory size (cloudstack.vm.details.minRam)")?;
+    if !bytes.is_multiple_of(MIB) {
+        return Err(format!(
+            "memory {bytes} bytes is not a whole number of MiB; use a service offering with whole MiB"
+        ));
+    }
+    let mib = bytes / MIB;
+    if mib < 32 {
+        return Err(format!(
+            "memory {mib} MiB is below Hyper-V's minimum of 32 MiB"
+        ));
+    }
+    if !mib.is_multiple_of(2) {
+        return Err(format!(
+            "memory {mib} MiB is odd; Hyper-V needs a multiple of 2 MiB, use {} or {} MiB",
+            mib - 1,
+            mib + 1
+        ));
+    }
+    Ok(bytes)
+}
+
+pub fn cpus(cpus: Option<u32>) -> Result<u32, String> {
+    match cpus {
+        Some(n @ 1..=240) => Ok(n),
+        Some(n) => Err(format!(
+            "{n} CPUs: Hyper-V VMs have 1 to 240 virtual processors"
+        )),
+        None => Err("the VM has no CPU count (cloudstack.vm.details.cpus)".into()),
+    }
+}
+
+pub fn generation(text: &str) -> Result<u8, String> {
+    match text.trim() {
+        "1" => Ok(1),
+        "2" => Ok(2),
+        _ => Err("expected 1 or 2".into()),
+    }
+}
+
+/// An SSH login name: sent only to the SSH server, but never with control characters.
+pub fn username(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.len() > 256 || name.chars().any(is_control_like) {
+        return Err(
+            "expected 1-256 printable characters (DOMAIN\\user, user@domain or user)".into(),
+        );
+    }
+    Ok(name.to_owned())
+}
+
+/// `host`, `host:port`, `[v6]:port` or a bare IPv6 address. Returns the host and the port
+/// if one was given.
+pub fn ssh_url(text: &str) -> Result<(String, Option<u16>), String> {
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Err("this extension talks SSH: set the host name or address (host or host:port), not a WinRM URL".into());
+    }
+    let text = text
+        .strip_prefix("ssh://")
+        .unwrap_or(text)
+        .trim_end_matches('/');
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in IPv6 address")?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "'[{}]' is not an IPv6 address",
+                host.escape_debug()
+            ));
+        }
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err("unexpected text after ']'".into()),
+        }
+    } else if text.matches(':').count() > 1 {
+        (text, None)
+    } else {
+        match text.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("port '{p}' is not 1-65535"))?,
+        ),
+        None => None,
+    };
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let is_name = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !is_ip && !is_name {
+        return Err(format!(
+            "'{}' is not a host name or IP address",
+            host.escape_debug()
+        ));
+    }
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_names() {
+        assert_eq!(vm_name("i-2-45-VM").unwrap(), "i-2-45-VM");
+        for bad in [
+            "",
+            "a b",
+            "a'b",
+            "a$(b)",
+            "a;b",
+            "a\nb",
+            "x.",
+            "a*",
+            "\u{e9}",
+            &"x".repeat(101),
+        ] {
+            assert!(vm_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn snapshot_names_allow_text_but_not_control_characters() {
+        for ok in [
+            "before-upgrade",
+            "it's",
+            "a\u{2019}b",
+            "$(Stop-Computer)",
+            "`;*?[]",
+            "caf\u{e9} \u{1F600}",
+        ] {
+            assert_eq!(snapshot_name(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "a\nb",
+            "a\rb",
+            "a\u{0}b",
+            "a\u{2028}b",
+            "a\u{1b}[0m",
+            &"x".repeat(101),
+        ] {
+            assert!(snapshot_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn windows_paths() {
+        assert_eq!(
+            windows_path("c:/Hyper-V/Disks/").unwrap(),
+            "C:\\Hyper-V\\Disks"
+        );
+        assert_eq!(
+            windows_path("D:\\a'b $(c) `d;\u{2019}\u{e9}").unwrap(),
+            "D:\\a'b $(c) `d;\u{2019}\u{e9}"
+        );
+        assert_eq!(
+            windows_path("\\\\srv\\share\\t.vhdx").unwrap(),
+            "\\\\srv\\share\\t.vhdx"
+        );
+        assert_eq!(windows_path("C:\\").unwrap(), "C:\\");
+        for bad in [
+            "relative",
+            "C:relative",
+            "\\\\srv",
+            "C:\\a\\..\\b",
+            "C:\\a*",
+            "C:\\a?",
+            "C:\\[x]",
+            "C:\\a\nb",
+            "C:\\a:b",
+            "C:\\a.\\b",
+            "\\\\?\\C:\\x",
+            "C:\\a\"b",
+        ] {
+            assert!(windows_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(join("C:\\", "x.vhdx"), "C:\\x.vhdx");
+        assert_eq!(join("C:\\d", "x.vhdx"), "C:\\d\\x.vhdx");
+    }
+
+    #[test]
+    fn memory_and_cpus() {
+        let mib = 1024 * 1024;
+        assert_eq!(memory_bytes(Some(512 * mib)).unwrap(), 512 * mib);
+        assert!(
+            memory_bytes(Some(4077 * mib))
+                .unwrap_err()
+                .contains("4076 or 4078")
+        );
+        assert!(memory_bytes(Some(512 * mib + 1)).is_err());
+        assert!(memory_bytes(Some(16 * mib)).is_err());
+        assert!(memory_bytes(None).is_err());
+        assert_eq!(cpus(Some(2)), Ok(2));
+        assert!(cpus(Some(0)).is_err() && cpus(None).is_err() && cpus(Some(241)).is_err());
+        assert_eq!(generation(" 2"), Ok(2));
+        assert!(generation("3").is_err() && generation("two").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            ssh_url("hv1.example.net"),
+            Ok(("hv1.example.net".into(), None))
+        );
+        assert_eq!(ssh_url("hv1:2222"), Ok(("hv1".into(), Some(2222))));
+        assert_eq!(
+            ssh_url("ssh://10.0.0.5:22/"),
+            Ok(("10.0.0.5".into(), Some(22)))
+        );
+        assert_eq!(
+            ssh_url("[fd00::5]:2222"),
+            Ok(("fd00::5".into(), Some(2222)))
+        );
+        assert_eq!(ssh_url("fd00::5"), Ok(("fd00::5".into(), None)));
+        for bad in [
+            "https://hv1:5986/wsman",
+            "hv1:0",
+            "hv1:99999",
+            "hv 1",
+            "hv1;rm",
+            "a$(b)",
+            "",
+            "-x",
+            "[a-z]",
+            "[hv1]:22",
+        ] {
+            assert!(ssh_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Fault knobs, set by tests through a control file (sshd scrubs the environment, so a file
+//! is the only channel into the ForceCommand). Absent file or field = normal behaviour.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Knobs {
+    /// When not empty, the knobs apply only to these scripts (by name, e.g. `create`); every
+    /// other script runs normally.
+    pub only_scripts: Vec<String>,
+    /// Sleep before doing anything (the session may be closed meanwhile: then nothing runs,
+    /// like Windows killing the job object of a closed session).
+    pub sleep_before_ms: u64,
+    /// Sleep after applying the operation, before answering.
+    pub sleep_after_ms: u64,
+    /// Without Hyper-V rights: `Get-VMHost` throws and `Get-VM` lists nothing.
+    pub permission_denied: bool,
+    /// Print junk instead of a result line and exit 1.
+    pub garbage: bool,
+    /// Write the answer, then die from SIGKILL (the channel closes without an exit status).
+    pub kill_after_output: bool,
+    /// Write this many bytes of CLIXML noise to stderr before answering.
+    pub stderr_flood: usize,
+    /// A cmdlet throws when the script reaches this create step
+    /// (`disk`, `vm`, `network`, `media`, `start`), or, for any other script, at its first
+    /// state change (`any`).
+    pub throw_at: Option<String>,
+    /// Undo steps of create's rollback throw too.
+    pub rollback_throws: bool,
+}
+
+impl Knobs {
+    pub fn load(path: &Path) -> Knobs {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(tmp, path)
+    }
+}

@@ -1,0 +1,333 @@
+//! The fake `powershell.exe`: sshd's ForceCommand. It receives the client's command line in
+//! `SSH_ORIGINAL_COMMAND`, exactly as Windows OpenSSH hands it to the DefaultShell, and
+//! answers the way Windows PowerShell 5.1 does: login noise on stdout before the result line,
+//! a CLIXML envelope on stderr, exit code 0 or 1.
+//!
+//! It refuses (and counts as `rejected`) anything but the exact flag set hyperv-ext must send
+//! and a script text that is byte for byte one of hyperv-ext's constant scripts.
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hyperv_ext::powershell::Script;
+use serde_json::Value;
+
+use crate::control::Knobs;
+use crate::hyperv::HyperV;
+use crate::ops;
+use crate::state::{Launch, StateFile};
+
+/// Written independently of hyperv-ext's constant on purpose: a drift in what the client
+/// sends must fail the tests, not silently move both sides.
+const EXPECTED_FLAGS: &str = "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -InputFormat None -EncodedCommand ";
+
+/// What Windows OpenSSH prints before the command runs (MOTD), with decoy frames: the client
+/// must take only the line framed with its own invocation id.
+const MOTD: &str = "Microsoft Windows Server 2022 Datacenter (fake Hyper-V host for tests)\r\n\
+    HVX1:{\"ok\":false,\"code\":\"MOTD_DECOY\"}\r\n\
+    HVX1:00000000:{\"ok\":true,\"code\":\"MOTD_DECOY\"}\r\n\
+    Authorized use only.\r\n";
+
+const PROGRESS_CLIXML: &str = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><I64 N=\"SourceId\">1</I64><PR N=\"Record\"><AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj></Objs>";
+
+pub struct Paths {
+    pub state: PathBuf,
+    pub control: PathBuf,
+    pub fs_root: PathBuf,
+    pub rejected_dir: PathBuf,
+}
+
+impl Paths {
+    pub fn in_home(home: &Path) -> Paths {
+        Paths {
+            state: home.join("state.json"),
+            control: home.join("control.json"),
+            fs_root: home.join("fs"),
+            rejected_dir: home.join("rejected"),
+        }
+    }
+}
+
+/// Runs one invocation; returns the process exit code.
+pub fn main(home: &Path) -> i32 {
+    let paths = Paths::in_home(home);
+    let states = StateFile::new(&paths.state);
+    let mut knobs = Knobs::load(&paths.control);
+    let command = std::env::var("SSH_ORIGINAL_COMMAND").unwrap_or_default();
+    let _ = states.update(|s| s.invocations += 1);
+
+    let (script, data) = match accept(&command) {
+        Ok(found) => found,
+        Err(why) => {
+            let _ = std::fs::create_dir_all(&paths.rejected_dir);
+            let _ = std::fs::write(
+                paths
+                    .rejected_dir
+                    .join(format!("{}.txt", std::process::id())),
+                &command,
+            );
+            let _ = states.update(|s| {
+                s.rejected += 1;
+                s.launches.push(Launch {
+                    script: None,
+                    outcome: format!("refused: {why}"),
+                    data: Value::Null,
+                });
+            });
+            // What powershell.exe would print for a command line it cannot run.
+            eprint!(
+                "{}",
+                clixml_error(&format!("refused by the fake PowerShell: {why}"))
+            );
+            return 1;
+        }
+    };
+
+    if !knobs.only_scripts.is_empty() && !knobs.only_scripts.iter().any(|s| s == script.name()) {
+        knobs = Knobs::default();
+    }
+
+    if knobs.sleep_before_ms > 0
+        && !sleep_unless_hung_up(Duration::from_millis(knobs.sleep_before_ms))
+    {
+        let _ = states.update(|s| {
+            s.launches.push(Launch {
+                script: Some(script.name().into()),
+                outcome: "killed".into(),
+                data: data.clone(),
+            })
+        });
+        return 137;
+    }
+
+    let hung_up = std::cell::Cell::new(false);
+    let mut sleep = |d: Duration| {
+        let alive = sleep_unless_hung_up(d);
+        if !alive {
+            hung_up.set(true);
+        }
+        alive
+    };
+    let (answer, code) = match states.update(|state| {
+        let before = state.clone();
+        let mut hv = HyperV::new(state, &paths.fs_root, &knobs);
+        let (answer, code) = ops::answer(ops::run(script, &data, &mut hv, &mut sleep));
+        let mut outcome = if code == 0 {
+            "ok".to_owned()
+        } else {
+            answer["code"].as_str().unwrap_or("?").to_owned()
+        };
+        if hung_up.get() {
+            // Killed mid-way (a long graceful stop): what came after the kill never happened.
+            *state = before;
+            outcome = "killed".into();
+        }
+        state.launches.push(Launch {
+            script: Some(script.name().into()),
+            outcome,
+            data: data.clone(),
+        });
+        (answer, code)
+    }) {
+        Ok(done) => done,
+        Err(e) => {
+            eprint!("{}", clixml_error(&format!("fake host state: {e}")));
+            return 1;
+        }
+    };
+    if hung_up.get() {
+        return 137;
+    }
+    if knobs.sleep_after_ms > 0
+        && !sleep_unless_hung_up(Duration::from_millis(knobs.sleep_after_ms))
+    {
+        return 137;
+    }
+
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(PROGRESS_CLIXML.as_bytes());
+    if knobs.stderr_flood > 0 {
+        let chunk = PROGRESS_CLIXML.as_bytes();
+        let mut left = knobs.stderr_flood;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if stderr.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            left -= n;
+        }
+    }
+    if code != 0 {
+        let message = answer["detail"].as_str().unwrap_or("failed");
+        let _ = stderr.write_all(clixml_error(message).as_bytes());
+    }
+    let _ = stderr.flush();
+
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(MOTD.as_bytes());
+    if knobs.garbage {
+        let _ =
+            stdout.write_all(b"\x1b[?1h\x1b=garbage \xff\xfe not a result\r\n{\"ok\":true}\r\n");
+        let _ = stdout.flush();
+        return 1;
+    }
+    // `Emit` writes "HVX1:$($P.id):": the id the client put in the data.
+    let id = data["id"].as_str().unwrap_or_default();
+    let frame = format!("HVX1:{id}:{}\r\n", ascii_json(&answer));
+    let _ = stdout.write_all(frame.as_bytes());
+    let _ = stdout.flush();
+    if knobs.kill_after_output {
+        // SAFETY: raising a signal on ourselves.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    code
+}
+
+/// The exact flags, then base64 of UTF-16LE text that is one of hyperv-ext's scripts.
+fn accept(command: &str) -> Result<(Script, Value), String> {
+    let encoded = command.strip_prefix(EXPECTED_FLAGS).ok_or_else(|| {
+        format!(
+            "unexpected command line (want '{EXPECTED_FLAGS}<base64>'): {}",
+            command.chars().take(200).collect::<String>()
+        )
+    })?;
+    if encoded.is_empty()
+        || !encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return Err("the -EncodedCommand argument is not one base64 word".into());
+    }
+    let bytes = STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("bad base64: {e}"))?;
+    if bytes.len() % 2 != 0 {
+        return Err("odd number of bytes: not UTF-16LE".into());
+    }
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let text = String::from_utf16(&units).map_err(|_| "not valid UTF-16LE".to_owned())?;
+    let (script, json) =
+        Script::identify(&text).ok_or("the script is not one of hyperv-ext's constant scripts")?;
+    let data: Value =
+        serde_json::from_slice(&json).map_err(|e| format!("data blob is not JSON: {e}"))?;
+    if !data.is_object() {
+        return Err("data blob is not a JSON object".into());
+    }
+    Ok((script, data))
+}
+
+/// Sleeps `d`; `false` as soon as sshd closed our stdout (the client went away). Windows
+/// kills the session's job object at that point, so nothing after it may happen.
+fn sleep_unless_hung_up(d: Duration) -> bool {
+    let end = Instant::now() + d;
+    let fd = std::io::stdout().as_raw_fd();
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd on our own stdout.
+        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// JSON with every non-ASCII character as `\uXXXX`, as the scripts' `Emit` writes it.
+pub fn ascii_json(value: &Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// An error record as Windows PowerShell writes it to a redirected stderr.
+fn clixml_error(message: &str) -> String {
+    let mut escaped = String::new();
+    for c in message.chars() {
+        match c {
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '&' => escaped.push_str("&amp;"),
+            '\r' => escaped.push_str("_x000D_"),
+            '\n' => escaped.push_str("_x000A_"),
+            c => escaped.push(c),
+        }
+    }
+    format!(
+        "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><S S=\"Error\">{escaped}_x000D__x000A_</S></Objs>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperv_ext::powershell::{command_line, encode_command};
+
+    #[test]
+    fn accepts_exactly_what_hyperv_ext_sends() {
+        let text = Script::Status
+            .render(&serde_json::json!({"name": "vm1"}), "id1")
+            .unwrap();
+        let line = command_line(Script::Status, &text).unwrap();
+        let (script, data) = accept(&line).unwrap();
+        assert_eq!(script, Script::Status);
+        assert_eq!(data["name"], "vm1");
+    }
+
+    #[test]
+    fn refuses_other_flags_and_foreign_scripts() {
+        let text = Script::Status
+            .render(&serde_json::json!({"name": "vm1"}), "id1")
+            .unwrap();
+        let encoded = encode_command(&text);
+        assert!(
+            accept(&format!(
+                "powershell.exe -NoProfile -EncodedCommand {encoded}"
+            ))
+            .is_err()
+        );
+        assert!(accept(&format!("pwsh -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -InputFormat None -EncodedCommand {encoded}")).is_err());
+        assert!(accept(&format!("{EXPECTED_FLAGS}{encoded} & calc.exe")).is_err());
+        assert!(
+            accept(&format!(
+                "{EXPECTED_FLAGS}{}",
+                encode_command("Get-VM | Stop-VM")
+            ))
+            .is_err()
+        );
+        let tampered = text.replace("Need-Rights;", "");
+        assert!(accept(&format!("{EXPECTED_FLAGS}{}", encode_command(&tampered))).is_err());
+    }
+
+    #[test]
+    fn ascii_json_escapes_like_the_scripts() {
+        assert_eq!(
+            ascii_json(&serde_json::json!("\u{e9}\u{1F600}")),
+            "\"\\u00e9\\ud83d\\ude00\""
+        );
+    }
+}

@@ -1,0 +1,542 @@
+//! hyperv-ext's scripts, step for step, against the [`HyperV`] model. Each function mirrors
+//! one `.ps1` file (same checks, same order, same failure codes and result fields), so the
+//! Rust side is tested against the contract the real scripts implement, and a step Hyper-V
+//! would refuse fails here as well.
+
+use std::time::Duration;
+
+use hyperv_ext::powershell::Script;
+use serde_json::{Map, Value, json};
+
+use crate::hyperv::{HyperV, Thrown};
+use crate::state::{Checkpoint, Vm};
+use crate::winpath::WinPath;
+
+/// How a script ended, before it is framed as `HVX1:{json}`.
+#[derive(Debug)]
+pub enum Stop {
+    /// `Fail 'CODE' detail` (or a custom `Emit ... 1`): an answer the script chose.
+    Fail(Map<String, Value>),
+    /// A cmdlet threw and the script's outer `catch` reported `PS_ERROR`.
+    Thrown(Thrown),
+}
+
+impl From<Thrown> for Stop {
+    fn from(t: Thrown) -> Stop {
+        Stop::Thrown(t)
+    }
+}
+
+type Step<T> = Result<T, Stop>;
+
+fn fail(code: &str, detail: impl Into<Value>) -> Stop {
+    let mut m = Map::new();
+    m.insert("ok".into(), false.into());
+    m.insert("code".into(), code.into());
+    m.insert("detail".into(), detail.into());
+    Stop::Fail(m)
+}
+
+/// The framed answer for an outcome: `(json object, exit code)`.
+pub fn answer(outcome: Step<Map<String, Value>>) -> (Value, i32) {
+    match outcome {
+        Ok(mut m) => {
+            m.insert("ok".into(), true.into());
+            (Value::Object(m), 0)
+        }
+        Err(Stop::Fail(m)) => (Value::Object(m), 1),
+        Err(Stop::Thrown(t)) => (
+            json!({"ok": false, "code": "PS_ERROR", "detail": t.message, "fqid": t.fqid}),
+            1,
+        ),
+    }
+}
+
+/// `$P.<key>` with PowerShell's view of JSON: absent and null are `$null`.
+struct Data<'a>(&'a Value);
+
+impl Data<'_> {
+    fn get(&self, key: &str) -> &Value {
+        self.0.get(key).unwrap_or(&Value::Null)
+    }
+    /// A string parameter; `$null` where a cmdlet needs one fails like parameter binding.
+    fn str(&self, key: &str) -> Result<&str, Thrown> {
+        match self.get(key) {
+            Value::String(s) => Ok(s),
+            _ => Err(Thrown {
+                message: format!(
+                    "Cannot bind argument to parameter because '{key}' is null or not a string."
+                ),
+                fqid: "ParameterArgumentValidationErrorNullNotAllowed".into(),
+            }),
+        }
+    }
+    /// String interpolation: `'x'+$null` is `'x'`.
+    fn text(&self, key: &str) -> String {
+        match self.get(key) {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+    fn int(&self, key: &str) -> Result<i64, Thrown> {
+        self.get(key).as_i64().ok_or_else(|| Thrown {
+            message: format!(
+                "Cannot convert '{}' of '{key}' to an integer.",
+                self.get(key)
+            ),
+            fqid: "CannotConvertArgumentNoMessage".into(),
+        })
+    }
+    /// PowerShell truthiness.
+    fn truthy(&self, key: &str) -> bool {
+        match self.get(key) {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(_) => true,
+        }
+    }
+}
+
+/// Runs `script` with data `p`. `sleep` waits (returns false when the session went away).
+pub fn run(
+    script: Script,
+    p: &Value,
+    hv: &mut HyperV,
+    sleep: &mut dyn FnMut(Duration) -> bool,
+) -> Step<Map<String, Value>> {
+    let p = Data(p);
+    match script {
+        Script::Status => status(&p, hv),
+        Script::Statuses => statuses(hv),
+        Script::Start => start(&p, hv),
+        Script::Stop => stop(&p, hv, sleep),
+        Script::Reboot => reboot(&p, hv, sleep),
+        Script::Suspend => suspend(&p, hv),
+        Script::Resume => resume(&p, hv),
+        Script::Delete => delete(&p, hv),
+        Script::ListSnapshots => list_snapshots(&p, hv),
+        Script::CreateSnapshot => create_snapshot(&p, hv),
+        Script::RestoreSnapshot => restore_snapshot(&p, hv),
+        Script::DeleteSnapshot => delete_snapshot(&p, hv),
+        Script::Create => create(&p, hv),
+        Script::CleanupCreate => cleanup_create(&p, hv),
+    }
+}
+
+fn done(fields: Value) -> Step<Map<String, Value>> {
+    match fields {
+        Value::Object(m) => Ok(m),
+        _ => unreachable!("results are objects"),
+    }
+}
+
+// ---- rights.ps1 / find.ps1 ----
+
+fn need_rights(hv: &HyperV) -> Step<()> {
+    hv.get_vmhost()
+        .map_err(|t| fail("ACCESS_DENIED", t.message))
+}
+
+fn test_ours(vm: &Vm, p: &Data) -> bool {
+    let marker = format!("cloudstack-vm-uuid={}", p.text("uuid"));
+    vm.notes
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .any(|l| l == marker)
+}
+
+fn find_ours(p: &Data, hv: &HyperV) -> Step<Option<Vm>> {
+    let name = p.text("name");
+    let all: Vec<Vm> = hv.get_vm().into_iter().filter(|v| v.name == name).collect();
+    let ours: Vec<&Vm> = all.iter().filter(|v| test_ours(v, p)).collect();
+    if ours.len() > 1 {
+        return Err(fail("VM_AMBIGUOUS", ours.len()));
+    }
+    if let Some(v) = ours.first() {
+        return Ok(Some((*v).clone()));
+    }
+    if !all.is_empty() {
+        return Err(fail("NOT_OURS", all.len()));
+    }
+    Ok(None)
+}
+
+fn need_ours(p: &Data, hv: &HyperV) -> Step<Vm> {
+    find_ours(p, hv)?.ok_or_else(|| fail("VM_NOT_FOUND", Value::Null))
+}
+
+fn state(hv: &HyperV, vm: &Vm) -> String {
+    hv.vm(&vm.id).map(|v| v.state.clone()).unwrap_or_default()
+}
+
+fn stopped(state: &str) -> bool {
+    matches!(state, "Off" | "Saved" | "FastSaved")
+}
+
+// ---- the operations ----
+
+fn status(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    match find_ours(p, hv)? {
+        None => done(json!({"found": false})),
+        Some(v) => done(json!({"found": true, "state": v.state})),
+    }
+}
+
+fn statuses(hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let marked = |notes: &str| {
+        notes.split('\n').any(|l| {
+            l.strip_prefix("cloudstack-vm-uuid=")
+                .and_then(|rest| rest.chars().next())
+                .is_some_and(|c| !c.is_whitespace())
+        })
+    };
+    let vms: Vec<Value> = hv
+        .get_vm()
+        .into_iter()
+        .filter(|v| marked(&v.notes))
+        .map(|v| json!({"name": v.name, "state": v.state}))
+        .collect();
+    done(json!({"vms": vms}))
+}
+
+fn start(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    let s = v.state.clone();
+    if s == "Paused" {
+        hv.resume_vm(&v.id)?;
+    } else if stopped(&s) {
+        hv.start_vm(&v.id)?;
+    } else if s != "Running" {
+        return Err(fail("INVALID_STATE", s));
+    }
+    done(json!({"before": s, "state": state(hv, &v)}))
+}
+
+fn stop_ours(
+    p: &Data,
+    hv: &mut HyperV,
+    v: &Vm,
+    sleep: &mut dyn FnMut(Duration) -> bool,
+) -> Step<&'static str> {
+    let s = v.state.as_str();
+    if stopped(s) {
+        return Ok("none");
+    }
+    if p.truthy("turnoff") || s != "Running" {
+        hv.turn_off(&v.id)?;
+        return Ok("turnoff");
+    }
+    let wait = p.int("wait")?.max(0) as u64;
+    let error = match hv.shutdown_guest(&v.id, wait, sleep) {
+        Ok(true) => return Ok("graceful"),
+        Ok(false) => "timeout".to_owned(),
+        Err(t) => t.message,
+    };
+    if !p.truthy("fallback") {
+        return Err(fail("STOP_FAILED", error));
+    }
+    hv.turn_off(&v.id)?;
+    Ok("turnoff")
+}
+
+fn stop(
+    p: &Data,
+    hv: &mut HyperV,
+    sleep: &mut dyn FnMut(Duration) -> bool,
+) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let Some(v) = find_ours(p, hv)? else {
+        return done(json!({"found": false, "how": "none"}));
+    };
+    let how = stop_ours(p, hv, &v, sleep)?;
+    done(json!({"found": true, "how": how, "state": state(hv, &v)}))
+}
+
+fn reboot(
+    p: &Data,
+    hv: &mut HyperV,
+    sleep: &mut dyn FnMut(Duration) -> bool,
+) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    if v.state != "Running" {
+        return Err(fail("INVALID_STATE", v.state.clone()));
+    }
+    let how = stop_ours(p, hv, &v, sleep)?;
+    hv.start_vm(&v.id)?;
+    done(json!({"how": how, "state": state(hv, &v)}))
+}
+
+fn suspend(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    if v.state == "Running" {
+        hv.suspend_vm(&v.id)?;
+    } else if v.state != "Paused" {
+        return Err(fail("INVALID_STATE", v.state.clone()));
+    }
+    done(json!({"before": v.state, "state": state(hv, &v)}))
+}
+
+fn resume(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    if v.state == "Paused" {
+        hv.resume_vm(&v.id)?;
+    } else if v.state != "Running" {
+        return Err(fail("INVALID_STATE", v.state.clone()));
+    }
+    done(json!({"before": v.state, "state": state(hv, &v)}))
+}
+
+fn delete(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let Some(v) = find_ours(p, hv)? else {
+        return done(json!({"found": false}));
+    };
+    let disks = v.disks.clone();
+    if !stopped(&v.state) {
+        hv.turn_off(&v.id)?;
+    }
+    hv.remove_vm(&v.id)?;
+    if hv.get_vm().iter().any(|x| x.id == v.id) {
+        return Err(fail("STILL_EXISTS", Value::Null));
+    }
+    let root = WinPath::parse(p.str("vhd_path")?).map_err(|m| Thrown {
+        message: m,
+        fqid: "ArgumentException".into(),
+    })?;
+    let (mut removed, mut kept) = (Vec::new(), Vec::new());
+    for d in disks {
+        let within = WinPath::parse(&d).is_ok_and(|w| w.is_within(&root));
+        if within && hv.remove_item(&d).is_ok() {
+            removed.push(d);
+        } else {
+            kept.push(d);
+        }
+    }
+    done(json!({"found": true, "removed": removed, "kept": kept}))
+}
+
+// ---- snapshot.ps1 ----
+
+fn find_snap(p: &Data, v: &Vm) -> Step<Checkpoint> {
+    let wanted = p.text("snapshot");
+    let mut m: Vec<&Checkpoint> = v.checkpoints.iter().filter(|c| c.name == wanted).collect();
+    if m.is_empty() {
+        m = v
+            .checkpoints
+            .iter()
+            .filter(|c| c.id.eq_ignore_ascii_case(&wanted))
+            .collect();
+    }
+    match m.as_slice() {
+        [] => Err(fail("SNAPSHOT_NOT_FOUND", Value::Null)),
+        [one] => Ok((*one).clone()),
+        many => Err(fail("SNAPSHOT_AMBIGUOUS", many.len())),
+    }
+}
+
+fn snap_row(v: &Vm, c: &Checkpoint) -> Value {
+    let parent = c
+        .parent
+        .as_ref()
+        .and_then(|id| v.checkpoints.iter().find(|x| &x.id == id))
+        .map(|x| x.name.clone());
+    json!({"name": c.name, "id": c.id, "created": c.created, "parent": parent, "type": "Standard"})
+}
+
+fn list_snapshots(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    let mut all = v.checkpoints.clone();
+    all.sort_by(|a, b| a.created.cmp(&b.created));
+    let rows: Vec<Value> = all.iter().map(|c| snap_row(&v, c)).collect();
+    done(json!({"snapshots": rows}))
+}
+
+fn create_snapshot(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    if v.checkpoints.iter().any(|c| c.name == p.text("snapshot")) {
+        return Err(fail("SNAPSHOT_EXISTS", Value::Null));
+    }
+    let c = hv.checkpoint_vm(&v.id, p.str("snapshot")?)?;
+    let now = hv.vm(&v.id).cloned().unwrap_or(v);
+    done(json!({"snapshot": snap_row(&now, &c), "state": now.state}))
+}
+
+fn restore_snapshot(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    let c = find_snap(p, &v)?;
+    if !stopped(&v.state) {
+        hv.turn_off(&v.id)?;
+    }
+    hv.restore_checkpoint(&v.id, &c.id)?;
+    done(json!({"snapshot": snap_row(&v, &c), "state": state(hv, &v)}))
+}
+
+fn delete_snapshot(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let v = need_ours(p, hv)?;
+    let c = find_snap(p, &v)?;
+    let row = snap_row(&v, &c);
+    hv.remove_checkpoint(&v.id, &c.id)?;
+    done(json!({"snapshot": row, "state": state(hv, &v)}))
+}
+
+// ---- create.ps1 / cleanup-create.ps1 ----
+
+enum Undo {
+    RemoveDisk(String),
+    RemoveVm(String),
+}
+
+fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    hv.step = "check".into();
+    let name = p.text("name");
+    if hv.get_vm().iter().any(|v| v.name == name) {
+        return Err(fail("VM_EXISTS", Value::Null));
+    }
+    let switch = p.text("sw");
+    let switches: Vec<_> = hv
+        .get_vmswitch()
+        .into_iter()
+        .filter(|s| s.name == switch)
+        .collect();
+    if switches.len() != 1 {
+        return Err(fail("SWITCH_NOT_FOUND", switches.len()));
+    }
+    let disk = p.str("disk")?.to_owned();
+    if hv.test_path(&disk, false)? {
+        return Err(fail("DISK_EXISTS", Value::Null));
+    }
+    let mut undo: Vec<Undo> = Vec::new();
+    let mut vm_id = String::new();
+    let result: Result<(), Thrown> = (|| {
+        hv.step = "disk".into();
+        if p.truthy("tpl") {
+            let partial = format!("{disk}.partial");
+            hv.copy_item(p.str("tpl")?, &partial)?;
+            hv.move_item(&partial, &disk)?;
+        } else {
+            hv.new_vhd(&disk, p.int("size")?.max(0) as u64)?;
+        }
+        undo.push(Undo::RemoveDisk(disk.clone()));
+        hv.step = "vm".into();
+        vm_id = hv.new_vm(
+            p.str("name")?,
+            p.int("gen")?,
+            p.int("mem")?,
+            &disk,
+            p.str("dir")?,
+        )?;
+        undo.push(Undo::RemoveVm(vm_id.clone()));
+        hv.set_vm(
+            &vm_id,
+            &format!("cloudstack-vm-uuid={}", p.text("uuid")),
+            p.int("cpus")?,
+        )?;
+        hv.step = "network".into();
+        hv.remove_all_adapters(&vm_id)?;
+        let nics = match p.get("nics") {
+            Value::Array(a) => a.clone(),
+            Value::Null => Vec::new(),
+            one => vec![one.clone()],
+        };
+        for (i, nic) in nics.iter().enumerate() {
+            // `$m,$l=$n -split ':'`: "MAC:VLAN", an empty VLAN for untagged.
+            let text = match nic {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let (mac, vlan) = text.split_once(':').unwrap_or((text.as_str(), ""));
+            let adapter = hv.add_adapter(&vm_id, &format!("nic{i}"), mac)?;
+            hv.connect_adapter(&vm_id, adapter, &switches[0].id)?;
+            let vlan = if vlan.is_empty() {
+                None
+            } else {
+                Some(vlan.parse::<i64>().map_err(|_| Thrown {
+                    message: format!("Cannot convert value \"{vlan}\" to type \"System.Int32\"."),
+                    fqid: "CannotConvertArgumentNoMessage,Microsoft.HyperV.PowerShell.Commands.SetVMNetworkAdapterVlan".into(),
+                })?)
+            };
+            hv.set_vlan(&vm_id, adapter, vlan)?;
+        }
+        hv.step = "media".into();
+        let dvd = p.truthy("iso");
+        if dvd {
+            hv.add_dvd(&vm_id, p.str("iso")?)?;
+        }
+        if p.int("gen").ok() == Some(2) {
+            let sbt = if p.truthy("sbt") {
+                Some(p.str("sbt")?)
+            } else {
+                None
+            };
+            hv.set_firmware(&vm_id, &p.text("sb"), sbt, dvd)?;
+        }
+        hv.step = "start".into();
+        hv.start_vm(&vm_id)
+    })();
+    if let Err(e) = result {
+        // `$t`: the step that failed; the undos run as "rollback" (for the fault knobs).
+        let step = std::mem::replace(&mut hv.step, "rollback".into());
+        let mut rollback: Vec<String> = Vec::new();
+        for u in undo.iter().rev() {
+            let r = match u {
+                Undo::RemoveDisk(d) => hv.remove_item(d),
+                Undo::RemoveVm(id) => hv.remove_vm(id),
+            };
+            if let Err(t) = r {
+                rollback.push(t.message);
+            }
+        }
+        let mut m = Map::new();
+        m.insert("ok".into(), false.into());
+        m.insert("code".into(), "CREATE_FAILED".into());
+        m.insert("step".into(), step.into());
+        m.insert("detail".into(), e.message.into());
+        m.insert("rollback".into(), json!(rollback));
+        return Err(Stop::Fail(m));
+    }
+    done(json!({"id": vm_id}))
+}
+
+fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    need_rights(hv)?;
+    let found = find_ours(p, hv)?;
+    let disk = p.text("disk");
+    let mut removed = Vec::new();
+    if let Some(v) = &found {
+        let attached: Vec<String> = v
+            .disks
+            .iter()
+            .filter(|d| d.eq_ignore_ascii_case(&disk))
+            .cloned()
+            .collect();
+        if state(hv, v) != "Off" {
+            hv.turn_off(&v.id)?;
+        }
+        hv.remove_vm(&v.id)?;
+        for f in attached {
+            hv.remove_item(&f)?;
+            removed.push(f);
+        }
+    }
+    let partial = format!("{disk}.partial");
+    if hv.test_path(&partial, false)? {
+        hv.remove_item(&partial)?;
+        removed.push(partial);
+    }
+    done(json!({"removed_vm": found.is_some(), "removed": removed}))
+}

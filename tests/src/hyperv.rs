@@ -1,0 +1,141 @@
+//! Support for the Hyper-V tests: a `hyperv-testhost` per test, payloads that point the real
+//! `hyperv-ext` binary at it, and counters for what each run cost on the host side.
+
+use std::path::Path;
+
+use hyperv_testhost::{State, TestHost};
+use serde_json::{Value, json};
+
+use crate::{Run, Scratch, binary, run_action, set};
+
+pub const VM: &str = "i-2-45-VM";
+pub const UUID: &str = "126f4562-1f0f-4313-875e-6150cabeb72f";
+
+/// One test's Hyper-V host plus a scratch directory for payloads and the extension's log.
+pub struct Hv {
+    pub host: TestHost,
+    pub scratch: Scratch,
+    _dir: tempfile::TempDir,
+}
+
+/// What one run of the binary cost the host: sshd connections and PowerShell starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub connections: usize,
+    pub launches: u64,
+}
+
+impl Default for Hv {
+    fn default() -> Self {
+        Self::start()
+    }
+}
+
+impl Hv {
+    pub fn start() -> Hv {
+        let dir = tempfile::Builder::new()
+            .prefix("hvtest-")
+            .tempdir()
+            .expect("temp dir");
+        let host = TestHost::start(&binary("hyperv-testhost"), dir.path());
+        Hv {
+            host,
+            scratch: Scratch::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.host.state()
+    }
+
+    /// Host details that reach the test host by password with a pinned host key.
+    pub fn host_details(&self) -> Value {
+        let i = &self.host.info;
+        json!({
+            "url": i.host,
+            "port": i.port.to_string(),
+            "username": i.username,
+            "password": i.password,
+            "host_key_fingerprint": i.host_key_fingerprint,
+            "network_switch": i.switch,
+            "vhd_path": i.vhd_path,
+            "vm_path": i.vm_path,
+            "stop_timeout": "5",
+        })
+    }
+
+    /// A `create`-shaped payload for VM `name` with two NICs (VLAN 1577 and untagged) from
+    /// the seeded template, generation 2, 512 MiB, 2 CPUs.
+    pub fn payload(&self, name: &str, uuid: &str) -> Value {
+        json!({
+            "caller": {"id": "93567ed9", "name": "admin", "type": "ADMIN"},
+            "externaldetails": {
+                "host": self.host_details(),
+                "virtualmachine": {
+                    "template_type": "template",
+                    "generation": "2",
+                    "template_path": self.host.info.template_path,
+                },
+            },
+            "virtualmachineid": uuid,
+            "virtualmachinename": name,
+            "cloudstack.vm.details": {
+                "id": 45, "name": name, "uuid": uuid, "state": "Starting", "type": "User",
+                "cpus": 2, "minRam": 536870912u64, "maxRam": 536870912u64,
+                "vncPassword": "uHQHQ4niy8f4ogwCM1k-rw",
+                "details": {"deployvm": "true", "External:template_type": "template"},
+                "nics": [
+                    {"deviceId": 1, "nicUuid": "nic-b", "uuid": "net-b", "mac": "02:01:00:cc:00:02",
+                     "broadcastUri": "vlan://untagged", "defaultNic": false},
+                    {"deviceId": 0, "nicUuid": "nic-a", "uuid": "net-a", "mac": "02:01:00:cc:00:01",
+                     "broadcastUri": "vlan://1577", "defaultNic": true},
+                ],
+            },
+        })
+    }
+
+    /// Runs `hyperv-ext <action> <payload> <timeout>`.
+    pub fn run_with_timeout(&self, action: &str, payload: &Value, timeout: &str) -> Run {
+        let path = self.scratch.payload(&format!("{action}.json"), payload);
+        run_action(&binary("hyperv-ext"), &self.scratch, action, &path, timeout)
+    }
+
+    pub fn run(&self, action: &str, payload: &Value) -> Run {
+        self.run_with_timeout(action, payload, "60")
+    }
+
+    /// Runs an action and reports what it cost on the host.
+    pub fn run_counted(&self, action: &str, payload: &Value) -> (Run, Cost) {
+        let (c0, l0) = (self.host.connections(), self.state().invocations);
+        let run = self.run(action, payload);
+        let cost = Cost {
+            connections: self.host.connections() - c0,
+            launches: self.state().invocations - l0,
+        };
+        (run, cost)
+    }
+
+    /// A host-key-verifying payload variant: `f` edits the host details.
+    pub fn with_host(&self, payload: &Value, f: impl FnOnce(&mut Value)) -> Value {
+        let mut p = payload.clone();
+        let mut host = p["externaldetails"]["host"].clone();
+        f(&mut host);
+        set(&mut p, "/externaldetails/host", host);
+        p
+    }
+
+    /// The bytes of a file on the test host, by Windows path.
+    pub fn file(&self, windows_path: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.host.local(windows_path)).ok()
+    }
+
+    pub fn exists(&self, windows_path: &str) -> bool {
+        Path::new(&self.host.local(windows_path)).exists()
+    }
+}
+
+/// The disk path create chooses for `vm` on the test host.
+pub fn disk_of(hv: &Hv, vm: &str) -> String {
+    format!("{}\\{vm}.vhdx", hv.host.info.vhd_path)
+}
