@@ -25,7 +25,7 @@ use crate::settings::{
 use crate::task;
 use crate::transport::{Form, Transport};
 use crate::upid::Upid;
-use crate::vm::VmRef;
+use crate::vm::{NotOurs, VmRef};
 
 /// `prepare`: a free VMID from `/cluster/nextid`, returned as the VM detail `proxmox_vmid`.
 pub fn prepare(inv: &Invocation) -> anyhow::Result<Response> {
@@ -252,7 +252,7 @@ impl CreatePlan {
         let mut form = Form::new()
             .set("cores", self.cores)
             .set("memory", self.memory_mib)
-            .set("tags", vm.expected.mark().merge_into(existing_tags));
+            .set("tags", vm.mark().merge_into(existing_tags));
         for nic in &self.nics {
             form = form.set(&format!("net{}", nic.index), nic.value(&self.bridge));
         }
@@ -266,6 +266,10 @@ struct Progress {
     created: bool,
     /// A task of ours that may still run.
     pending: Option<Upid>,
+    /// The tags a clone got from its template, read before this run wrote its mark: a
+    /// template made from a CloudStack VM passes that VM's mark on, and the rollback must
+    /// recognise the clone by its name then, not refuse it as someone else's.
+    inherited_tags: Option<Option<String>>,
 }
 
 pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
@@ -290,6 +294,7 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
     let mut progress = Progress {
         created: false,
         pending: None,
+        inherited_tags: None,
     };
     match build(&client, &vm, &plan, &mut progress) {
         Ok(built) => {
@@ -339,6 +344,7 @@ fn build<T: Transport>(
             // Size, NICs and mark; NICs the template had beyond ours are removed.
             let current = client.vm_config(node, vm.vmid)?;
             let existing_tags = current.get("tags").and_then(|t| t.as_str());
+            progress.inherited_tags = Some(existing_tags.map(str::to_string));
             let extra_nics: Vec<&String> = current
                 .keys()
                 .filter(|k| {
@@ -433,7 +439,7 @@ fn refused<T: Transport>(
             return Ok(Built::AlreadyThere);
         }
         anyhow::bail!(
-            "Proxmox VMID {} is already taken ({error}); another deploy probably got the same id from /cluster/nextid. Nothing was changed; deploying again runs prepare for a new id",
+            "Proxmox VMID {} is already taken ({error}): another deploy (another management server, or a VM made outside CloudStack) took it after prepare handed it out. Nothing was changed and nothing was deleted. Deploy the instance again: prepare hands out a new id. If this repeats, give each management server or zone deploying into this Proxmox cluster its own vmid_range",
             vm.vmid
         );
     }
@@ -471,8 +477,24 @@ fn roll_back<T: Transport>(
         let Some(found) = vm.locate(&cleanup)? else {
             return Ok(format!("Proxmox VM {} is already gone", vm.vmid));
         };
-        // Only what this run made, and still looks like it, is removed.
-        vm.check(&found)?;
+        // Only what this run made, and still looks like it, is removed: it carries this
+        // VM's mark, or (mark not written yet) this VM's name and what it got from the
+        // template.
+        let inherited = progress
+            .inherited_tags
+            .as_ref()
+            .is_some_and(|tags| *tags == found.status.tags);
+        if inherited {
+            vm.expected
+                .check(found.status.name.as_deref(), None)
+                .map_err(|m| NotOurs {
+                    vmid: vm.vmid,
+                    node: found.node.clone(),
+                    why: m.0,
+                })?;
+        } else {
+            vm.check(&found)?;
+        }
         if found.status.is_running() {
             stop_vm(&cleanup, &found.node, vm.vmid)?;
         }
