@@ -259,11 +259,19 @@ impl Outcome {
     }
 }
 
+/// The state directory (VMID ledger) of the runs in `dir`: every run of one test shares it,
+/// as the processes of one management server do.
+pub fn state_dir(dir: &Path) -> PathBuf {
+    dir.join("state")
+}
+
 /// Run `proxmox-ext <action> <payload> <timeout>` as CloudStack does (no shell, stdin never
 /// written) and check the output contract every run must keep (see [`crate::Run::json`]).
+/// The state directory is `state_dir(dir)`, through `PROXMOX_EXT_STATE_DIR`.
 pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Outcome {
     let file = payload.write(dir);
     let log = dir.join("proxmox-ext.log");
+    let state = state_dir(dir);
     let timeout = timeout_secs.to_string();
     let run = Invoke::new(
         crate::binary("proxmox-ext"),
@@ -271,6 +279,7 @@ pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Ou
     )
     .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
     .env("RUST_LOG", "debug".as_ref())
+    .env("PROXMOX_EXT_STATE_DIR", state.as_os_str())
     .run();
     let json = run.json();
     Outcome {

@@ -1,5 +1,9 @@
 //! `prepare` (VMID), `create` (clone or ISO install, configure, start) and `delete`.
 //!
+//! `prepare` hands out a VMID through [`allocation`](crate::allocation): confirmed free by
+//! Proxmox and recorded in the management server's ledger, so concurrent deploys never get
+//! the same one.
+//!
 //! `create` only ever removes what it created itself: the VMID counts as this run's only once
 //! PVE answered the create or clone request with a task id (PVE writes the new config
 //! atomically before it forks the worker, so an "already exists" refusal means another
@@ -8,6 +12,7 @@
 //! was rolled back.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use ext_sdk::{DetailReader, Invocation, MacAddress, PreparePatch, Response, Vlan};
@@ -15,26 +20,30 @@ use log::{info, warn};
 
 use super::power::{start_vm, stop_vm};
 use super::{connect, vm_session};
+use crate::allocation::{self, VmidRange};
 use crate::api::Client;
 use crate::error::Error;
 use crate::model::Vmid;
 use crate::settings::{
-    Connection, DISK_SIZE_GB, IS_FULL_CLONE, ISO_OS_TYPE, ISO_PATH, NETWORK_BRIDGE, STORAGE,
-    TEMPLATE_ID, TEMPLATE_TYPE,
+    Connection, DISK_SIZE_GB, IS_FULL_CLONE, ISO_OS_TYPE, ISO_PATH, NETWORK_BRIDGE, STATE_DIR,
+    STORAGE, TEMPLATE_ID, TEMPLATE_TYPE, VMID_RANGE,
 };
+use crate::state;
 use crate::task;
 use crate::transport::{Form, Transport};
 use crate::upid::Upid;
 use crate::vm::{NotOurs, VmRef};
 
-/// `prepare`: a free VMID from `/cluster/nextid`, returned as the VM detail `proxmox_vmid`.
+/// `prepare`: a VMID no concurrent deploy holds, returned as the VM detail `proxmox_vmid`.
 pub fn prepare(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let conn = Connection::read(&mut d);
+    let range: Option<VmidRange> = d.optional_with(&VMID_RANGE, str::parse);
+    let state_dir: Option<PathBuf> = d.optional(&STATE_DIR);
     d.finish()?;
+    let state_dir = state::resolve(state_dir)?;
     let client = connect(&conn, inv.deadline)?;
-    let vmid = client
-        .next_id(None)
+    let vmid = allocation::allocate(&client, &state_dir, range)
         .context("asking Proxmox for a free VMID")?;
     info!(
         "VMID {vmid} for {}",
