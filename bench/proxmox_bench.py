@@ -147,7 +147,8 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix='proxmox-bench-')
     sim = Simulator(workdir)
-    env = dict(os.environ, CLOUDSTACK_EXT_LOG=os.path.join(workdir, 'proxmox-ext.log'))
+    env = dict(os.environ, CLOUDSTACK_EXT_LOG=os.path.join(workdir, 'proxmox-ext.log'),
+               PROXMOX_EXT_STATE_DIR=os.path.join(workdir, 'state'))
     env.pop('RUST_LOG', None)
     impls = [('proxmox-ext', args.binary, False), ('ngine-0.2.0', args.peer, True)]
     results = dict((name, {'actions': dict((a, []) for a, _ in LIFECYCLE), 'total': [], 'requests': []})

@@ -20,6 +20,8 @@ cargo build --release --quiet -p proxmox-ext
 bin="$repo/target/release/proxmox-ext"
 
 work=$(mktemp -d -t proxmox-demo-XXXXXX)
+# The VMID ledger of this demo's own "management server", gone with the demo.
+export PROXMOX_EXT_STATE_DIR="$work/state"
 secret="demo-$RANDOM$RANDOM"
 harness_pid=""
 cleanup() {

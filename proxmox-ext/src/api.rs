@@ -263,6 +263,17 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// `PUT …/config`: a synchronous change of options PVE applies at once (such as `tags`).
+    pub fn put_config(&self, node: &str, vmid: Vmid, form: Form) -> Result<(), Error> {
+        self.call(
+            Method::Put,
+            &vm_path(node, vmid, &["config"]),
+            form,
+            Idempotency::Write,
+        )
+        .map(drop)
+    }
+
     /// `POST …/status/{command}`.
     pub fn power(
         &self,

@@ -224,6 +224,12 @@ impl Error {
             && (text.contains("Configuration file") || text.contains("qemu-server"))
     }
 
+    /// pveproxy could not reach the node the request is for (595-599): the node is down or
+    /// cut off, as when HA is about to move (or has moved) its VMs elsewhere.
+    pub fn is_node_unreachable(&self) -> bool {
+        matches!(self, Error::Api(a) if (595..=599).contains(&a.status))
+    }
+
     /// PVE refused to create a VM because the VMID is taken.
     pub fn is_vmid_taken(&self) -> bool {
         self.pve_text().contains("already exists")

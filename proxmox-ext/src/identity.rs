@@ -1,30 +1,45 @@
 //! Which CloudStack VM a Proxmox VM is, and the mark that says so.
 //!
 //! `create` tags every VM it makes with its CloudStack identity:
-//! `cloudstack;cs-uuid.<uuid>;cs-name.<instance name>`. Tags, not the description, because
-//! tags are part of `GET /nodes/{node}/qemu` and `/cluster/resources`: `statuses` (and a
-//! cluster-wide search after an HA move) can read every VM's owner in one request, where a
-//! description needs one config read per VM. Tags survive clone (copied with the config),
-//! config changes and migration, and an operator sees them in the Proxmox UI.
+//! `cloudstack;cs-uuid.<uuid>;cs-name.<instance name>;cs-vmid.<vmid>`.
 //!
-//! PVE tags allow `[A-Za-z0-9_][A-Za-z0-9_+.-]*` and some setups compare them without case,
-//! so the instance name (`i-2-45-VM`) is encoded case-proof: lower-case letters, digits, `-`
-//! and `.` stay, an upper-case letter becomes `+` and the letter, anything else `_` and two hex
+//! Why tags and not the description (the two config fields that could carry it):
+//! - both survive a clone (PVE copies the config), config changes and migration (the config
+//!   file moves with the VM), so neither loses the mark;
+//! - only tags are part of `GET /cluster/resources` and `GET /nodes/{node}/qemu`: `statuses`
+//!   and the cluster-wide search after an HA move read every VM's owner in one request, where
+//!   a description needs one config read per VM (2,000 reads for a busy node);
+//! - tags are a list: the mark sits beside an operator's own tags and is replaced without
+//!   touching them, where the description is free text operators edit in the UI ("Notes");
+//! - the cost: tags allow only `[a-z0-9_][a-z0-9_+.-]*` (compared without case on most
+//!   setups), hence the encoding below, and a datacenter that restricts tags
+//!   (`user-tag-access`, `registered-tags`) must let the API token set `cs-*` tags.
+//!
+//! A clone copies the tags, so a copy an operator makes of a CloudStack VM carries the
+//! original's mark; `cs-vmid` tells the original (mark and VMID agree) from such a copy.
+//!
+//! The instance name (`i-2-45-VM`) is encoded case-proof: lower-case letters, digits, `-` and
+//! `.` stay, an upper-case letter becomes `+` and the letter, anything else `_` and two hex
 //! digits per byte (`i-2-45-+v+m`).
 
 use std::fmt;
+
+use crate::model::Vmid;
 
 /// The ownership mark of a VM, read from or written to its tags.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mark {
     pub uuid: Option<String>,
     pub instance_name: Option<String>,
+    /// The VMID the mark was written for (absent in marks written before it existed).
+    pub vmid: Option<u32>,
 }
 
 /// Marks every CloudStack VM; lets operators filter them in the Proxmox UI.
 pub const OWNER_TAG: &str = "cloudstack";
 const UUID_PREFIX: &str = "cs-uuid.";
 const NAME_PREFIX: &str = "cs-name.";
+const VMID_PREFIX: &str = "cs-vmid.";
 
 /// Encodes text into tag characters, reversibly and case-proof.
 pub fn encode_tag_text(text: &str) -> String {
@@ -73,11 +88,18 @@ fn strip_prefix_ci<'t>(tag: &'t str, prefix: &str) -> Option<&'t str> {
 }
 
 impl Mark {
-    pub fn new(uuid: Option<&str>, instance_name: &str) -> Mark {
+    pub fn new(uuid: Option<&str>, instance_name: &str, vmid: Vmid) -> Mark {
         Mark {
             uuid: uuid.map(|u| u.to_ascii_lowercase()),
             instance_name: Some(instance_name.to_string()),
+            vmid: Some(vmid.get()),
         }
+    }
+
+    /// A copy of a marked VM (a clone carries its source's tags): the mark names another
+    /// VMID than the one the VM has.
+    pub fn is_copy_at(&self, vmid: u64) -> bool {
+        self.vmid.is_some_and(|marked| u64::from(marked) != vmid)
     }
 
     /// Reads the mark from a VM's tags; `None` when the VM carries none.
@@ -88,6 +110,8 @@ impl Mark {
                 mark.uuid = decode_tag_text(uuid).map(|u| u.to_ascii_lowercase());
             } else if let Some(name) = strip_prefix_ci(tag, NAME_PREFIX) {
                 mark.instance_name = decode_tag_text(name);
+            } else if let Some(vmid) = strip_prefix_ci(tag, VMID_PREFIX) {
+                mark.vmid = vmid.parse().ok();
             }
         }
         (mark.uuid.is_some() || mark.instance_name.is_some()).then_some(mark)
@@ -102,6 +126,9 @@ impl Mark {
         if let Some(name) = &self.instance_name {
             tags.push(format!("{NAME_PREFIX}{}", encode_tag_text(name)));
         }
+        if let Some(vmid) = self.vmid {
+            tags.push(format!("{VMID_PREFIX}{vmid}"));
+        }
         tags
     }
 
@@ -111,8 +138,9 @@ impl Mark {
         let mut tags: Vec<String> = split_tags(existing.unwrap_or(""))
             .filter(|t| {
                 !t.eq_ignore_ascii_case(OWNER_TAG)
-                    && strip_prefix_ci(t, UUID_PREFIX).is_none()
-                    && strip_prefix_ci(t, NAME_PREFIX).is_none()
+                    && [UUID_PREFIX, NAME_PREFIX, VMID_PREFIX]
+                        .iter()
+                        .all(|prefix| strip_prefix_ci(t, prefix).is_none())
             })
             .map(str::to_string)
             .collect();
@@ -142,10 +170,20 @@ impl fmt::Display for Mismatch {
     }
 }
 
+/// Why a VM counts as this CloudStack VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// It carries this VM's mark.
+    Marked,
+    /// No mark, but the expected name: made before marks existed (or by upstream's scripts).
+    /// It is adopted: the mark is added once an action on it succeeded.
+    Unmarked,
+}
+
 impl Expected {
-    /// The mark `create` puts on this VM.
-    pub fn mark(&self) -> Mark {
-        Mark::new(self.uuid.as_deref(), &self.instance_name)
+    /// The mark `create` (or an adoption) puts on this VM at `vmid`.
+    pub fn mark(&self, vmid: Vmid) -> Mark {
+        Mark::new(self.uuid.as_deref(), &self.instance_name, vmid)
     }
 
     /// Whether the tags carry this VM's own mark (its CloudStack UUID), as only `create` for
@@ -165,7 +203,7 @@ impl Expected {
     /// Checks a VM's name and tags against this identity. A marked VM must carry this
     /// UUID (or, without a UUID to compare, this instance name); an unmarked one (made before
     /// marks existed, or by upstream's scripts) must carry the expected name.
-    pub fn check(&self, name: Option<&str>, tags: Option<&str>) -> Result<(), Mismatch> {
+    pub fn check(&self, name: Option<&str>, tags: Option<&str>) -> Result<Ownership, Mismatch> {
         match Mark::from_tags(tags) {
             Some(Mark {
                 uuid: Some(uuid), ..
@@ -176,7 +214,7 @@ impl Expected {
                     .unwrap_or_default()
                     .to_ascii_lowercase();
                 if uuid == ours {
-                    Ok(())
+                    Ok(Ownership::Marked)
                 } else {
                     Err(Mismatch(format!(
                         "it is marked as CloudStack VM {uuid}, not {ours}"
@@ -188,7 +226,7 @@ impl Expected {
                 ..
             }) => {
                 if owner == self.instance_name {
-                    Ok(())
+                    Ok(Ownership::Marked)
                 } else {
                     Err(Mismatch(format!(
                         "it is marked as CloudStack instance '{owner}', not '{}'",
@@ -197,7 +235,7 @@ impl Expected {
                 }
             }
             _ => match name {
-                Some(n) if n == self.proxmox_name => Ok(()),
+                Some(n) if n == self.proxmox_name => Ok(Ownership::Unmarked),
                 Some(n) => Err(Mismatch(format!(
                     "it is named '{n}', not '{}', and carries no CloudStack mark",
                     self.proxmox_name
@@ -209,6 +247,19 @@ impl Expected {
             },
         }
     }
+}
+
+/// Whether `name` has the shape of a CloudStack instance name, `i-<account>-<id>-<suffix>`
+/// (`i-2-45-VM`): how `statuses` recognises VMs made by upstream's scripts, which carry no
+/// mark, from VMs that are none of CloudStack's business.
+pub fn looks_like_instance_name(name: &str) -> bool {
+    let mut parts = name.splitn(4, '-');
+    let number =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    parts.next() == Some("i")
+        && number(parts.next())
+        && number(parts.next())
+        && parts.next().is_some_and(|suffix| !suffix.is_empty())
 }
 
 /// PVE's `dns-name` format for VM names: dot-separated labels of letters, digits and '-',
@@ -268,28 +319,42 @@ mod tests {
 
     #[test]
     fn mark_in_tags() {
-        let mark = Mark::new(Some("126F4562-1f0f-4313-875e-6150cabeb72f"), "i-2-45-VM");
-        let tags = mark.merge_into(Some("prod;cloudstack;cs-uuid.0000;cs-name.old"));
+        let vmid = Vmid::new(20017).unwrap();
+        let mark = Mark::new(
+            Some("126F4562-1f0f-4313-875e-6150cabeb72f"),
+            "i-2-45-VM",
+            vmid,
+        );
+        let tags = mark.merge_into(Some("prod;cloudstack;cs-uuid.0000;cs-name.old;CS-VMID.100"));
         assert_eq!(
             tags,
-            "prod;cloudstack;cs-uuid.126f4562-1f0f-4313-875e-6150cabeb72f;cs-name.i-2-45-+v+m"
+            "prod;cloudstack;cs-uuid.126f4562-1f0f-4313-875e-6150cabeb72f;cs-name.i-2-45-+v+m;cs-vmid.20017"
         );
         assert_eq!(Mark::from_tags(Some(&tags)), Some(mark.clone()));
         assert_eq!(
             Mark::from_tags(Some(&tags.to_ascii_lowercase())),
-            Some(mark)
+            Some(mark.clone())
         );
         assert_eq!(Mark::from_tags(Some("prod, web")), None);
+        assert_eq!(Mark::from_tags(Some("cloudstack")), None);
         assert_eq!(Mark::from_tags(None), None);
+        // a clone of the VM carries the same tags under another VMID
+        assert!(!mark.is_copy_at(20017));
+        assert!(mark.is_copy_at(20018));
+        let older = Mark::from_tags(Some("cloudstack;cs-uuid.aaaa;cs-name.i-2-45-+v+m")).unwrap();
+        assert_eq!(older.vmid, None);
+        assert!(
+            !older.is_copy_at(20018),
+            "marks without a VMID are never copies"
+        );
     }
 
     #[test]
     fn identity_checks() {
         let ours = "cloudstack;cs-uuid.aaaa;cs-name.i-2-45-+v+m";
-        assert!(
-            expected(Some("AAAA"))
-                .check(Some("renamed"), Some(ours))
-                .is_ok()
+        assert_eq!(
+            expected(Some("AAAA")).check(Some("renamed"), Some(ours)),
+            Ok(Ownership::Marked)
         );
         assert!(
             expected(Some("bbbb"))
@@ -306,8 +371,15 @@ mod tests {
                 .check(Some("web01"), Some("cs-name.i-9-9-+v+m"))
                 .is_err()
         );
-        // unmarked: the name decides
-        assert!(expected(Some("aaaa")).check(Some("web01"), None).is_ok());
+        // unmarked: the name decides, and the VM is to be adopted
+        assert_eq!(
+            expected(Some("aaaa")).check(Some("web01"), None),
+            Ok(Ownership::Unmarked)
+        );
+        assert_eq!(
+            expected(Some("aaaa")).check(Some("web01"), Some("prod;cloudstack")),
+            Ok(Ownership::Unmarked)
+        );
         let err = expected(Some("aaaa"))
             .check(Some("db02"), Some("prod"))
             .unwrap_err();
@@ -315,6 +387,23 @@ mod tests {
             err.to_string(),
             "it is named 'db02', not 'web01', and carries no CloudStack mark"
         );
+    }
+
+    #[test]
+    fn instance_name_shapes() {
+        for name in ["i-2-45-VM", "i-12-10045-VM", "i-2-45-web-01"] {
+            assert!(looks_like_instance_name(name), "{name}");
+        }
+        for name in [
+            "payroll-db",
+            "i-2-VM",
+            "i-x-45-VM",
+            "i-2-45-",
+            "I-2-45-VM",
+            "vm-i-2-45",
+        ] {
+            assert!(!looks_like_instance_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -6,15 +6,19 @@
 //! Layers, bottom up: [`transport`] sends one HTTP request; [`error`] reads every shape of
 //! PVE error; [`api`] is the typed API with [`retry`] and deadline bounds; [`task`] waits for
 //! PVE tasks; [`vm`] and [`identity`] find a VM and make sure it is CloudStack's;
-//! [`actions`] implements what CloudStack asks for.
+//! [`allocation`] hands out VMIDs that concurrent deploys do not share, keeping a [`ledger`]
+//! in the [`state`] directory; [`actions`] implements what CloudStack asks for.
 
 pub mod actions;
+pub mod allocation;
 pub mod api;
 pub mod error;
 pub mod identity;
+pub mod ledger;
 pub mod model;
 pub mod retry;
 pub mod settings;
+pub mod state;
 pub mod task;
 pub mod time;
 pub mod transport;

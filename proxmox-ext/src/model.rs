@@ -127,6 +127,13 @@ pub struct ClusterVm {
     pub tags: Option<String>,
 }
 
+impl ClusterVm {
+    /// A QEMU VM (the list also holds containers, `lxc`, which share the VMID space).
+    pub fn is_qemu(&self) -> bool {
+        self.kind.as_deref() == Some("qemu")
+    }
+}
+
 /// One entry of `GET …/snapshot` (the pseudo-entry `current` included).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Snapshot {

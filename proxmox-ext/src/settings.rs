@@ -5,7 +5,8 @@
 //! `ca_certificate`) come from the host, else the extension; `node` and `network_bridge` from
 //! the host only; template and instance details (`template_type`, `template_id`, `iso_path`,
 //! `iso_os_type`, `disk_size_gb`, `storage`, `is_full_clone`, `vm_name`) from
-//! `externaldetails.virtualmachine`. Each action reads what it needs through one
+//! `externaldetails.virtualmachine`; `vmid_range` and `state_dir` (what `prepare` uses to hand
+//! out VMIDs) from the host, the cluster mapping or the extension. Each action reads what it needs through one
 //! [`DetailReader`], so a misconfigured setup gets one error naming every problem.
 
 use std::fmt;
@@ -33,6 +34,13 @@ pub const NETWORK_BRIDGE: Detail =
 pub const VERIFY_TLS: Detail = Detail::new("verify_tls_certificate", HOST_OR_EXTENSION);
 pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", HOST_OR_EXTENSION)
     .hint("path to a PEM file to trust, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem");
+
+/// Where a management server or zone gets its ids from (host, cluster mapping, extension).
+const SERVER_OR_ZONE: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
+pub const VMID_RANGE: Detail = Detail::new("vmid_range", SERVER_OR_ZONE)
+    .hint("the VMIDs prepare may hand out, e.g. 20000-29999: give each management server or zone deploying into one Proxmox cluster its own range");
+pub const STATE_DIR: Detail = Detail::new("state_dir", SERVER_OR_ZONE)
+    .hint("directory for the VMID ledger (default /var/lib/cloudstack/management/proxmox-ext)");
 
 pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", VM).hint("template or iso");
 pub const TEMPLATE_ID: Detail =

@@ -1,18 +1,24 @@
 //! The VM an action is about: its Proxmox id, where it lives, and whether it is ours.
 //!
-//! Every VM action goes through [`VmRef::locate`] and [`VmRef::find_ours`] before it changes
-//! anything, so the rules for finding a VM and for refusing one that is not CloudStack's live
+//! Every VM action goes through [`VmRef::find_ours`] (or [`VmRef::require_ours`]) before it
+//! changes anything, and through [`VmRef::adopt`] once it succeeded, so the rules for finding
+//! a VM, refusing one that is not CloudStack's and marking one made before marks existed live
 //! in one place.
+//!
+//! A VM is looked for on the host's configured node first (one request, the common case).
+//! When that node does not have it — Proxmox HA or an operator moved it — or cannot be
+//! reached, the VM is looked up cluster-wide by its VMID (`/cluster/resources`), its mark is
+//! checked, and the action goes to the node that runs it.
 
 use ext_sdk::{DetailReader, Payload};
-use log::debug;
+use log::{debug, info, warn};
 
 use crate::api::Client;
 use crate::error::Error;
-use crate::identity::{Expected, check_vm_name};
-use crate::model::{VmStatus, Vmid};
+use crate::identity::{Expected, Mark, Ownership, check_vm_name};
+use crate::model::{ClusterVm, VmStatus, Vmid};
 use crate::settings::{PROXMOX_VMID, VM_NAME};
-use crate::transport::Transport;
+use crate::transport::{Form, Transport};
 
 /// A VM as CloudStack knows it.
 #[derive(Debug, Clone)]
@@ -23,11 +29,14 @@ pub struct VmRef {
     pub expected: Expected,
 }
 
-/// A VM found on a node.
+/// A VM found in the cluster.
 #[derive(Debug, Clone)]
 pub struct Located {
+    /// The node that has it now (not always the configured one).
     pub node: String,
     pub status: VmStatus,
+    /// Set by [`VmRef::find_ours`]: how the VM was recognised as this CloudStack VM.
+    pub ownership: Option<Ownership>,
 }
 
 /// A VM that is not CloudStack's sits on the id; nothing was changed.
@@ -72,32 +81,96 @@ pub fn read_expected(d: &mut DetailReader<'_>, payload: &Payload) -> anyhow::Res
 }
 
 impl VmRef {
-    /// Where the VM is, or `None` when the node has no VM with this id.
+    /// Where the VM is, or `None` when the cluster has no VM with this id.
     pub fn locate<T: Transport>(&self, client: &Client<T>) -> Result<Option<Located>, Error> {
-        match client.vm_status(&self.node, self.vmid) {
-            Ok(status) => Ok(Some(Located {
-                node: self.node.clone(),
-                status,
-            })),
+        let unreachable = match client.vm_status(&self.node, self.vmid) {
+            Ok(status) => return Ok(Some(self.located(&self.node, status))),
             Err(e) if e.is_missing_vm() => {
-                debug!("VM {} does not exist on node {}", self.vmid, self.node);
-                Ok(None)
+                debug!(
+                    "VM {} is not on node {}; looking for it in the cluster",
+                    self.vmid, self.node
+                );
+                None
             }
+            Err(e) if e.is_node_unreachable() => {
+                warn!(
+                    "node {} cannot be reached ({e}); looking for VM {} in the cluster",
+                    self.node, self.vmid
+                );
+                Some(e)
+            }
+            Err(e) => return Err(e),
+        };
+        let cluster = match client.cluster_vms() {
+            Ok(cluster) => cluster,
+            // The node's own error says more than the cluster's.
+            Err(e) => return Err(unreachable.unwrap_or(e)),
+        };
+        let here = cluster
+            .iter()
+            .find(|vm| vm.vmid == Some(u64::from(self.vmid.get())) && vm.is_qemu());
+        let Some(node) = here.and_then(|vm| vm.node.as_deref()) else {
+            self.note_marked_elsewhere(&cluster);
+            return match unreachable {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
+        };
+        if node == self.node {
+            // Still registered on the unreachable node (HA has not recovered it yet).
+            return match unreachable {
+                Some(e) => Err(e),
+                None => Ok(None), // gone between the two requests
+            };
+        }
+        match client.vm_status(node, self.vmid) {
+            Ok(status) => {
+                info!(
+                    "VM {} runs on node {}, not on the host's node {}; acting there",
+                    self.vmid, node, self.node
+                );
+                Ok(Some(self.located(node, status)))
+            }
+            Err(e) if e.is_missing_vm() => Ok(None), // moving again, or gone
             Err(e) => Err(e),
+        }
+    }
+
+    fn located(&self, node: &str, status: VmStatus) -> Located {
+        Located {
+            node: node.to_string(),
+            status,
+            ownership: None,
+        }
+    }
+
+    /// When the VMID is nowhere, a VM carrying this VM's mark under another VMID (restored
+    /// from a backup, say) is worth telling the operator about; it is never acted on.
+    fn note_marked_elsewhere(&self, cluster: &[ClusterVm]) {
+        for vm in cluster {
+            if self.expected.carries_our_mark(vm.tags.as_deref()) {
+                warn!(
+                    "VM {} does not exist, but Proxmox VM {} on node {} carries this CloudStack VM's mark; if it is this VM, set the instance detail proxmox_vmid to {}",
+                    self.vmid,
+                    vm.vmid.unwrap_or_default(),
+                    vm.node.as_deref().unwrap_or("?"),
+                    vm.vmid.unwrap_or_default()
+                );
+            }
         }
     }
 
     /// The VM if it exists and is this CloudStack VM; an error if a different VM holds the id.
     pub fn find_ours<T: Transport>(&self, client: &Client<T>) -> anyhow::Result<Option<Located>> {
-        let Some(found) = self.locate(client)? else {
+        let Some(mut found) = self.locate(client)? else {
             return Ok(None);
         };
-        self.check(&found)?;
+        found.ownership = Some(self.check(&found)?);
         Ok(Some(found))
     }
 
     /// Refuses a VM that is not this CloudStack VM.
-    pub fn check(&self, found: &Located) -> Result<(), NotOurs> {
+    pub fn check(&self, found: &Located) -> Result<Ownership, NotOurs> {
         self.expected
             .check(found.status.name.as_deref(), found.status.tags.as_deref())
             .map_err(|m| NotOurs {
@@ -111,11 +184,47 @@ impl VmRef {
     pub fn require_ours<T: Transport>(&self, client: &Client<T>) -> anyhow::Result<Located> {
         self.find_ours(client)?.ok_or_else(|| {
             anyhow::anyhow!(
-                "Proxmox VM {} ('{}') does not exist on node {}",
+                "Proxmox VM {} ('{}') does not exist on node {} or elsewhere in its cluster",
                 self.vmid,
                 self.expected.proxmox_name,
                 self.node
             )
         })
+    }
+
+    /// Called once an action on `found` succeeded: a VM recognised by its name alone (made
+    /// before marks existed) gets this VM's mark, beside any tags it has. A failure is only
+    /// logged, since the action itself succeeded; the next action tries again.
+    pub fn adopt<T: Transport>(&self, client: &Client<T>, found: &Located) {
+        if found.ownership == Some(Ownership::Unmarked) {
+            self.put_mark(client, &found.node, found.status.tags.as_deref());
+        }
+    }
+
+    /// Marks the VM again when its current tags lack the mark (a snapshot rollback restores
+    /// the tags of the snapshot's time, which may predate the mark).
+    pub fn keep_marked<T: Transport>(&self, client: &Client<T>, node: &str, tags: Option<&str>) {
+        if self.expected.check(None, tags) != Ok(Ownership::Marked) {
+            self.put_mark(client, node, tags);
+        }
+    }
+
+    fn put_mark<T: Transport>(&self, client: &Client<T>, node: &str, tags: Option<&str>) {
+        let tags = self.mark().merge_into(tags);
+        match client.put_config(node, self.vmid, Form::new().set("tags", &tags)) {
+            Ok(()) => info!(
+                "adopted VM {} ('{}'): it now carries the CloudStack mark ({tags})",
+                self.vmid, self.expected.proxmox_name
+            ),
+            Err(e) => warn!(
+                "could not mark VM {} as CloudStack VM {} ({e}); it is still recognised by its name, the next action tries again",
+                self.vmid, self.expected.instance_name
+            ),
+        }
+    }
+
+    /// The mark this VM carries or gets.
+    pub fn mark(&self) -> Mark {
+        self.expected.mark(self.vmid)
     }
 }

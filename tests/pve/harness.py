@@ -238,6 +238,17 @@ class Harness(object):
             vm = pve.add_vm(int(a['vmid']), a['name'], node=a.get('node', NODE), status=a.get('status', 'stopped'),
                             config=a.get('config') or {}, template=a.get('template', False))
             return self.vm_view(vm)
+        if cmd == 'add_vms':
+            # many VMs in one command (a busy node is seeded in milliseconds, not 3,000 calls);
+            # answers only how many VMs the simulator holds now
+            for spec in a['vms']:
+                pve.add_vm(int(spec['vmid']), spec['name'], node=spec.get('node', NODE),
+                           status=spec.get('status', 'stopped'), config=spec.get('config') or {})
+            return len(pve.vms)
+        if cmd == 'node_offline':
+            # a node that went down: requests for it get pveproxy's 595, its VMs show `unknown`
+            pve.set_node_offline(a['node'], a.get('offline', True))
+            return None
         if cmd == 'set_vm':
             # scenario attributes: start_error, acpi, shutdown_secs, start_secs, stop_secs, name, status
             vm = self._vm(a['vmid'])

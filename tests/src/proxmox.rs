@@ -40,6 +40,30 @@ impl TestVm {
     }
 }
 
+impl TestVm {
+    /// The ownership mark `create` tags this VM with at `vmid`: the tests' own statement of
+    /// the format (`cloudstack;cs-uuid.<uuid>;cs-name.<instance name, case-proof>;cs-vmid.N`).
+    pub fn mark(&self, vmid: u32) -> String {
+        format!(
+            "cloudstack;cs-uuid.{};cs-name.{};cs-vmid.{vmid}",
+            self.uuid,
+            tag_text(&self.name)
+        )
+    }
+}
+
+/// Text as a Proxmox tag carries it, case-proof: lower-case letters, digits, '-' and '.'
+/// stay, an upper-case letter becomes '+' and the letter, anything else '_' and hex.
+pub fn tag_text(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => (b as char).to_string(),
+            b'A'..=b'Z' => format!("+{}", b.to_ascii_lowercase() as char),
+            other => format!("_{other:02x}"),
+        })
+        .collect()
+}
+
 impl Default for TestVm {
     fn default() -> Self {
         Self::new()
@@ -235,11 +259,19 @@ impl Outcome {
     }
 }
 
+/// The state directory (VMID ledger) of the runs in `dir`: every run of one test shares it,
+/// as the processes of one management server do.
+pub fn state_dir(dir: &Path) -> PathBuf {
+    dir.join("state")
+}
+
 /// Run `proxmox-ext <action> <payload> <timeout>` as CloudStack does (no shell, stdin never
 /// written) and check the output contract every run must keep (see [`crate::Run::json`]).
+/// The state directory is `state_dir(dir)`, through `PROXMOX_EXT_STATE_DIR`.
 pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Outcome {
     let file = payload.write(dir);
     let log = dir.join("proxmox-ext.log");
+    let state = state_dir(dir);
     let timeout = timeout_secs.to_string();
     let run = Invoke::new(
         crate::binary("proxmox-ext"),
@@ -247,6 +279,7 @@ pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Ou
     )
     .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
     .env("RUST_LOG", "debug".as_ref())
+    .env("PROXMOX_EXT_STATE_DIR", state.as_os_str())
     .run();
     let json = run.json();
     Outcome {
@@ -299,14 +332,19 @@ impl World {
 
     /// `prepare` then `create` with this payload (its VMID is filled in from `prepare`).
     pub fn deploy_with(&self, payload: Payload) -> u32 {
-        let prepared = self.run("prepare", &payload);
-        prepared.assert_success_or_patch();
-        let vmid: u32 = prepared.json["details"]["proxmox_vmid"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("prepare gave no proxmox_vmid: {}", prepared.stdout));
+        let vmid = self.prepare(&payload);
         self.run("create", &payload.vmid(vmid)).assert_success();
         vmid
+    }
+
+    /// `prepare`: the VMID it handed out, asserting it succeeded.
+    pub fn prepare(&self, payload: &Payload) -> u32 {
+        let prepared = self.run("prepare", payload);
+        prepared.assert_success_or_patch();
+        prepared.json["details"]["proxmox_vmid"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("prepare gave no proxmox_vmid: {}", prepared.stdout))
     }
 }
 

@@ -262,6 +262,15 @@ impl FakePve {
         self.requests().iter().map(Request::line).collect()
     }
 
+    /// The requests that change something (every method but GET), as lines.
+    pub fn write_lines(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter(|r| r.is_write())
+            .map(Request::line)
+            .collect()
+    }
+
     /// Forget the request log (e.g. after setting a scene up through the binary).
     pub fn reset_requests(&self) {
         self.command(json!({"cmd": "reset_requests"}));
@@ -283,6 +292,19 @@ impl FakePve {
             json!({"cmd": "add_vm", "vmid": vmid, "name": name, "node": node,
                           "status": status, "config": config}),
         )
+    }
+
+    /// Add many VMs in one command (a busy node seeded fast); each spec is
+    /// `{"vmid", "name", "node"?, "status"?, "config"?}`. Returns how many VMs the simulator
+    /// holds afterwards.
+    pub fn add_vms(&self, specs: Vec<Value>) -> usize {
+        self.typed(json!({"cmd": "add_vms", "vms": specs}))
+    }
+
+    /// Take a node offline (requests for it get 595 "No route to host", as pveproxy answers
+    /// for a node it cannot reach), or bring it back.
+    pub fn node_offline(&self, node: &str, offline: bool) {
+        self.command(json!({"cmd": "node_offline", "node": node, "offline": offline}));
     }
 
     /// Set scenario attributes of a VM: `start_error`, `acpi`, `shutdown_secs`,

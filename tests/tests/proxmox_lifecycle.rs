@@ -15,7 +15,16 @@ fn prepare_create_status_snapshots_reboot_stop_delete() {
     let prepared = w.run("prepare", &payload);
     prepared.assert_success_or_patch();
     assert_eq!(prepared.json, json!({"details": {"proxmox_vmid": "100"}}));
-    assert_eq!(w.pve.request_lines(), ["GET /cluster/nextid"]);
+    // the lowest free id, the ids in use, then Proxmox confirms 100 is free
+    assert_eq!(
+        w.pve.request_lines(),
+        [
+            "GET /cluster/nextid",
+            "GET /cluster/resources",
+            "GET /cluster/nextid"
+        ]
+    );
+    assert_eq!(w.pve.requests()[2].query, "vmid=100");
     let payload = payload.vmid(100);
 
     // create: linked clone of the template, sized, NIC with MAC/bridge/VLAN, started

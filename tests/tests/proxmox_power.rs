@@ -5,7 +5,7 @@ use e2e::proxmox::{Payload, TestVm, World};
 use e2e::pve::NODE;
 use serde_json::json;
 
-/// VM 100 in `status`, carrying the identity of a fresh CloudStack VM.
+/// VM 100 in `status`, carrying the identity (and mark) of a fresh CloudStack VM.
 fn vm_in(w: &World, status: &str) -> (TestVm, Payload) {
     let vm = TestVm::new();
     w.pve.add_vm(
@@ -13,7 +13,7 @@ fn vm_in(w: &World, status: &str) -> (TestVm, Payload) {
         &vm.name,
         NODE,
         status,
-        json!({"memory": "512", "cores": 1}),
+        json!({"memory": "512", "cores": 1, "tags": vm.mark(100)}),
     );
     w.pve.reset_requests();
     let payload = Payload::vm(&w.pve, &vm).vmid(100);
@@ -113,13 +113,16 @@ fn start_and_stop_are_idempotent() {
     assert_eq!(status.json["power_state"], "unknown");
     assert_eq!(
         status.json["message"],
-        "Proxmox VM 100 does not exist on node pve1"
+        "Proxmox VM 100 does not exist on node pve1 or elsewhere in its cluster"
     );
     // start of a VM that is gone is an error
     let err = w.run("start", &payload).assert_error();
     assert_eq!(
         err,
-        format!("Proxmox VM 100 ('{}') does not exist on node pve1", vm.name)
+        format!(
+            "Proxmox VM 100 ('{}') does not exist on node pve1 or elsewhere in its cluster",
+            vm.name
+        )
     );
 }
 

@@ -12,7 +12,7 @@ fn setup(status: &str) -> (World, Payload) {
         &vm.name,
         NODE,
         status,
-        json!({"scsi0": "local-lvm:vm-100-disk-0,size=8G"}),
+        json!({"scsi0": "local-lvm:vm-100-disk-0,size=8G", "tags": vm.mark(100)}),
     );
     w.pve.reset_requests();
     let payload = Payload::vm(&w.pve, &vm).vmid(100);

@@ -21,7 +21,13 @@ fn polling_is_quick_for_short_tasks_and_backs_off_for_long_ones() {
     // 1 PVE second = 10 ms.
     let w = World::with(Options { time_scale: 0.01 });
     let vm = TestVm::new();
-    w.pve.add_vm(100, &vm.name, NODE, "stopped", json!({}));
+    w.pve.add_vm(
+        100,
+        &vm.name,
+        NODE,
+        "stopped",
+        json!({"tags": vm.mark(100)}),
+    );
     let payload = Payload::vm(&w.pve, &vm).vmid(100);
 
     // A start that takes 0.2 s is seen within a few polls (100 ms, then 150 ms ...).

@@ -34,6 +34,7 @@ pub fn get_console(inv: &Invocation) -> anyhow::Result<Response> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad("no ticket"))?;
     let host = node_address(&client, &found.node)?;
+    vm.adopt(&client, &found);
     Ok(Response::console(Console::Vnc {
         host,
         port,

@@ -1,5 +1,9 @@
 //! `prepare` (VMID), `create` (clone or ISO install, configure, start) and `delete`.
 //!
+//! `prepare` hands out a VMID through [`allocation`](crate::allocation): confirmed free by
+//! Proxmox and recorded in the management server's ledger, so concurrent deploys never get
+//! the same one.
+//!
 //! `create` only ever removes what it created itself: the VMID counts as this run's only once
 //! PVE answered the create or clone request with a task id (PVE writes the new config
 //! atomically before it forks the worker, so an "already exists" refusal means another
@@ -8,6 +12,7 @@
 //! was rolled back.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use ext_sdk::{DetailReader, Invocation, MacAddress, PreparePatch, Response, Vlan};
@@ -15,26 +20,30 @@ use log::{info, warn};
 
 use super::power::{start_vm, stop_vm};
 use super::{connect, vm_session};
+use crate::allocation::{self, VmidRange};
 use crate::api::Client;
 use crate::error::Error;
 use crate::model::Vmid;
 use crate::settings::{
-    Connection, DISK_SIZE_GB, IS_FULL_CLONE, ISO_OS_TYPE, ISO_PATH, NETWORK_BRIDGE, STORAGE,
-    TEMPLATE_ID, TEMPLATE_TYPE,
+    Connection, DISK_SIZE_GB, IS_FULL_CLONE, ISO_OS_TYPE, ISO_PATH, NETWORK_BRIDGE, STATE_DIR,
+    STORAGE, TEMPLATE_ID, TEMPLATE_TYPE, VMID_RANGE,
 };
+use crate::state;
 use crate::task;
 use crate::transport::{Form, Transport};
 use crate::upid::Upid;
-use crate::vm::VmRef;
+use crate::vm::{NotOurs, VmRef};
 
-/// `prepare`: a free VMID from `/cluster/nextid`, returned as the VM detail `proxmox_vmid`.
+/// `prepare`: a VMID no concurrent deploy holds, returned as the VM detail `proxmox_vmid`.
 pub fn prepare(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let conn = Connection::read(&mut d);
+    let range: Option<VmidRange> = d.optional_with(&VMID_RANGE, str::parse);
+    let state_dir: Option<PathBuf> = d.optional(&STATE_DIR);
     d.finish()?;
+    let state_dir = state::resolve(state_dir)?;
     let client = connect(&conn, inv.deadline)?;
-    let vmid = client
-        .next_id(None)
+    let vmid = allocation::allocate(&client, &state_dir, range)
         .context("asking Proxmox for a free VMID")?;
     info!(
         "VMID {vmid} for {}",
@@ -252,7 +261,7 @@ impl CreatePlan {
         let mut form = Form::new()
             .set("cores", self.cores)
             .set("memory", self.memory_mib)
-            .set("tags", vm.expected.mark().merge_into(existing_tags));
+            .set("tags", vm.mark().merge_into(existing_tags));
         for nic in &self.nics {
             form = form.set(&format!("net{}", nic.index), nic.value(&self.bridge));
         }
@@ -266,6 +275,10 @@ struct Progress {
     created: bool,
     /// A task of ours that may still run.
     pending: Option<Upid>,
+    /// The tags a clone got from its template, read before this run wrote its mark: a
+    /// template made from a CloudStack VM passes that VM's mark on, and the rollback must
+    /// recognise the clone by its name then, not refuse it as someone else's.
+    inherited_tags: Option<Option<String>>,
 }
 
 pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
@@ -290,6 +303,7 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
     let mut progress = Progress {
         created: false,
         pending: None,
+        inherited_tags: None,
     };
     match build(&client, &vm, &plan, &mut progress) {
         Ok(built) => {
@@ -339,6 +353,7 @@ fn build<T: Transport>(
             // Size, NICs and mark; NICs the template had beyond ours are removed.
             let current = client.vm_config(node, vm.vmid)?;
             let existing_tags = current.get("tags").and_then(|t| t.as_str());
+            progress.inherited_tags = Some(existing_tags.map(str::to_string));
             let extra_nics: Vec<&String> = current
                 .keys()
                 .filter(|k| {
@@ -433,7 +448,7 @@ fn refused<T: Transport>(
             return Ok(Built::AlreadyThere);
         }
         anyhow::bail!(
-            "Proxmox VMID {} is already taken ({error}); another deploy probably got the same id from /cluster/nextid. Nothing was changed; deploying again runs prepare for a new id",
+            "Proxmox VMID {} is already taken ({error}): another deploy (another management server, or a VM made outside CloudStack) took it after prepare handed it out. Nothing was changed and nothing was deleted. Deploy the instance again: prepare hands out a new id. If this repeats, give each management server or zone deploying into this Proxmox cluster its own vmid_range",
             vm.vmid
         );
     }
@@ -471,8 +486,24 @@ fn roll_back<T: Transport>(
         let Some(found) = vm.locate(&cleanup)? else {
             return Ok(format!("Proxmox VM {} is already gone", vm.vmid));
         };
-        // Only what this run made, and still looks like it, is removed.
-        vm.check(&found)?;
+        // Only what this run made, and still looks like it, is removed: it carries this
+        // VM's mark, or (mark not written yet) this VM's name and what it got from the
+        // template.
+        let inherited = progress
+            .inherited_tags
+            .as_ref()
+            .is_some_and(|tags| *tags == found.status.tags);
+        if inherited {
+            vm.expected
+                .check(found.status.name.as_deref(), None)
+                .map_err(|m| NotOurs {
+                    vmid: vm.vmid,
+                    node: found.node.clone(),
+                    why: m.0,
+                })?;
+        } else {
+            vm.check(&found)?;
+        }
         if found.status.is_running() {
             stop_vm(&cleanup, &found.node, vm.vmid)?;
         }

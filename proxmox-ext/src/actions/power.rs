@@ -66,16 +66,18 @@ fn grace_secs<T: Transport>(client: &Client<T>) -> Option<u64> {
 pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     let found = vm.require_ours(&client)?;
-    if found.status.is_paused() {
+    let message = if found.status.is_paused() {
         let upid = client.power(&found.node, vm.vmid, PowerCommand::Resume, Form::new())?;
         task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
-        return Ok(Response::success("Instance started (resumed from pause)"));
-    }
-    if found.status.is_running() {
-        return Ok(Response::success("Instance already running"));
-    }
-    start_vm(&client, &found.node, vm.vmid)?;
-    Ok(Response::success("Instance started"))
+        "Instance started (resumed from pause)"
+    } else if found.status.is_running() {
+        "Instance already running"
+    } else {
+        start_vm(&client, &found.node, vm.vmid)?;
+        "Instance started"
+    };
+    vm.adopt(&client, &found);
+    Ok(Response::success(message))
 }
 
 /// A graceful stop: ACPI shutdown, forced off when the guest does not react in time (what
@@ -86,6 +88,7 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
         return Ok(Response::success("Instance already absent"));
     };
     if !found.status.is_running() {
+        vm.adopt(&client, &found);
         return Ok(Response::success("Instance already stopped"));
     }
     match grace_secs(&client) {
@@ -106,6 +109,7 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
         }
         None => stop_vm(&client, &found.node, vm.vmid)?,
     }
+    vm.adopt(&client, &found);
     Ok(Response::success("Instance stopped"))
 }
 
@@ -115,6 +119,7 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
     let found = vm.require_ours(&client)?;
     if !found.status.is_running() {
         start_vm(&client, &found.node, vm.vmid)?;
+        vm.adopt(&client, &found);
         return Ok(Response::success("Instance was stopped; started it"));
     }
     let what = format!("rebooting VM {}", vm.vmid);
@@ -122,8 +127,8 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
     let result = client
         .power(&found.node, vm.vmid, PowerCommand::Reboot, form)
         .and_then(|upid| task::wait(&client, &upid, &what));
-    match result {
-        Ok(_) => Ok(Response::success("Instance rebooted")),
+    let rebooted = match result {
+        Ok(_) => Response::success("Instance rebooted"),
         Err(Error::Task(t)) if t.exitstatus.contains("got timeout") => {
             warn!(
                 "VM {} ignored the ACPI reboot ({}); resetting it",
@@ -133,12 +138,14 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
                 .power(&found.node, vm.vmid, PowerCommand::Reset, Form::new())
                 .context("the guest ignored the ACPI reboot request, and resetting it failed")?;
             task::wait(&client, &upid, &format!("resetting VM {}", vm.vmid))?;
-            Ok(Response::success(
+            Response::success(
                 "Instance rebooted by a hard reset (the guest ignored the ACPI reboot request)",
-            ))
+            )
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    vm.adopt(&client, &found);
+    Ok(rebooted)
 }
 
 /// Pauses the VM in memory.
@@ -146,6 +153,7 @@ pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     let found = vm.require_ours(&client)?;
     if found.status.is_paused() {
+        vm.adopt(&client, &found);
         return Ok(Response::success("Instance already suspended"));
     }
     if !found.status.is_running() {
@@ -153,6 +161,7 @@ pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
     }
     let upid = client.power(&found.node, vm.vmid, PowerCommand::Suspend, Form::new())?;
     task::wait(&client, &upid, &format!("suspending VM {}", vm.vmid))?;
+    vm.adopt(&client, &found);
     Ok(Response::success("Instance suspended"))
 }
 
@@ -160,21 +169,21 @@ pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
 pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     let found = vm.require_ours(&client)?;
-    if found.status.is_paused() {
+    let message = if found.status.is_paused() {
         let upid = client.power(&found.node, vm.vmid, PowerCommand::Resume, Form::new())?;
         task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
-        return Ok(Response::success("Instance resumed"));
-    }
-    if found.status.is_running() {
-        return Ok(Response::success(
-            "Instance is not suspended; it is running",
-        ));
-    }
-    if found.status.lock.as_deref() == Some("suspended") {
+        Some("Instance resumed")
+    } else if found.status.is_running() {
+        Some("Instance is not suspended; it is running")
+    } else if found.status.lock.as_deref() == Some("suspended") {
         start_vm(&client, &found.node, vm.vmid)?;
-        return Ok(Response::success(
-            "Instance resumed from its hibernation state",
-        ));
+        Some("Instance resumed from its hibernation state")
+    } else {
+        None
+    };
+    if let Some(message) = message {
+        vm.adopt(&client, &found);
+        return Ok(Response::success(message));
     }
     anyhow::bail!(
         "cannot resume Proxmox VM {}: it is stopped, not suspended (use start)",

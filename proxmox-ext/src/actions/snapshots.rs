@@ -56,6 +56,7 @@ pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
             })
         })
         .collect();
+    vm.adopt(&client, &found);
     Ok(Response::table(rows))
 }
 
@@ -79,6 +80,7 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
         &upid,
         &format!("creating snapshot '{name}' of VM {}", vm.vmid),
     )?;
+    vm.adopt(&client, &found);
     let note = if save_memory && !with_memory {
         " (without memory: the VM is not running)"
     } else {
@@ -102,7 +104,10 @@ pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
         &upid,
         &format!("restoring snapshot '{name}' of VM {}", vm.vmid),
     )?;
-    if found.status.is_running() && !client.vm_status(&found.node, vm.vmid)?.is_running() {
+    // The rollback also restored the tags of the snapshot's time, which may lack the mark.
+    let after = client.vm_status(&found.node, vm.vmid)?;
+    vm.keep_marked(&client, &found.node, after.tags.as_deref());
+    if found.status.is_running() && !after.is_running() {
         start_vm(&client, &found.node, vm.vmid)?;
         return Ok(Response::success(format!(
             "Instance Snapshot '{name}' restored and the instance started again"
@@ -124,6 +129,7 @@ pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
         &upid,
         &format!("deleting snapshot '{name}' of VM {}", vm.vmid),
     )?;
+    vm.adopt(&client, &found);
     Ok(Response::success(format!(
         "Instance Snapshot '{name}' deleted"
     )))

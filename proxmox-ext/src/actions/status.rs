@@ -1,12 +1,13 @@
-//! `status` (one VM) and `statuses` (every VM on the host's node, in one request).
+//! `status` (one VM) and `statuses` (every CloudStack VM on the host's node, in one request).
 
 use std::collections::BTreeMap;
 
-use ext_sdk::{Invocation, PowerState, Response};
-use log::warn;
+use ext_sdk::{Invocation, MAX_OUTPUT_BYTES, PowerState, Response};
+use log::{debug, warn};
 
 use super::{connect, vm_session};
-use crate::identity::Mark;
+use crate::identity::{Mark, looks_like_instance_name};
+use crate::model::NodeVm;
 use crate::settings::Connection;
 
 /// CloudStack's power state for PVE's `status`.
@@ -21,44 +22,127 @@ pub(crate) fn power_state(status: Option<&str>) -> PowerState {
 pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     match vm.find_ours(&client)? {
-        Some(found) => Ok(Response::power(power_state(found.status.status.as_deref()))),
+        Some(found) => {
+            vm.adopt(&client, &found);
+            Ok(Response::power(power_state(found.status.status.as_deref())))
+        }
         None => Ok(Response::power(PowerState::Unknown).with(
             "message",
-            format!("Proxmox VM {} does not exist on node {}", vm.vmid, vm.node),
+            format!(
+                "Proxmox VM {} does not exist on node {} or elsewhere in its cluster",
+                vm.vmid, vm.node
+            ),
         )),
     }
 }
 
-/// Keys are CloudStack instance names: from the VM's ownership mark, which survives a
-/// `vm_name` rename; VMs without a mark (made by upstream's scripts) by their Proxmox name,
-/// as upstream reports them. Templates are left out.
+/// Every CloudStack VM on the host's node, whichever node CloudStack last knew it on (a VM
+/// HA or an operator moved here is reported here, which tells CloudStack where it went).
+///
+/// Keys are CloudStack instance names, read from the ownership mark, which survives a
+/// `vm_name` rename. A VM without a mark counts only when its name has the shape of an
+/// instance name (made by upstream's scripts, which name VMs so); VMs that are none of
+/// CloudStack's business, templates, and copies of marked VMs (a clone carries its source's
+/// tags) are left out.
+///
+/// An answer larger than the SDK's output limit fails on purpose, with a message saying so:
+/// CloudStack then asks for each VM's `status` instead.
 pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let conn = Connection::read(&mut d);
     d.finish()?;
     let client = connect(&conn, inv.deadline)?;
     let vms = client.node_vms(&conn.node)?;
-    let mut marked: BTreeMap<String, PowerState> = BTreeMap::new();
-    let mut by_name: BTreeMap<String, PowerState> = BTreeMap::new();
-    for vm in vms.iter().filter(|vm| vm.template != Some(true)) {
+    let states = cloudstack_vms(&vms, &conn.node);
+    let count = states.len();
+    let response = Response::statuses(states);
+    let size = ext_sdk::output::to_ascii_json(&response.to_json()).len() + 1;
+    if size > MAX_OUTPUT_BYTES {
+        anyhow::bail!(
+            "node {} runs {count} CloudStack VMs: their statuses take {size} bytes, more than the {MAX_OUTPUT_BYTES} bytes an extension may print, so this fails on purpose and CloudStack asks each VM's status separately",
+            conn.node
+        );
+    }
+    debug!(
+        "{count} CloudStack VMs of {} on node {} ({size} bytes)",
+        vms.len(),
+        conn.node
+    );
+    Ok(response)
+}
+
+/// Instance name → power state of the node's CloudStack VMs.
+fn cloudstack_vms(vms: &[NodeVm], node: &str) -> BTreeMap<String, PowerState> {
+    let mut marked: BTreeMap<String, (u64, PowerState)> = BTreeMap::new();
+    let mut unmarked: BTreeMap<String, PowerState> = BTreeMap::new();
+    let mut ordered: Vec<&NodeVm> = vms.iter().filter(|vm| vm.template != Some(true)).collect();
+    ordered.sort_by_key(|vm| vm.vmid);
+    for vm in ordered {
+        let vmid = vm.vmid.unwrap_or_default();
         let state = power_state(vm.status.as_deref());
-        match Mark::from_tags(vm.tags.as_deref()).and_then(|m| m.instance_name) {
-            Some(instance) => {
-                if marked.insert(instance.clone(), state).is_some() {
+        match Mark::from_tags(vm.tags.as_deref()) {
+            Some(mark) if mark.is_copy_at(vmid) => debug!(
+                "VM {vmid} carries the mark of VM {} (a copy); left out",
+                mark.vmid.unwrap_or_default()
+            ),
+            Some(Mark {
+                instance_name: Some(instance),
+                ..
+            }) => {
+                if let Some((first, _)) = marked.get(&instance) {
                     warn!(
-                        "two VMs on node {} are marked as CloudStack instance {instance}",
-                        conn.node
+                        "VMs {first} and {vmid} on node {node} are both marked as CloudStack instance {instance}; reporting VM {first}"
                     );
+                } else {
+                    marked.insert(instance, (vmid, state));
                 }
             }
-            None => {
-                if let Some(name) = vm.name.as_deref().filter(|n| !n.is_empty()) {
-                    by_name.entry(name.to_string()).or_insert(state);
+            _ => match vm.name.as_deref() {
+                Some(name) if looks_like_instance_name(name) => {
+                    unmarked.entry(name.to_string()).or_insert(state);
                 }
-            }
+                _ => {}
+            },
         }
     }
     // A marked VM wins over an unmarked one that happens to carry the same name.
-    by_name.extend(marked);
-    Ok(Response::statuses(by_name))
+    unmarked.extend(marked.into_iter().map(|(name, (_, state))| (name, state)));
+    unmarked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vm(value: serde_json::Value) -> NodeVm {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn only_cloudstack_vms_by_instance_name() {
+        let vms = [
+            vm(
+                json!({"vmid": 101, "name": "web01", "status": "running", "tags": "cloudstack;cs-uuid.a;cs-name.i-2-45-+v+m;cs-vmid.101"}),
+            ),
+            // an operator's clone of it: same tags, another VMID
+            vm(
+                json!({"vmid": 150, "name": "web01-copy", "status": "stopped", "tags": "cloudstack;cs-uuid.a;cs-name.i-2-45-+v+m;cs-vmid.101"}),
+            ),
+            // made by upstream's scripts
+            vm(json!({"vmid": 102, "name": "i-2-46-VM", "status": "stopped"})),
+            // none of CloudStack's business
+            vm(json!({"vmid": 103, "name": "payroll-db", "status": "running", "tags": "prod"})),
+            vm(
+                json!({"vmid": 9000, "name": "tmpl", "template": 1, "tags": "cloudstack;cs-name.i-9-9-+v+m"}),
+            ),
+        ];
+        assert_eq!(
+            cloudstack_vms(&vms, "pve1"),
+            BTreeMap::from([
+                ("i-2-45-VM".to_string(), PowerState::On),
+                ("i-2-46-VM".to_string(), PowerState::Off),
+            ])
+        );
+    }
 }
