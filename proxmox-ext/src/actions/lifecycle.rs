@@ -160,8 +160,7 @@ fn parse_iso(text: &str) -> Result<String, String> {
 
 /// Reads and checks every input of `create`; problems in details and NICs are reported
 /// together.
-fn read_plan(d: &mut DetailReader<'_>, inv: &Invocation) -> (CreatePlan, Vec<String>) {
-    let mut problems = Vec::new();
+fn read_plan(d: &mut DetailReader<'_>, inv: &Invocation) -> CreatePlan {
     let is_iso: Option<bool> = d.optional_with(&TEMPLATE_TYPE, parse_template_type);
     let template: Option<Vmid> = d.optional_with(&TEMPLATE_ID, |s| s.parse::<Vmid>());
     let iso: Option<String> = d.optional_with(&ISO_PATH, parse_iso);
@@ -212,17 +211,17 @@ fn read_plan(d: &mut DetailReader<'_>, inv: &Invocation) -> (CreatePlan, Vec<Str
         let mac = match nic.mac.as_deref().map(MacAddress::parse_nic) {
             Some(Ok(mac)) => Some(mac),
             Some(Err(e)) => {
-                problems.push(format!("{label}: {e}"));
+                d.problem(format!("{label}: {e}"));
                 None
             }
             None => {
-                problems.push(format!("{label}: no MAC address in the payload"));
+                d.problem(format!("{label}: no MAC address in the payload"));
                 None
             }
         };
         let vlan = nic
             .vlan()
-            .map_err(|e| problems.push(format!("{label}: {e}")))
+            .map_err(|e| d.problem(format!("{label}: {e}")))
             .ok();
         if let (Some(mac), Some(vlan)) = (mac, vlan) {
             nics.push(NicPlan {
@@ -237,22 +236,20 @@ fn read_plan(d: &mut DetailReader<'_>, inv: &Invocation) -> (CreatePlan, Vec<Str
     let cores = vm.and_then(|v| v.cpus).filter(|&c| c > 0);
     let memory_mib = vm.and_then(|v| v.memory_mib()).filter(|&m| m >= 16);
     if cores.is_none() {
-        problems.push("the payload has no CPU count (cloudstack.vm.details.cpus)".into());
+        d.problem("the payload has no CPU count (cloudstack.vm.details.cpus)");
     }
     if memory_mib.is_none() {
-        problems.push(
-            "the payload has no usable memory size (cloudstack.vm.details.minRam, at least 16 MiB)"
-                .into(),
+        d.problem(
+            "the payload has no usable memory size (cloudstack.vm.details.minRam, at least 16 MiB)",
         );
     }
-    let plan = CreatePlan {
+    CreatePlan {
         source,
         cores: cores.unwrap_or(1),
         memory_mib: memory_mib.unwrap_or(512),
         bridge,
         nics,
-    };
-    (plan, problems)
+    }
 }
 
 impl CreatePlan {
@@ -282,22 +279,8 @@ struct Progress {
 }
 
 pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut problems = Vec::new();
-    let (client, vm, plan) = vm_session(inv, |d| {
-        let (plan, nic_problems) = read_plan(d, inv);
-        problems = nic_problems;
-        plan
-    })
-    .map_err(|e| {
-        if problems.is_empty() {
-            e
-        } else {
-            anyhow::anyhow!("{e:#}; {}", problems.join("; "))
-        }
-    })?;
-    if !problems.is_empty() {
-        anyhow::bail!("cannot create the VM: {}", problems.join("; "));
-    }
+    let (client, vm, plan) =
+        vm_session(inv, |d| read_plan(d, inv)).context("cannot create the VM")?;
     crate::identity::check_vm_name(&vm.expected.proxmox_name).map_err(anyhow::Error::msg)?;
 
     let mut progress = Progress {
