@@ -389,6 +389,28 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
     drop(keep);
 }
 
+/// Runs `command` on the test host with the OpenSSH client, key auth, as a person would.
+fn openssh(i: &hyperv_testhost::Info, command: &str) -> std::process::Output {
+    std::process::Command::new("ssh")
+        .args([
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+        ])
+        .args(["-o", "UserKnownHostsFile=/dev/null", "-i", &i.private_key])
+        .args([
+            "-p",
+            &i.port.to_string(),
+            &format!("{}@{}", i.username, i.host),
+        ])
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the OpenSSH client")
+}
+
 #[test]
 fn the_fake_refuses_anything_but_our_scripts() {
     use base64::Engine as _;
@@ -414,27 +436,7 @@ fn the_fake_refuses_anything_but_our_scripts() {
         format!("powershell.exe -Command {}", encode(&real)),
         "cmd.exe /c dir".to_owned(),
     ] {
-        let out = std::process::Command::new("ssh")
-            .args([
-                "-q",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args([
-                "-i",
-                &i.private_key,
-                "-p",
-                &i.port.to_string(),
-                &format!("{}@{}", i.username, i.host),
-            ])
-            .arg(&command)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("the OpenSSH client");
+        let out = openssh(i, &command);
         assert_eq!(out.status.code(), Some(1), "{command}");
         assert!(!String::from_utf8_lossy(&out.stdout).contains("HVX1:x:"));
     }
@@ -444,27 +446,7 @@ fn the_fake_refuses_anything_but_our_scripts() {
     let line =
         hyperv_ext::powershell::command_line(hyperv_ext::powershell::Script::Statuses, &real)
             .unwrap();
-    let out = std::process::Command::new("ssh")
-        .args([
-            "-q",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-i",
-            &i.private_key,
-            "-p",
-            &i.port.to_string(),
-            &format!("{}@{}", i.username, i.host),
-        ])
-        .arg(&line)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = openssh(i, &line);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("HVX1:x:{"));
     assert_eq!(hv.state().rejected, 4);

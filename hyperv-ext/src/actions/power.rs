@@ -6,9 +6,9 @@ use ext_sdk::{Deadline, Invocation, Response};
 use serde::Serialize;
 
 use super::{VmRef, explain, finish};
-use crate::powershell::Script;
+use crate::powershell::{Reply, Script};
+use crate::remote;
 use crate::settings::{self, StopPolicy};
-use crate::{remote, ssh::Target};
 
 #[derive(Serialize)]
 struct VmData<'a> {
@@ -28,12 +28,24 @@ struct StopData<'a> {
     fallback: bool,
 }
 
-fn read(inv: &Invocation) -> anyhow::Result<(Target, VmRef)> {
+/// Runs a script that needs only the VM's identity; `doing` names the step in errors.
+fn run_on_vm(inv: &Invocation, script: Script, doing: &str) -> anyhow::Result<(VmRef, Reply)> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     let vm = VmRef::read(&inv.payload, &mut d);
     finish(d)?;
-    Ok((target, vm))
+    let data = VmData {
+        name: &vm.name,
+        uuid: &vm.uuid,
+    };
+    let reply = remote::run(&target, script, &data, &inv.deadline, &inv.id)
+        .map_err(|e| explain(e, &format!("{doing} VM {}", vm.name), &target, &vm))?;
+    Ok((vm, reply))
+}
+
+/// A success message plus the VM's state afterwards, as the script reported it.
+fn with_state(message: String, reply: &Reply) -> Response {
+    Response::success(message).with("state", reply.str("state").unwrap_or_default())
 }
 
 /// The guest's shutdown budget: the configured timeout, but leaving time for connecting,
@@ -55,7 +67,7 @@ fn stop_data<'a>(vm: &'a VmRef, policy: StopPolicy, deadline: &Deadline) -> Stop
     }
 }
 
-fn how(reply: &crate::powershell::Reply) -> &'static str {
+fn how(reply: &Reply) -> &'static str {
     match reply.str("how") {
         Some("graceful") => "shut down by the guest",
         Some("turnoff") => "powered off",
@@ -64,19 +76,13 @@ fn how(reply: &crate::powershell::Reply) -> &'static str {
 }
 
 pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
-    let (target, vm) = read(inv)?;
-    let data = VmData {
-        name: &vm.name,
-        uuid: &vm.uuid,
-    };
-    let reply = remote::run(&target, Script::Start, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("starting VM {}", vm.name), &target, &vm))?;
+    let (vm, reply) = run_on_vm(inv, Script::Start, "starting")?;
     let message = match reply.str("before") {
         Some("Running") => format!("VM {} was already running", vm.name),
         Some("Paused") => format!("VM {} resumed", vm.name),
         _ => format!("VM {} started", vm.name),
     };
-    Ok(Response::success(message).with("state", reply.str("state").unwrap_or_default()))
+    Ok(with_state(message, &reply))
 }
 
 pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
@@ -94,10 +100,10 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
             vm.name
         )));
     }
-    Ok(
-        Response::success(format!("VM {} stopped ({})", vm.name, how(&reply)))
-            .with("state", reply.str("state").unwrap_or_default()),
-    )
+    Ok(with_state(
+        format!("VM {} stopped ({})", vm.name, how(&reply)),
+        &reply,
+    ))
 }
 
 pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
@@ -109,44 +115,30 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
     let data = stop_data(&vm, policy, &inv.deadline);
     let reply = remote::run(&target, Script::Reboot, &data, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, &format!("rebooting VM {}", vm.name), &target, &vm))?;
-    Ok(Response::success(format!(
-        "VM {} rebooted ({}, then started)",
-        vm.name,
-        how(&reply)
+    Ok(with_state(
+        format!("VM {} rebooted ({}, then started)", vm.name, how(&reply)),
+        &reply,
     ))
-    .with("state", reply.str("state").unwrap_or_default()))
 }
 
 pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
-    let (target, vm) = read(inv)?;
-    let data = VmData {
-        name: &vm.name,
-        uuid: &vm.uuid,
-    };
-    let reply = remote::run(&target, Script::Suspend, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("suspending VM {}", vm.name), &target, &vm))?;
+    let (vm, reply) = run_on_vm(inv, Script::Suspend, "suspending")?;
     let message = if reply.str("before") == Some("Paused") {
         format!("VM {} was already suspended", vm.name)
     } else {
         format!("VM {} suspended", vm.name)
     };
-    Ok(Response::success(message).with("state", reply.str("state").unwrap_or_default()))
+    Ok(with_state(message, &reply))
 }
 
 pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
-    let (target, vm) = read(inv)?;
-    let data = VmData {
-        name: &vm.name,
-        uuid: &vm.uuid,
-    };
-    let reply = remote::run(&target, Script::Resume, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("resuming VM {}", vm.name), &target, &vm))?;
+    let (vm, reply) = run_on_vm(inv, Script::Resume, "resuming")?;
     let message = if reply.str("before") == Some("Running") {
         format!("VM {} was already running", vm.name)
     } else {
         format!("VM {} resumed", vm.name)
     };
-    Ok(Response::success(message).with("state", reply.str("state").unwrap_or_default()))
+    Ok(with_state(message, &reply))
 }
 
 #[cfg(test)]
