@@ -12,7 +12,7 @@ pub mod validate;
 
 use ext_sdk::Meta;
 
-pub use actions::{ACTIONS, CUSTOM_ACTIONS, handle};
+pub use actions::{ACTIONS, handle};
 
 /// Identity of the binary.
 pub const META: Meta = Meta {

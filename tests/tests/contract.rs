@@ -233,6 +233,21 @@ fn every_log_line_names_the_invocation_action_and_vm() {
 }
 
 #[test]
+fn hyperv_prepare_is_an_empty_merge_patch_without_connecting() {
+    // Nothing listens on 127.0.0.1:9 (discard): any connection attempt would fail the action.
+    let s = Scratch::new();
+    let mut payload = fixture("prepare");
+    set(
+        &mut payload,
+        "/externaldetails/host/url",
+        json!("127.0.0.1:9"),
+    );
+    let path = s.payload("prepare.json", &payload);
+    let run = run_action(&binary("hyperv-ext"), &s, "prepare", &path, "60");
+    assert_eq!(run.success(), json!({}));
+}
+
+#[test]
 fn help_and_version_are_for_humans() {
     for bin in shipped_binaries() {
         let run = Invoke::new(&bin, &["--help".as_ref()]).run();

@@ -8,7 +8,9 @@ mod snapshots;
 mod status;
 
 use anyhow::anyhow;
-use ext_sdk::{Action, DetailReader, Invocation, Payload, Response, unsupported_action};
+use ext_sdk::{
+    Action, DetailReader, Invocation, Payload, PreparePatch, Response, unsupported_action,
+};
 
 use crate::remote::RemoteError;
 use crate::ssh::Target;
@@ -16,18 +18,9 @@ use crate::validate;
 
 pub use status::power_state;
 
-/// Custom actions this extension answers (matched case-insensitively).
-pub const CUSTOM_ACTIONS: &[&str] = &[
-    "ListSnapshots",
-    "CreateSnapshot",
-    "RestoreSnapshot",
-    "DeleteSnapshot",
-    "Suspend",
-    "Resume",
-];
-
 /// Every action, for `--help` and error messages.
 pub const ACTIONS: &[&str] = &[
+    "prepare",
     "create",
     "start",
     "stop",
@@ -47,6 +40,9 @@ pub const ACTIONS: &[&str] = &[
 /// Dispatches one invocation.
 pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
     match &inv.action {
+        // Hyper-V needs nothing reserved before create; an empty merge patch lets an extension
+        // registered with orchestratorrequirespreparevm=true deploy all the same.
+        Action::Prepare => Ok(Response::prepare(PreparePatch::default())),
         Action::Create => lifecycle::create(inv),
         Action::Delete => lifecycle::delete(inv),
         Action::Start => power::start(inv),
