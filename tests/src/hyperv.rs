@@ -25,6 +25,19 @@ pub struct Cost {
     pub launches: u64,
 }
 
+impl Cost {
+    /// Nothing reached the host: refused before connecting.
+    pub const NONE: Cost = Cost {
+        connections: 0,
+        launches: 0,
+    };
+    /// What every action costs: one SSH connection, one PowerShell start.
+    pub const ONE: Cost = Cost {
+        connections: 1,
+        launches: 1,
+    };
+}
+
 impl Default for Hv {
     fn default() -> Self {
         Self::start()

@@ -271,6 +271,14 @@ impl FakePve {
             .collect()
     }
 
+    /// The first request whose API path ends with `suffix` (e.g. `/clone`); panics if none.
+    pub fn request_ending(&self, suffix: &str) -> Request {
+        self.requests()
+            .into_iter()
+            .find(|r| r.api_path().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no request to a path ending with {suffix}"))
+    }
+
     /// Forget the request log (e.g. after setting a scene up through the binary).
     pub fn reset_requests(&self) {
         self.command(json!({"cmd": "reset_requests"}));

@@ -5,10 +5,7 @@
 use e2e::hyperv::{Cost, Hv, UUID, VM, disk_of};
 use serde_json::{Value, json};
 
-const ONE: Cost = Cost {
-    connections: 1,
-    launches: 1,
-};
+const ONE: Cost = Cost::ONE;
 
 fn vm(hv: &Hv) -> hyperv_testhost::state::Vm {
     let state = hv.state();

@@ -98,13 +98,7 @@ fn statuses_reports_every_cloudstack_vm_in_one_call_and_nothing_else() {
     foreign(&hv, "web-frontend", "", "Running");
     foreign(&hv, "backup-appliance", "managed by someone else", "Off");
     let (run, cost) = hv.run_counted("statuses", &names[0].1);
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 1,
-            launches: 1
-        }
-    );
+    assert_eq!(cost, Cost::ONE);
     assert_eq!(
         run.success(),
         json!({"status": "success", "power_state": {"i-2-50-VM": "poweron", "i-2-51-VM": "poweroff"}})
@@ -211,13 +205,7 @@ fn bad_input_is_refused_before_connecting_naming_every_problem() {
     ] {
         assert!(err.contains(needle), "{needle:?} not in {err}");
     }
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 0,
-            launches: 0
-        }
-    );
+    assert_eq!(cost, Cost::NONE);
 }
 
 #[test]

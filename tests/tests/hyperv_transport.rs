@@ -29,13 +29,7 @@ fn key_auth_from_a_file_and_inline() {
     });
     let (run, cost) = hv.run_counted("create", &by_file);
     run.success();
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 1,
-            launches: 1
-        }
-    );
+    assert_eq!(cost, Cost::ONE);
 
     let pem = std::fs::read_to_string(&hv.host.info.private_key).unwrap();
     // As pasted into a one-line field: literal \n sequences.
@@ -201,13 +195,7 @@ fn known_hosts_and_trust_on_first_use() {
         err.contains("host_key_fingerprint") && err.contains("accept-new"),
         "{err}"
     );
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 0,
-            launches: 0
-        }
-    );
+    assert_eq!(cost, Cost::NONE);
 
     // host_key_check=off connects without verification (an explicit operator choice).
     let off = hv.with_host(&none, |h| h["host_key_check"] = json!("off"));
@@ -295,13 +283,7 @@ fn garbage_or_no_exit_status_or_a_stderr_flood() {
         err.contains("printed no result line") && err.contains("exit status 1"),
         "{err}"
     );
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 1,
-            launches: 1
-        }
-    );
+    assert_eq!(cost, Cost::ONE);
 
     // The answer was complete when PowerShell died: it counts, the exit status does not.
     hv.host.knobs(&Knobs {
@@ -346,22 +328,10 @@ fn getconsole_is_a_clear_error_without_a_connection() {
     let p = hv.payload(VM, UUID);
     let (run, cost) = hv.run_counted("getconsole", &p);
     assert!(run.failure(1).contains("not supported on Hyper-V"));
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 0,
-            launches: 0
-        }
-    );
+    assert_eq!(cost, Cost::NONE);
     let (run, cost) = hv.run_counted("MigrateVM", &p);
     assert!(run.failure(1).contains("unknown action 'MigrateVM'"));
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 0,
-            launches: 0
-        }
-    );
+    assert_eq!(cost, Cost::NONE);
 }
 
 #[test]

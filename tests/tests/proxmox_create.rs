@@ -5,15 +5,6 @@ use e2e::proxmox::{Payload, TestVm, World, nic};
 use e2e::pve::{NODE, TEMPLATE_VMID};
 use serde_json::json;
 
-fn writes(w: &World) -> Vec<String> {
-    w.pve
-        .requests()
-        .iter()
-        .filter(|r| r.is_write())
-        .map(|r| r.line())
-        .collect()
-}
-
 #[test]
 fn full_clone_sends_storage_only_when_set() {
     let w = World::new();
@@ -23,12 +14,7 @@ fn full_clone_sends_storage_only_when_set() {
         .vm_detail("is_full_clone", Some("true"))
         .vm_detail("storage", Some("local-lvm"));
     let vmid = w.deploy_with(payload);
-    let clone = w
-        .pve
-        .requests()
-        .into_iter()
-        .find(|r| r.api_path().ends_with("/clone"))
-        .unwrap();
+    let clone = w.pve.request_ending("/clone");
     assert_eq!(clone.form.get("full").map(String::as_str), Some("1"));
     assert_eq!(
         clone.form.get("storage").map(String::as_str),
@@ -47,12 +33,7 @@ fn full_clone_sends_storage_only_when_set() {
     w.pve.reset_requests();
     let vm = TestVm::new();
     let vmid = w.deploy_with(Payload::vm(&w.pve, &vm).vm_detail("is_full_clone", Some("1")));
-    let clone = w
-        .pve
-        .requests()
-        .into_iter()
-        .find(|r| r.api_path().ends_with("/clone"))
-        .unwrap();
+    let clone = w.pve.request_ending("/clone");
     assert_eq!(clone.form.get("full").map(String::as_str), Some("1"));
     assert!(!clone.form.contains_key("storage"));
     assert_eq!(w.pve.vm(vmid).unwrap().status, "running");
@@ -62,12 +43,7 @@ fn full_clone_sends_storage_only_when_set() {
     w.pve.reset_requests();
     let vm = TestVm::new();
     let vmid = w.deploy_with(Payload::vm(&w.pve, &vm).vm_detail("storage", Some("local-lvm")));
-    let clone = w
-        .pve
-        .requests()
-        .into_iter()
-        .find(|r| r.api_path().ends_with("/clone"))
-        .unwrap();
+    let clone = w.pve.request_ending("/clone");
     assert_eq!(clone.form.get("full").map(String::as_str), Some("0"));
     assert!(!clone.form.contains_key("storage"), "{:?}", clone.form);
     assert_eq!(w.pve.vm(vmid).unwrap().status, "running");
@@ -91,7 +67,7 @@ fn vmid_taken_fails_clearly_and_deletes_nothing() {
     assert!(err.contains("config file already exists"), "{err}");
     assert!(err.contains("Nothing was changed"), "{err}");
     assert_eq!(
-        writes(&w),
+        w.pve.write_lines(),
         [format!("POST /nodes/{NODE}/qemu/{TEMPLATE_VMID}/clone")]
     );
     let other = w.pve.vm(100).expect("the other deploy's VM is still there");
@@ -111,7 +87,7 @@ fn vmid_taken_fails_clearly_and_deletes_nothing() {
         err.contains("VMID 100 is already taken") && err.contains("already exists on node"),
         "{err}"
     );
-    assert_eq!(writes(&w), [format!("POST /nodes/{NODE}/qemu")]);
+    assert_eq!(w.pve.write_lines(), [format!("POST /nodes/{NODE}/qemu")]);
     assert_eq!(w.pve.vm(100).unwrap().name, "other-deploy");
 }
 
@@ -144,7 +120,7 @@ fn a_failed_start_rolls_back_the_vm_this_run_created() {
         "{:?}",
         w.pve.volumes("local-lvm")
     );
-    let writes = writes(&w);
+    let writes = w.pve.write_lines();
     assert_eq!(
         writes,
         [
@@ -176,7 +152,7 @@ fn a_failed_clone_request_deletes_nothing() {
         err.contains("VM is locked (backup)") && err.contains("nothing was changed"),
         "{err}"
     );
-    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/9000/clone"]);
+    assert_eq!(w.pve.write_lines(), ["POST /nodes/pve1/qemu/9000/clone"]);
     assert!(w.pve.vm(100).is_none());
 }
 
@@ -200,7 +176,11 @@ fn deadline_during_create_rolls_back_and_says_so() {
     );
     assert!(err.contains("rolled back: removed Proxmox VM 100"), "{err}");
     assert!(w.pve.vm(100).is_none());
-    assert!(writes(&w).contains(&"DELETE /nodes/pve1/qemu/100".to_string()));
+    assert!(
+        w.pve
+            .write_lines()
+            .contains(&"DELETE /nodes/pve1/qemu/100".to_string())
+    );
 }
 
 #[test]
@@ -377,7 +357,7 @@ fn create_retried_for_the_same_vm_succeeds_without_changes() {
     let out = w.run("create", &payload);
     assert_eq!(out.assert_success().message(), "Instance already created");
     assert_eq!(
-        writes(&w),
+        w.pve.write_lines(),
         [
             format!("POST /nodes/pve1/qemu/{TEMPLATE_VMID}/clone"),
             format!("POST /nodes/pve1/qemu/{vmid}/status/start"),
@@ -398,6 +378,6 @@ fn a_missing_template_is_named() {
         err,
         "template 9999 does not exist on node pve1 (check the template detail template_id); nothing was changed"
     );
-    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/9999/clone"]);
+    assert_eq!(w.pve.write_lines(), ["POST /nodes/pve1/qemu/9999/clone"]);
     assert!(w.pve.vm(100).is_none());
 }

@@ -20,15 +20,6 @@ fn vm_in(w: &World, status: &str) -> (TestVm, Payload) {
     (vm, payload)
 }
 
-fn writes(w: &World) -> Vec<String> {
-    w.pve
-        .requests()
-        .iter()
-        .filter(|r| r.is_write())
-        .map(|r| r.line())
-        .collect()
-}
-
 #[test]
 fn start_and_stop_are_idempotent() {
     let w = World::new();
@@ -38,7 +29,10 @@ fn start_and_stop_are_idempotent() {
         "Instance started"
     );
     assert_eq!(w.pve.vm(100).unwrap().status, "running");
-    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/100/status/start"]);
+    assert_eq!(
+        w.pve.write_lines(),
+        ["POST /nodes/pve1/qemu/100/status/start"]
+    );
     // task status polled on the UPID's node, the UPID percent-encoded
     let poll = w
         .pve
@@ -65,7 +59,7 @@ fn start_and_stop_are_idempotent() {
         w.run("start", &payload).assert_success().message(),
         "Instance already running"
     );
-    assert!(writes(&w).is_empty());
+    assert!(w.pve.write_lines().is_empty());
 
     // PVE's own "already running" task error (a race with another start) is a success too
     w.pve
@@ -107,7 +101,7 @@ fn start_and_stop_are_idempotent() {
         w.run("stop", &payload).assert_success().message(),
         "Instance already absent"
     );
-    assert!(writes(&w).is_empty());
+    assert!(w.pve.write_lines().is_empty());
     // status of a VM that is gone: unknown, and why
     let status = w.run("status", &payload);
     assert_eq!(status.json["power_state"], "unknown");
@@ -132,7 +126,10 @@ fn short_timeouts_stop_hard() {
     let (_, payload) = vm_in(&w, "running");
     // 10 s leave no room for a graceful shutdown.
     w.run_with_timeout("stop", &payload, 10).assert_success();
-    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/100/status/stop"]);
+    assert_eq!(
+        w.pve.write_lines(),
+        ["POST /nodes/pve1/qemu/100/status/stop"]
+    );
     assert_eq!(w.pve.vm(100).unwrap().status, "stopped");
 }
 
@@ -141,7 +138,10 @@ fn reboot_falls_back_to_reset_and_starts_a_stopped_vm() {
     let w = World::new();
     let (_, payload) = vm_in(&w, "running");
     w.run("reboot", &payload).assert_success();
-    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/100/status/reboot"]);
+    assert_eq!(
+        w.pve.write_lines(),
+        ["POST /nodes/pve1/qemu/100/status/reboot"]
+    );
 
     // A guest that ignores ACPI: PVE's reboot times out, the VM is reset instead.
     w.pve.set_vm(100, json!({"acpi": false}));
@@ -153,7 +153,7 @@ fn reboot_falls_back_to_reset_and_starts_a_stopped_vm() {
         out.stdout
     );
     assert_eq!(
-        writes(&w),
+        w.pve.write_lines(),
         [
             "POST /nodes/pve1/qemu/100/status/reboot",
             "POST /nodes/pve1/qemu/100/status/reset"
@@ -165,7 +165,10 @@ fn reboot_falls_back_to_reset_and_starts_a_stopped_vm() {
         .set_vm(100, json!({"status": "stopped", "qmpstatus": "stopped"}));
     w.pve.reset_requests();
     w.run("reboot", &payload).assert_success();
-    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/100/status/start"]);
+    assert_eq!(
+        w.pve.write_lines(),
+        ["POST /nodes/pve1/qemu/100/status/start"]
+    );
     assert_eq!(w.pve.vm(100).unwrap().status, "running");
 }
 
@@ -191,7 +194,7 @@ fn suspend_and_resume() {
     );
     assert_eq!(w.pve.vm(100).unwrap().qmpstatus, "running");
     assert_eq!(
-        writes(&w),
+        w.pve.write_lines(),
         [
             "POST /nodes/pve1/qemu/100/status/suspend",
             "POST /nodes/pve1/qemu/100/status/resume"
@@ -223,7 +226,7 @@ fn console_ticket_and_node_address() {
         console["password"].as_str().unwrap().starts_with("PVEVNC:"),
         "{console}"
     );
-    assert_eq!(writes(&w), ["POST /nodes/pve1/qemu/100/vncproxy"]);
+    assert_eq!(w.pve.write_lines(), ["POST /nodes/pve1/qemu/100/vncproxy"]);
     assert!(
         !w.log().contains(console["password"].as_str().unwrap()),
         "the ticket is not logged"
@@ -300,7 +303,7 @@ fn a_vm_that_is_not_ours_is_never_touched() {
             "{action}: {err}"
         );
     }
-    assert!(writes(&w).is_empty(), "{:?}", writes(&w));
+    assert!(w.pve.write_lines().is_empty(), "{:?}", w.pve.write_lines());
     let other = w.pve.vm(100).unwrap();
     assert_eq!(
         (other.status.as_str(), other.snapshots.len()),

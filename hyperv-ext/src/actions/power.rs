@@ -85,15 +85,21 @@ pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
     Ok(with_state(message, &reply))
 }
 
-pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
+/// Runs a script that stops the VM under the configured stop policy (stop, reboot).
+fn run_stopping(inv: &Invocation, script: Script, doing: &str) -> anyhow::Result<(VmRef, Reply)> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     let policy = settings::stop_policy(&mut d);
     let vm = VmRef::read(&inv.payload, &mut d);
     finish(d)?;
     let data = stop_data(&vm, policy, &inv.deadline);
-    let reply = remote::run(&target, Script::Stop, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("stopping VM {}", vm.name), &target, &vm))?;
+    let reply = remote::run(&target, script, &data, &inv.deadline, &inv.id)
+        .map_err(|e| explain(e, &format!("{doing} VM {}", vm.name), &target, &vm))?;
+    Ok((vm, reply))
+}
+
+pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
+    let (vm, reply) = run_stopping(inv, Script::Stop, "stopping")?;
     if reply.bool("found") != Some(true) {
         return Ok(Response::success(format!(
             "VM {} does not exist on the host: nothing to stop",
@@ -107,14 +113,7 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let policy = settings::stop_policy(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    finish(d)?;
-    let data = stop_data(&vm, policy, &inv.deadline);
-    let reply = remote::run(&target, Script::Reboot, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("rebooting VM {}", vm.name), &target, &vm))?;
+    let (vm, reply) = run_stopping(inv, Script::Reboot, "rebooting")?;
     Ok(with_state(
         format!("VM {} rebooted ({}, then started)", vm.name, how(&reply)),
         &reply,
