@@ -355,7 +355,12 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
         "answered after {:?}",
         run.elapsed
     );
-    assert!(err.contains("deadline reached"), "{err}");
+    // Whether libssh2's own timeout or our socket watchdog ends the handshake (they race),
+    // the operator reads the same thing: the deadline, and where it was spent.
+    assert!(
+        err.contains("deadline reached while in the SSH handshake on 127.0.0.1:"),
+        "{err}"
+    );
     drop(keep);
 }
 

@@ -28,8 +28,10 @@ const MAX_STDOUT: usize = 1024 * 1024;
 const MAX_STDERR: usize = 256 * 1024;
 /// Per-address TCP connect bound (the deadline may shorten it).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`) and "authentication failed" codes.
+/// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`), "timed out" and "authentication failed"
+/// codes.
 const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
 const LIBSSH2_ERROR_AUTHENTICATION_FAILED: i32 = -18;
 
 /// Where and as whom to connect.
@@ -135,6 +137,29 @@ pub enum SshError {
     Deadline(DeadlineExceeded),
 }
 
+impl SshError {
+    fn is_libssh2_timeout(&self) -> bool {
+        match self {
+            SshError::Handshake { error, .. }
+            | SshError::Auth { error, .. }
+            | SshError::Session(error) => {
+                error.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT)
+            }
+            SshError::Io(e) => e.kind() == ErrorKind::TimedOut,
+            _ => false,
+        }
+    }
+
+    /// What the connection was doing when this error ended it, for a deadline message.
+    fn stage(&self) -> &'static str {
+        match self {
+            SshError::Handshake { .. } | SshError::HostKey(_) => "in the SSH handshake",
+            SshError::Auth { .. } | SshError::KeyFile { .. } => "authenticating over SSH",
+            _ => "running PowerShell over SSH",
+        }
+    }
+}
+
 impl std::fmt::Display for SshError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -191,12 +216,14 @@ pub fn run_command(
     let tcp = connect(&addrs, target, deadline)?;
     let watchdog =
         Watchdog::arm(tcp.try_clone().map_err(SshError::Io)?, until).map_err(SshError::Io)?;
-    // Any failure after the watchdog fired is the deadline's doing, whatever libssh2 says.
-    let stage =
-        |what: &str| deadline.exceeded(&format!("{what} on {}:{}", target.host, target.port));
     let result = session(target, command, tcp, deadline);
     match result {
-        Err(_) if watchdog.fired() => Err(SshError::Deadline(stage("running PowerShell over SSH"))),
+        // Any failure after the watchdog fired is the deadline's doing, whatever libssh2 says;
+        // so is a libssh2 timeout, since every `set_timeout` is the time left. The two race:
+        // libssh2 may give up a moment before the watchdog wakes.
+        Err(e) if watchdog.fired() || e.is_libssh2_timeout() => Err(SshError::Deadline(
+            deadline.exceeded(&format!("{} on {}:{}", e.stage(), target.host, target.port)),
+        )),
         other => {
             log::debug!(
                 "ssh: {}:{} done in {} ms",
