@@ -317,6 +317,24 @@ fn looks_like_html(response: &Response, body: &str) -> bool {
         || body.trim_start().starts_with('<')
 }
 
+impl ApiFailure {
+    /// A failure from a JSON error object: its `message` (absent before PVE 5.2) and its
+    /// per-parameter `errors`.
+    fn from_object(status: u16, origin: Origin, object: &serde_json::Map<String, Value>) -> Self {
+        ApiFailure {
+            status,
+            origin,
+            message: object
+                .get("message")
+                .and_then(text_of)
+                .map(|m| clean_message(&m))
+                .unwrap_or_default(),
+            errors: field_errors(object.get("errors")),
+            html: false,
+        }
+    }
+}
+
 /// Reads an answer: `Ok(data)` for success, or the error it reports, whatever its shape.
 /// `what` names the request for messages about malformed answers; `token_id` is named in
 /// authentication errors.
@@ -355,33 +373,19 @@ pub fn read_answer(response: &Response, what: &str, token_id: &str) -> Result<Va
                     token_id: token_id.to_string(),
                 });
             }
-            return Err(Error::Api(ApiFailure {
+            return Err(Error::Api(ApiFailure::from_object(
                 status,
-                origin: Origin::Envelope,
-                message: object
-                    .get("message")
-                    .and_then(text_of)
-                    .map(|m| clean_message(&m))
-                    .unwrap_or_default(),
-                errors: field_errors(object.get("errors")),
-                html: false,
-            }));
+                Origin::Envelope,
+                &object,
+            )));
         }
         return Ok(object.remove("data").unwrap_or(Value::Null));
     }
     // An error status: json-format bodies, plain text, HTML or nothing.
     let failure = match json {
-        Some(Value::Object(object)) => ApiFailure {
-            status: response.status,
-            origin: Origin::Http,
-            message: object
-                .get("message")
-                .and_then(text_of)
-                .map(|m| clean_message(&m))
-                .unwrap_or_default(),
-            errors: field_errors(object.get("errors")),
-            html: false,
-        },
+        Some(Value::Object(object)) => {
+            ApiFailure::from_object(response.status, Origin::Http, &object)
+        }
         _ if looks_like_html(response, &body) => ApiFailure {
             status: response.status,
             origin: Origin::Http,

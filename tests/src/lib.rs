@@ -159,6 +159,13 @@ impl Run {
         assert_eq!(self.code, Some(code), "expected exit {code}, got {doc}");
         doc["error"].as_str().unwrap_or_default().to_owned()
     }
+
+    /// [`Run::failure`] of a run that answered within `limit` (CloudStack kills at argv\[3\]).
+    pub fn failure_within(&self, code: i32, limit: Duration) -> String {
+        let err = self.failure(code);
+        assert!(self.elapsed < limit, "answered after {:?}", self.elapsed);
+        err
+    }
 }
 
 /// How to run a binary.

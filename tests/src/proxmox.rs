@@ -310,6 +310,17 @@ impl World {
         }
     }
 
+    /// VM 100 on [`NODE`] in `status` with `config`, carrying the identity (and mark) of a
+    /// fresh CloudStack VM; the request log starts empty after it.
+    pub fn marked_vm(&self, status: &str, mut config: Value) -> (TestVm, Payload) {
+        let vm = TestVm::new();
+        config["tags"] = Value::from(vm.mark(100));
+        self.pve.add_vm(100, &vm.name, NODE, status, config);
+        self.pve.reset_requests();
+        let payload = Payload::vm(&self.pve, &vm).vmid(100);
+        (vm, payload)
+    }
+
     /// Run an action with a 120 s timeout.
     pub fn run(&self, action: &str, payload: &Payload) -> Outcome {
         run(action, payload, self.pve.dir(), 120)

@@ -167,13 +167,8 @@ fn a_panic_is_a_json_error() {
 fn the_watchdog_answers_before_cloudstack_kills() {
     let s = Scratch::new();
     let run = probe_run(&s, "overrun", &fixture("stop"), "2");
-    let err = run.failure(1);
+    let err = run.failure_within(1, Duration::from_secs(2));
     assert!(err.contains("no result within 2 s"), "{err}");
-    assert!(
-        run.elapsed < Duration::from_secs(2),
-        "answered after {:?}",
-        run.elapsed
-    );
     assert!(
         run.elapsed >= Duration::from_millis(1500),
         "answered too early: {:?}",

@@ -103,14 +103,8 @@ fn snapshot_names_work_literally_or_are_refused() {
         }
         run.success();
         assert_eq!(cost, Cost::ONE, "{what}");
-        let after = hv.state();
-        let names: Vec<&str> = after.vms[0]
-            .checkpoints
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
         assert_eq!(
-            names,
+            checkpoint_names(&hv.state()),
             ["keep-me", trimmed(c)],
             "{what}: exactly one new checkpoint, literally named"
         );
@@ -119,13 +113,8 @@ fn snapshot_names_work_literally_or_are_refused() {
 
         hv.run("DeleteSnapshot", &p).success();
         let after = hv.state();
-        let names: Vec<&str> = after.vms[0]
-            .checkpoints
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
         assert_eq!(
-            names,
+            checkpoint_names(&after),
             ["keep-me"],
             "{what}: only that checkpoint deleted (no wildcard)"
         );
@@ -446,4 +435,13 @@ fn ssh_identity_fields_are_used_literally() {
     }
     assert!(hv.state().vms.is_empty());
     assert_eq!(hv.state().rejected, 0);
+}
+
+/// The names of the first VM's checkpoints, oldest first.
+fn checkpoint_names(state: &hyperv_testhost::State) -> Vec<String> {
+    state.vms[0]
+        .checkpoints
+        .iter()
+        .map(|c| c.name.clone())
+        .collect()
 }

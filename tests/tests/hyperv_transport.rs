@@ -213,12 +213,7 @@ fn a_command_past_the_deadline_is_answered_in_time_and_never_runs() {
     });
     let before = hv.state();
     let run = hv.run_with_timeout("stop", &p, "4");
-    let err = run.failure(1);
-    assert!(
-        run.elapsed < Duration::from_secs(4),
-        "answered after {:?}",
-        run.elapsed
-    );
+    let err = run.failure_within(1, Duration::from_secs(4));
     assert!(err.contains("deadline reached"), "{err}");
     // The session closed, so Windows would kill the job: the stop never happened. The fake
     // notices the hang-up within ~20 ms; allow a loaded machine far longer to record it.
@@ -246,12 +241,7 @@ fn a_create_cut_off_by_the_deadline_is_cleaned_up() {
         ..Knobs::default()
     });
     let run = hv.run_with_timeout("create", &p, "5");
-    let err = run.failure(1);
-    assert!(
-        run.elapsed < Duration::from_secs(5),
-        "answered after {:?}",
-        run.elapsed
-    );
+    let err = run.failure_within(1, Duration::from_secs(5));
     assert!(
         err.contains("deadline reached") && err.contains("cleaned up: VM removed: true"),
         "{err}"
@@ -354,12 +344,7 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
         h["port"] = json!(port.to_string())
     });
     let run = hv.run_with_timeout("status", &p, "3");
-    let err = run.failure(1);
-    assert!(
-        run.elapsed < Duration::from_secs(3),
-        "answered after {:?}",
-        run.elapsed
-    );
+    let err = run.failure_within(1, Duration::from_secs(3));
     // Whether libssh2's own timeout or our socket watchdog ends the handshake (they race),
     // the operator reads the same thing: the deadline, and where it was spent.
     assert!(

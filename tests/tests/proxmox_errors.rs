@@ -2,21 +2,11 @@
 //! never repeat a change that may have happened.
 
 use e2e::proxmox::{Payload, TestVm, World};
-use e2e::pve::NODE;
 use serde_json::json;
 
 /// A running CloudStack VM 100 that carries this payload's identity (and mark).
 fn with_running_vm(w: &World) -> Payload {
-    let vm = TestVm::new();
-    w.pve.add_vm(
-        100,
-        &vm.name,
-        NODE,
-        "running",
-        json!({"memory": "512", "tags": vm.mark(100)}),
-    );
-    w.pve.reset_requests();
-    Payload::vm(&w.pve, &vm).vmid(100)
+    w.marked_vm("running", json!({"memory": "512"})).1
 }
 
 fn count(w: &World, line: &str) -> usize {

@@ -7,17 +7,7 @@ use serde_json::json;
 
 /// VM 100 in `status`, carrying the identity (and mark) of a fresh CloudStack VM.
 fn vm_in(w: &World, status: &str) -> (TestVm, Payload) {
-    let vm = TestVm::new();
-    w.pve.add_vm(
-        100,
-        &vm.name,
-        NODE,
-        status,
-        json!({"memory": "512", "cores": 1, "tags": vm.mark(100)}),
-    );
-    w.pve.reset_requests();
-    let payload = Payload::vm(&w.pve, &vm).vmid(100);
-    (vm, payload)
+    w.marked_vm(status, json!({"memory": "512", "cores": 1}))
 }
 
 #[test]

@@ -1,21 +1,11 @@
 //! The snapshot custom actions with upstream's parameters.
 
-use e2e::proxmox::{Outcome, Payload, TestVm, World};
-use e2e::pve::NODE;
+use e2e::proxmox::{Outcome, Payload, World};
 use serde_json::{Value, json};
 
 fn setup(status: &str) -> (World, Payload) {
     let w = World::new();
-    let vm = TestVm::new();
-    w.pve.add_vm(
-        100,
-        &vm.name,
-        NODE,
-        status,
-        json!({"scsi0": "local-lvm:vm-100-disk-0,size=8G", "tags": vm.mark(100)}),
-    );
-    w.pve.reset_requests();
-    let payload = Payload::vm(&w.pve, &vm).vmid(100);
+    let (_, payload) = w.marked_vm(status, json!({"scsi0": "local-lvm:vm-100-disk-0,size=8G"}));
     (w, payload)
 }
 

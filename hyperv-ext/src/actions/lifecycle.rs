@@ -3,7 +3,7 @@
 use ext_sdk::{DetailReader, Invocation, MacAddress, Nic, Response, Vlan};
 use serde::Serialize;
 
-use super::{VmRef, explain, finish, take};
+use super::{VmRef, VmReply, explain, finish, run_on_vm, take};
 use crate::powershell::{Failure, Script};
 use crate::remote::{self, RemoteError};
 use crate::settings::{self, Source};
@@ -45,11 +45,10 @@ struct CleanupData<'a> {
     disk: &'a str,
 }
 
+/// What the delete script receives besides the VM: where its disks may be removed.
 #[derive(Serialize)]
-struct DeleteData<'a> {
-    name: &'a str,
-    uuid: &'a str,
-    vhd_path: &'a str,
+struct DeleteFields {
+    vhd_path: String,
 }
 
 /// The NICs in device order, each with a unicast MAC and a VLAN (or untagged).
@@ -231,18 +230,15 @@ fn cleanup(inv: &Invocation, target: &Target, vm: &VmRef, disk: &str) -> String 
 }
 
 pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let vhd_path = settings::vhd_path(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    finish(d)?;
-    let data = DeleteData {
-        name: &vm.name,
-        uuid: &vm.uuid,
-        vhd_path: &vhd_path,
-    };
-    let reply = remote::run(&target, Script::Delete, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("deleting VM {}", vm.name), &target, &vm))?;
+    let VmReply { vm, reply, .. } = run_on_vm(
+        inv,
+        Script::Delete,
+        "deleting VM",
+        settings::vhd_path,
+        |vhd_path| DeleteFields {
+            vhd_path: vhd_path.clone(),
+        },
+    )?;
     if reply.bool("found") != Some(true) {
         return Ok(Response::success(format!(
             "VM {} does not exist on the host: nothing to delete",

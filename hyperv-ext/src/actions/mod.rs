@@ -11,8 +11,11 @@ use anyhow::anyhow;
 use ext_sdk::{
     Action, DetailReader, Invocation, Payload, PreparePatch, Response, unsupported_action,
 };
+use serde::Serialize;
 
-use crate::remote::RemoteError;
+use crate::powershell::{Reply, Script};
+use crate::remote::{self, RemoteError};
+use crate::settings;
 use crate::ssh::Target;
 use crate::validate;
 
@@ -105,6 +108,58 @@ impl VmRef {
         };
         VmRef { name, uuid }
     }
+}
+
+/// What a VM action's script receives: the VM's identity plus the action's own fields.
+#[derive(Serialize)]
+struct VmData<'a, T> {
+    name: &'a str,
+    uuid: &'a str,
+    #[serde(flatten)]
+    fields: T,
+}
+
+/// A script's answer about one VM, with what was read to ask for it.
+struct VmReply<S> {
+    target: Target,
+    vm: VmRef,
+    settings: S,
+    reply: Reply,
+}
+
+/// Reads the connection, the action's own settings (`read`) and the VM, and fails with every
+/// problem at once before connecting; then runs `script` with the VM's identity plus
+/// `fields(&settings)`. `doing` ("starting VM") begins the error message.
+fn run_on_vm<S, T: Serialize>(
+    inv: &Invocation,
+    script: Script,
+    doing: &str,
+    read: impl FnOnce(&mut DetailReader) -> S,
+    fields: impl FnOnce(&S) -> T,
+) -> anyhow::Result<VmReply<S>> {
+    let mut d = inv.payload.details();
+    let target = settings::connection(&mut d);
+    let settings = read(&mut d);
+    let vm = VmRef::read(&inv.payload, &mut d);
+    finish(d)?;
+    let data = VmData {
+        name: &vm.name,
+        uuid: &vm.uuid,
+        fields: fields(&settings),
+    };
+    let reply = remote::run(&target, script, &data, &inv.deadline, &inv.id)
+        .map_err(|e| explain(e, &format!("{doing} {}", vm.name), &target, &vm))?;
+    Ok(VmReply {
+        target,
+        vm,
+        settings,
+        reply,
+    })
+}
+
+/// [`run_on_vm`] for a script that needs only the VM's identity.
+fn run_script(inv: &Invocation, script: Script, doing: &str) -> anyhow::Result<VmReply<()>> {
+    run_on_vm(inv, script, doing, |_| (), |_| ())
 }
 
 /// Turns a remote failure into a message naming the VM, the host and what to do.

@@ -4,80 +4,40 @@ use ext_sdk::{Invocation, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{VmRef, explain, finish, power_state};
+use super::{VmReply, power_state, run_on_vm, run_script};
 use crate::powershell::Script;
-use crate::ssh::Target;
-use crate::{remote, settings};
+use crate::settings;
 
+/// What the checkpoint scripts receive besides the VM.
 #[derive(Serialize)]
-struct VmData<'a> {
-    name: &'a str,
-    uuid: &'a str,
-}
-
-#[derive(Serialize)]
-struct SnapshotData<'a> {
-    name: &'a str,
-    uuid: &'a str,
-    snapshot: &'a str,
-}
-
-fn read(inv: &Invocation, with_snapshot: bool) -> anyhow::Result<(Target, VmRef, String)> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let snapshot = if with_snapshot {
-        settings::snapshot_name(&mut d)
-    } else {
-        String::new()
-    };
-    let vm = VmRef::read(&inv.payload, &mut d);
-    finish(d)?;
-    Ok((target, vm, snapshot))
+struct SnapshotFields {
+    snapshot: String,
 }
 
 pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
-    let (target, vm, _) = read(inv, false)?;
-    let reply = remote::run(
-        &target,
-        Script::ListSnapshots,
-        &VmData {
-            name: &vm.name,
-            uuid: &vm.uuid,
-        },
-        &inv.deadline,
-        &inv.id,
-    )
-    .map_err(|e| {
-        explain(
-            e,
-            &format!("listing checkpoints of VM {}", vm.name),
-            &target,
-            &vm,
-        )
-    })?;
+    let VmReply { reply, .. } =
+        run_script(inv, Script::ListSnapshots, "listing checkpoints of VM")?;
     // Always an array, also for zero or one checkpoint.
     let rows: Vec<Value> = reply.array("snapshots").cloned().unwrap_or_default();
     Ok(Response::table(rows))
 }
 
-fn run(
-    inv: &Invocation,
-    script: Script,
-    doing: &str,
-) -> anyhow::Result<(VmRef, String, crate::powershell::Reply)> {
-    let (target, vm, snapshot) = read(inv, true)?;
-    let data = SnapshotData {
-        name: &vm.name,
-        uuid: &vm.uuid,
-        snapshot: &snapshot,
-    };
-    let reply = remote::run(&target, script, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("{doing} of VM {}", vm.name), &target, &vm))?;
-    Ok((vm, snapshot, reply))
+/// Runs a checkpoint script on the VM; `settings` is the checkpoint's name.
+fn run(inv: &Invocation, script: Script, doing: &str) -> anyhow::Result<VmReply<String>> {
+    run_on_vm(inv, script, doing, settings::snapshot_name, |snapshot| {
+        SnapshotFields {
+            snapshot: snapshot.clone(),
+        }
+    })
 }
 
 pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
-    let (vm, name, reply) = run(inv, Script::CreateSnapshot, "creating a checkpoint")?;
+    let VmReply {
+        vm,
+        settings: name,
+        reply,
+        ..
+    } = run(inv, Script::CreateSnapshot, "creating a checkpoint of VM")?;
     let snapshot = reply.object("snapshot").cloned().unwrap_or_default();
     Ok(
         Response::success(format!("checkpoint '{name}' of VM {} created", vm.name))
@@ -86,7 +46,12 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
-    let (vm, name, reply) = run(inv, Script::RestoreSnapshot, "restoring a checkpoint")?;
+    let VmReply {
+        vm,
+        settings: name,
+        reply,
+        ..
+    } = run(inv, Script::RestoreSnapshot, "restoring a checkpoint of VM")?;
     let state = reply.str("state").unwrap_or_default();
     let power = power_state(state);
     Ok(Response::success(format!(
@@ -98,7 +63,9 @@ pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
-    let (vm, name, _) = run(inv, Script::DeleteSnapshot, "deleting a checkpoint")?;
+    let VmReply {
+        vm, settings: name, ..
+    } = run(inv, Script::DeleteSnapshot, "deleting a checkpoint of VM")?;
     Ok(Response::success(format!(
         "checkpoint '{name}' of VM {} deleted",
         vm.name

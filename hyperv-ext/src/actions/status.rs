@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use ext_sdk::{Invocation, PowerState, Response};
-use serde::Serialize;
 
-use super::{VmRef, explain, finish};
+use super::{VmRef, VmReply, explain, finish, run_script};
 use crate::powershell::Script;
 use crate::{remote, settings};
 
@@ -20,30 +19,10 @@ pub fn power_state(state: &str) -> PowerState {
     }
 }
 
-#[derive(Serialize)]
-struct VmData<'a> {
-    name: &'a str,
-    uuid: &'a str,
-}
-
 pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    finish(d)?;
-    let data = VmData {
-        name: &vm.name,
-        uuid: &vm.uuid,
-    };
-    let reply =
-        remote::run(&target, Script::Status, &data, &inv.deadline, &inv.id).map_err(|e| {
-            explain(
-                e,
-                &format!("reading the state of VM {}", vm.name),
-                &target,
-                &vm,
-            )
-        })?;
+    let VmReply {
+        target, vm, reply, ..
+    } = run_script(inv, Script::Status, "reading the state of VM")?;
     if reply.bool("found") != Some(true) {
         // Rights were proven first, so absent really means absent: report it as off.
         log::warn!(
