@@ -107,11 +107,11 @@ impl fmt::Display for Action {
 }
 
 /// The error for an action this extension does not know. Lists what it supports.
-pub fn unsupported_action(action: &Action, supported: &[&str]) -> anyhow::Error {
+pub fn unsupported_action(action: &Action, supported: &[crate::ActionSpec]) -> anyhow::Error {
     anyhow::anyhow!(
         "unknown action '{}': this extension supports {}",
         action.name(),
-        supported.join(", ")
+        crate::catalog::names(supported).join(", ")
     )
 }
 

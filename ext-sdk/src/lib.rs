@@ -13,6 +13,9 @@
 //! - [`Action`]: built-ins matched case-insensitively; custom actions by name.
 //! - [`Response`]: results shaped exactly as CloudStack parses them (`power_state`, `statuses`,
 //!   the `prepare` merge patch, `console`, UI tables).
+//! - [`ActionSpec`] / [`Registration`]: the actions and the registration, declared once as
+//!   data for `--help`, errors and `--register` (which drives CloudMonkey, see [`register`]).
+//! - [`layout`]: the directory CloudStack derives from an extension name.
 //! - [`run`]: argv, the [`Deadline`] from argv\[3\] (with a watchdog that answers before
 //!   CloudStack's kill), one ASCII-only document on stdout, nothing on stderr (panics
 //!   included), the 60 KiB output limit, logging to a file with secrets redacted.
@@ -21,7 +24,8 @@
 //!
 //! ```no_run
 //! use ext_sdk::{
-//!     Action, Detail, Invocation, Level, Meta, PowerState, Response, unsupported_action,
+//!     Action, ActionSpec, Detail, Invocation, Level, Meta, Parameter, PowerState, Response,
+//!     unsupported_action,
 //! };
 //!
 //! const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension])
@@ -33,7 +37,14 @@
 //!     name: "tiny-ext",
 //!     version: env!("CARGO_PKG_VERSION"),
 //!     about: "A tiny CloudStack orchestrator extension",
-//!     actions: &["create", "status", "statuses", "CreateSnapshot"],
+//!     actions: &[
+//!         ActionSpec::built_in("create"),
+//!         ActionSpec::built_in("status"),
+//!         ActionSpec::built_in("statuses"),
+//!         ActionSpec::custom("CreateSnapshot", "Take a snapshot of the instance", 600)
+//!             .parameters(&[Parameter::string(SNAPSHOT.key).required()]),
+//!     ],
+//!     registration: None, // or Some(Registration { .. }) for `--register`
 //! };
 //!
 //! struct Settings {
@@ -81,18 +92,24 @@
 #![deny(missing_docs)]
 
 pub mod action;
+pub mod build_info;
+pub mod catalog;
 pub mod deadline;
 pub mod details;
+pub mod layout;
 pub mod lenient;
 pub mod logging;
 pub mod net;
+mod operator;
 pub mod output;
 pub mod payload;
 pub mod redact;
+pub mod register;
 pub mod response;
 pub mod runner;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};
+pub use catalog::{ActionSpec, CustomActionSpec, ParamType, Parameter, Registration};
 pub use deadline::{Deadline, DeadlineExceeded};
 pub use details::{Detail, DetailReader, DetailsError, FromDetail, Level};
 pub use net::{MacAddress, NetError, Vlan};

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::{Arg, Command, error::ErrorKind};
 
 use crate::action::Action;
+use crate::catalog::{self, ActionSpec, Registration};
 use crate::deadline::{DEFAULT_TIMEOUT, Deadline};
 use crate::logging::{self, LogConfig, LogContext};
 use crate::output::{self, MAX_OUTPUT_BYTES, to_ascii_json};
@@ -34,8 +35,11 @@ pub struct Meta {
     pub version: &'static str,
     /// One line for `--help`.
     pub about: &'static str,
-    /// Actions listed in `--help`.
-    pub actions: &'static [&'static str],
+    /// Every action the extension answers, listed in `--help`; custom actions with what
+    /// `--register` tells CloudStack about them.
+    pub actions: &'static [ActionSpec],
+    /// How `--register` creates the extension in CloudStack; `None`: no `--register`.
+    pub registration: Option<Registration>,
 }
 
 /// One run of the extension, as the handler sees it.
@@ -91,14 +95,27 @@ struct Args {
 }
 
 fn command(meta: &Meta) -> Command {
+    // Built once per process, so leaking it is harmless (clap wants a 'static string).
+    let version: &'static str =
+        Box::leak(crate::build_info::version(meta.version).into_boxed_str());
+    let operator = match &meta.registration {
+        Some(r) => format!(
+            "\nOperator commands: --register [--name NAME] [--dry-run] [--cmk PATH] creates or updates the extension (default name {}) and its custom actions in CloudStack with CloudMonkey; --entry-point [--name NAME] prints the path CloudStack runs.",
+            r.default_name
+        ),
+        None => String::new(),
+    };
     Command::new(meta.name)
-        .version(meta.version)
+        .version(version)
         .about(meta.about)
         .disable_help_subcommand(true)
         .arg(
             Arg::new("action")
                 .required(true)
-                .help(format!("Action to run: {}", meta.actions.join(", "))),
+                .help(format!(
+                    "Action to run: {}",
+                    catalog::names(meta.actions).join(", ")
+                )),
         )
         .arg(
             Arg::new("payload")
@@ -110,7 +127,7 @@ fn command(meta: &Meta) -> Command {
             "Seconds before CloudStack kills the process (default 600); the extension answers before then",
         ))
         .after_help(format!(
-            "Writes exactly one JSON document to stdout and nothing to stderr. Exit status: 0 success, 1 failure, 2 usage error.\nLogs go to ${} (a path or 'off'), else the 'log_file' detail, else {}/{}.log; level from RUST_LOG or the 'log_level' detail.",
+            "Writes exactly one JSON document to stdout and nothing to stderr. Exit status: 0 success, 1 failure, 2 usage error.\nLogs go to ${} (a path or 'off'), else the 'log_file' detail, else {}/{}.log; level from RUST_LOG or the 'log_level' detail.{operator}",
             logging::LOG_ENV,
             logging::DEFAULT_LOG_DIR,
             meta.name
@@ -270,6 +287,9 @@ pub fn run_with_args<F>(meta: &Meta, argv: Vec<OsString>, handler: F) -> ExitCod
 where
     F: FnOnce(&Invocation) -> anyhow::Result<Response>,
 {
+    if let Some(code) = crate::operator::dispatch(meta, &argv) {
+        return code;
+    }
     let started = Instant::now();
     output::protect_stdio();
     // The default hook prints to stderr; log instead (a no-op until the logger is up).

@@ -20,4 +20,11 @@ pub const META: Meta = Meta {
     version: env!("CARGO_PKG_VERSION"),
     about: "CloudStack orchestrator extension for Hyper-V (SSH + PowerShell)",
     actions: ACTIONS,
+    registration: Some(ext_sdk::Registration {
+        default_name: "HyperVRs",
+        description: "Hyper-V over SSH and PowerShell (hyperv-ext)",
+        // prepare answers an empty patch: nothing to reserve before create.
+        requires_prepare_vm: false,
+        reserved_resource_details: &[],
+    }),
 };

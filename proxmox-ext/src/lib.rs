@@ -33,4 +33,12 @@ pub const META: ext_sdk::Meta = ext_sdk::Meta {
     version: env!("CARGO_PKG_VERSION"),
     about: "CloudStack Orchestrator extension for Proxmox VE",
     actions: actions::ACTIONS,
+    registration: Some(ext_sdk::Registration {
+        default_name: "ProxmoxRs",
+        description: "Proxmox VE through its REST API (proxmox-ext)",
+        // prepare hands out the VMID, which CloudStack stores as the VM detail proxmox_vmid...
+        requires_prepare_vm: true,
+        // ...that end users must not change (CVE-2026-25199: pointing a VM at another's).
+        reserved_resource_details: &[settings::PROXMOX_VMID.key],
+    }),
 };

@@ -9,35 +9,56 @@ mod status;
 
 use anyhow::anyhow;
 use ext_sdk::{
-    Action, DetailReader, Invocation, Payload, PreparePatch, Response, unsupported_action,
+    Action, ActionSpec, DetailReader, Invocation, Parameter, Payload, PreparePatch, Response,
+    unsupported_action,
 };
 use serde::Serialize;
 
 use crate::powershell::{Reply, Script};
 use crate::remote::{self, RemoteError};
-use crate::settings;
+use crate::settings::{self, SNAPSHOT_NAME};
 use crate::ssh::Target;
 use crate::validate;
 
 pub use status::power_state;
 
-/// Every action, for `--help` and error messages.
-pub const ACTIONS: &[&str] = &[
-    "prepare",
-    "create",
-    "start",
-    "stop",
-    "reboot",
-    "delete",
-    "status",
-    "statuses",
-    "getconsole",
-    "ListSnapshots",
-    "CreateSnapshot",
-    "RestoreSnapshot",
-    "DeleteSnapshot",
-    "Suspend",
-    "Resume",
+/// Every action: CloudStack's own, then the custom actions with upstream's names and
+/// parameter names, which `--register` creates in CloudStack as declared here.
+pub const ACTIONS: &[ActionSpec] = &[
+    ActionSpec::built_in("prepare"),
+    ActionSpec::built_in("create"),
+    ActionSpec::built_in("start"),
+    ActionSpec::built_in("stop"),
+    ActionSpec::built_in("reboot"),
+    ActionSpec::built_in("delete"),
+    ActionSpec::built_in("status"),
+    ActionSpec::built_in("statuses"),
+    ActionSpec::built_in("getconsole"),
+    ActionSpec::custom(
+        "ListSnapshots",
+        "List the instance's Hyper-V checkpoints",
+        60,
+    ),
+    ActionSpec::custom(
+        "CreateSnapshot",
+        "Take a Hyper-V checkpoint of the instance",
+        600,
+    )
+    .parameters(&[Parameter::string(SNAPSHOT_NAME.key).required()]),
+    ActionSpec::custom(
+        "RestoreSnapshot",
+        "Apply a Hyper-V checkpoint to the instance",
+        600,
+    )
+    .parameters(&[Parameter::string(SNAPSHOT_NAME.key).required()]),
+    ActionSpec::custom(
+        "DeleteSnapshot",
+        "Delete a Hyper-V checkpoint of the instance",
+        300,
+    )
+    .parameters(&[Parameter::string(SNAPSHOT_NAME.key).required()]),
+    ActionSpec::custom("Suspend", "Pause the running instance", 120),
+    ActionSpec::custom("Resume", "Resume the paused instance", 120),
 ];
 
 /// Dispatches one invocation.

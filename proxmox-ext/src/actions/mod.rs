@@ -1,9 +1,11 @@
 //! CloudStack actions, one module per concern.
 
-use ext_sdk::{Action, Deadline, DetailReader, Invocation, Response, unsupported_action};
+use ext_sdk::{
+    Action, ActionSpec, Deadline, DetailReader, Invocation, Parameter, Response, unsupported_action,
+};
 
 use crate::api::Client;
-use crate::settings::Connection;
+use crate::settings::{Connection, SNAP_DESCRIPTION, SNAP_NAME, SNAP_SAVE_MEMORY};
 use crate::transport::UreqTransport;
 use crate::vm::{VmRef, read_expected, read_vmid};
 
@@ -13,23 +15,44 @@ mod power;
 mod snapshots;
 mod status;
 
-/// Every action this extension answers (custom action names in CloudStack's spelling).
-pub const ACTIONS: &[&str] = &[
-    "prepare",
-    "create",
-    "start",
-    "stop",
-    "reboot",
-    "delete",
-    "status",
-    "statuses",
-    "getconsole",
-    "ListSnapshots",
-    "CreateSnapshot",
-    "RestoreSnapshot",
-    "DeleteSnapshot",
-    "Suspend",
-    "Resume",
+/// Every action this extension answers: CloudStack's own, then the custom actions (upstream's
+/// snapshot actions with its parameter names, plus `Suspend` and `Resume`), which `--register`
+/// creates in CloudStack as declared here.
+pub const ACTIONS: &[ActionSpec] = &[
+    ActionSpec::built_in("prepare"),
+    ActionSpec::built_in("create"),
+    ActionSpec::built_in("start"),
+    ActionSpec::built_in("stop"),
+    ActionSpec::built_in("reboot"),
+    ActionSpec::built_in("delete"),
+    ActionSpec::built_in("status"),
+    ActionSpec::built_in("statuses"),
+    ActionSpec::built_in("getconsole"),
+    ActionSpec::custom("ListSnapshots", "List the instance's Proxmox snapshots", 60),
+    ActionSpec::custom(
+        "CreateSnapshot",
+        "Take a Proxmox snapshot of the instance",
+        600,
+    )
+    .parameters(&[
+        Parameter::string(SNAP_NAME.key).required(),
+        Parameter::string(SNAP_DESCRIPTION.key),
+        Parameter::boolean(SNAP_SAVE_MEMORY.key),
+    ]),
+    ActionSpec::custom(
+        "RestoreSnapshot",
+        "Roll the instance back to a Proxmox snapshot",
+        600,
+    )
+    .parameters(&[Parameter::string(SNAP_NAME.key).required()]),
+    ActionSpec::custom(
+        "DeleteSnapshot",
+        "Delete a Proxmox snapshot of the instance",
+        300,
+    )
+    .parameters(&[Parameter::string(SNAP_NAME.key).required()]),
+    ActionSpec::custom("Suspend", "Pause the running instance", 120),
+    ActionSpec::custom("Resume", "Resume the paused or hibernated instance", 120),
 ];
 
 /// Runs one action.

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::bail;
-use ext_sdk::{Action, Detail, Invocation, Level, Meta, Response, Secret};
+use ext_sdk::{Action, ActionSpec, Detail, Invocation, Level, Meta, Response, Secret};
 use serde_json::{Value, json};
 
 const META: Meta = Meta {
@@ -13,8 +13,16 @@ const META: Meta = Meta {
     version: env!("CARGO_PKG_VERSION"),
     about: "ext-sdk contract probe (tests only)",
     actions: &[
-        "echo", "details", "panic", "error", "overrun", "big", "noise", "unicode",
+        ActionSpec::custom("echo", "report what ext-sdk parsed", 60),
+        ActionSpec::custom("details", "report the details read", 60),
+        ActionSpec::custom("panic", "panic", 60),
+        ActionSpec::custom("error", "fail", 60),
+        ActionSpec::custom("overrun", "overrun the deadline", 60),
+        ActionSpec::custom("big", "print too much", 60),
+        ActionSpec::custom("noise", "write to stdout and stderr directly", 60),
+        ActionSpec::custom("unicode", "answer non-ASCII text", 60),
     ],
+    registration: None,
 };
 
 const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension]).hint("the API URL");
