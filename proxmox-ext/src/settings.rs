@@ -40,7 +40,7 @@ const SERVER_OR_ZONE: &[Level] = &[Level::Host, Level::ResourceMap, Level::Exten
 pub const VMID_RANGE: Detail = Detail::new("vmid_range", SERVER_OR_ZONE)
     .hint("the VMIDs prepare may hand out, e.g. 20000-29999: give each management server or zone deploying into one Proxmox cluster its own range");
 pub const STATE_DIR: Detail = Detail::new("state_dir", SERVER_OR_ZONE)
-    .hint("directory for the VMID ledger (default /var/lib/cloudstack/management/proxmox-ext)");
+    .hint("directory for the VMID ledger (default: proxmox-ext in the home of the management server's user)");
 
 pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", VM).hint("template or iso");
 pub const TEMPLATE_ID: Detail =

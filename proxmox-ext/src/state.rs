@@ -3,9 +3,10 @@
 //! Where it is, first match wins:
 //! 1. the `state_dir` detail (host, cluster mapping or extension), when set;
 //! 2. the `PROXMOX_EXT_STATE_DIR` environment variable of the management server;
-//! 3. `/var/lib/cloudstack/management/proxmox-ext`, next to CloudStack's own data (the `cloud`
-//!    user's home on a management server), when `/var/lib/cloudstack/management` exists and
-//!    the directory can be written;
+//! 3. `proxmox-ext` in the running user's home, when the home exists and the directory can be
+//!    written: on a management server the `cloud` user's home is CloudStack's data directory
+//!    (`/var/lib/cloudstack/management` on Debian and Ubuntu, `/var/cloudstack/management` on
+//!    EL), so the ledger sits next to CloudStack's own data;
 //! 4. `<temp dir>/proxmox-ext-<uid>` (usually `/tmp`), private to the user, when none of the
 //!    above applies (a machine that is not a management server, a read-only data directory).
 //!
@@ -23,8 +24,16 @@ use log::debug;
 
 /// The environment variable naming the state directory.
 pub const ENV: &str = "PROXMOX_EXT_STATE_DIR";
-/// The default state directory, next to CloudStack's data.
+/// The default state directory without a home directory: the Debian `cloud` user's home.
 pub const DEFAULT: &str = "/var/lib/cloudstack/management/proxmox-ext";
+
+/// The default state directory: `proxmox-ext` in the running user's home.
+pub fn default_dir() -> PathBuf {
+    std::env::home_dir()
+        .filter(|home| home.is_absolute() && home.parent().is_some())
+        .map(|home| home.join("proxmox-ext"))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT))
+}
 
 /// A configured state directory that cannot be used.
 #[derive(Debug)]
@@ -58,12 +67,7 @@ pub fn resolve(configured: Option<PathBuf>) -> Result<PathBuf, StateDirError> {
     let from_env = std::env::var_os(ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    resolve_from(
-        configured,
-        from_env,
-        Path::new(DEFAULT),
-        &std::env::temp_dir(),
-    )
+    resolve_from(configured, from_env, &default_dir(), &std::env::temp_dir())
 }
 
 fn resolve_from(

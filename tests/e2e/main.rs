@@ -7,6 +7,7 @@ mod hyperv_injection;
 mod hyperv_lifecycle;
 mod hyperv_safety;
 mod hyperv_transport;
+mod operator_files;
 mod proxmox_create;
 mod proxmox_errors;
 mod proxmox_identity;
