@@ -36,7 +36,10 @@ pub(crate) fn dispatch(meta: &Meta, argv: &[OsString]) -> Option<ExitCode> {
     };
     let register = matches.get_flag("register");
     if !register && (matches.get_flag("dry-run") || matches.contains_id("cmk")) {
-        eprintln!("{}: error: --dry-run and --cmk go with --register", meta.name);
+        eprintln!(
+            "{}: error: --dry-run and --cmk go with --register",
+            meta.name
+        );
         return Some(ExitCode::from(2));
     }
     let name = matches

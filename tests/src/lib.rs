@@ -21,17 +21,23 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A workspace binary built in the same profile as the running test (`target/<profile>/<name>`).
+/// A workspace binary: from `E2E_BIN_DIR` when set (`scripts/test.sh` points it at the
+/// release build the packages ship, `target/x86_64-unknown-linux-gnu/release`), else built in
+/// the same profile as the running test (`target/<profile>/<name>`).
 ///
 /// Binaries of other packages are not built for this package's tests by `cargo test -p e2e`;
-/// build them first (`cargo build --release --workspace`), as `scripts/test.sh` does.
+/// build them first (`cargo build --release --workspace`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test-binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
+    let profile_dir = match std::env::var_os("E2E_BIN_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps")
+            .to_path_buf(),
+    };
     let path = profile_dir.join(name);
     assert!(
         path.is_file(),
