@@ -63,12 +63,12 @@ for pkg in "${packages[@]}"; do
   info=$(dpkg-deb -I "$deb")
   contents=$(dpkg-deb -c "$deb")
   check "$pkg.deb: name and version from Cargo.toml" grep -q "^ Package: $pkg$" <<<"$info"
-  check "$pkg.deb: depends on libc6 (>= 2.28) and cloudstack-management (>= 4.21) only" \
-    grep -qx " Depends: libc6 (>= 2.28), cloudstack-management (>= 4.21)" <<<"$info"
+  check "$pkg.deb: depends on cloudstack-management (>= 4.21) and libc6 (>= 2.28) only" \
+    grep -qx " Depends: cloudstack-management (>= 4.21), libc6 (>= 2.28)" <<<"$info"
   check "$pkg.deb: no Python, jq or curl" lacks 'python|jq|curl' "$(dpkg-deb -f "$deb" Depends Recommends Pre-Depends)"
   check "$pkg.deb: binary root:root 0755 in /usr/libexec/$pkg/" \
-    grep -Eq "^-rwxr-xr-x root/root .* \./usr/libexec/$pkg/$pkg$" <<<"$contents"
-  check "$pkg.deb: logrotate snippet" grep -Eq "^-rw-r--r-- root/root .* \./etc/logrotate\.d/$pkg$" <<<"$contents"
+    grep -Eq "^-rwxr-xr-x 0/0 .* \./usr/libexec/$pkg/$pkg$" <<<"$contents"
+  check "$pkg.deb: logrotate snippet" grep -Eq "^-rw-r--r-- 0/0 .* \./etc/logrotate\.d/$pkg$" <<<"$contents"
   check "$pkg.deb: nothing shipped into CloudStack's trees" \
     lacks '\./(etc/cloudstack|usr/share/cloudstack-management|var/lib/cloudstack)' "$contents"
   n_actions=$(actions_of "$pkg" | wc -l)
