@@ -113,14 +113,14 @@ for pkg in "${packages[@]}"; do
   needed=$(readelf -d "$b" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
   echo "$pkg: needs $needed"
   check "$pkg: no shared OpenSSL, zlib or libgcc" lacks 'libssl|libcrypto|libz|libgcc' "$needed"
-  text=$(strings -n 6 "$b")
+  strings -n 6 "$b" >"$x/strings"
   for leak in "$cargo_home" "$repo" "/root/" "/home/" ".cache/cargo-zigbuild" "openssl-build"; do
-    check "$pkg: no '$leak' in the binary" bash -c '! grep -qF -- "$1" <<<"$2"' _ "$leak" "$text"
+    check "$pkg: no '$leak' in the binary" bash -c '! grep -qF -- "$1" "$2"' _ "$leak" "$x/strings"
   done
   # The standard library comes precompiled with /rustc/<commit of the pinned toolchain>/
   # paths in its panic locations; a stable toolchain cannot rebuild it. They are the same
   # for every build with the pinned toolchain.
-  echo "$pkg: $(count_of '^/rustc/' "$text") /rustc/<toolchain commit> paths from the precompiled standard library"
+  echo "$pkg: $(grep -c '^/rustc/' "$x/strings") /rustc/<toolchain commit> paths from the precompiled standard library"
 done
 
 # ---------------------------------------------------------------------------------------
