@@ -14,7 +14,8 @@
 #   5. a second build from a clone in another directory with another CARGO_HOME, building
 #      the two packages only (-p) at another time of day: same binaries, same packages.
 # Needs root (chroot). Work files live in target/package-tests/ (the Debian base is kept
-# there between runs).
+# there between runs). CSEXT_PACKAGE_TESTS="deb rpm" runs only those parts (of: inspect
+# binaries deb rpm reproducible); the packages are always built first.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +48,8 @@ timed() {
 }
 
 mkdir -p "$work"
+parts=${CSEXT_PACKAGE_TESTS:-inspect binaries deb rpm reproducible}
+want() { [[ " $parts " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------------------------------
 step "build the four packages from the tested binaries"
@@ -55,6 +58,7 @@ debs=("$out"/*.deb)
 rpms=("$out"/*.rpm)
 check "two .deb and two .rpm" test "${#debs[@]}" -eq 2 -a "${#rpms[@]}" -eq 2
 
+if want inspect; then
 actions_of() { "$bins/$1" --help | sed -n 's/.*Action to run: //p' | tr -d ' ' | tr ',' '\n'; }
 
 for pkg in "${packages[@]}"; do
@@ -94,8 +98,10 @@ for pkg in "${packages[@]}"; do
   check "$pkg.rpm: post-install and post-uninstall scripts for $pkg" \
     test "$(count_of '^(postinstall|postuninstall) scriptlet' "$scripts"):$(count_of "^PKG=$pkg\$" "$scripts")" = 2:2
 done
+fi
 
 # ---------------------------------------------------------------------------------------
+if want binaries; then
 step "the packaged binaries run on glibc 2.28 and carry no build path"
 cargo_home=$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)
 for pkg in "${packages[@]}"; do
@@ -122,11 +128,12 @@ for pkg in "${packages[@]}"; do
   # for every build with the pinned toolchain.
   echo "$pkg: $(grep -c '^/rustc/' "$x/strings") /rustc/<toolchain commit> paths from the precompiled standard library"
 done
+fi
 
 # ---------------------------------------------------------------------------------------
 step "a Debian $suite chroot (glibc 2.31) with a dummy cloudstack-management"
 base=$work/$suite-base
-if [ ! -x "$base/bin/sh" ] || [ ! -f "$base/.complete" ]; then
+if { want deb || want rpm; } && [ ! -f "$base/.complete" ]; then
   command -v debootstrap >/dev/null || fail "debootstrap is missing (scripts/setup.sh installs it)"
   mirror=$(sed -n 's/^URIs: *\(.*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
   [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)
@@ -201,10 +208,16 @@ snapshot() {
   (cd "$r" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./tmp -o -path ./var/lib/dpkg -o -path ./var/cache -o -path ./var/log/dpkg.log -o -path ./var/log/apt -o -path ./var/lib/rpm \) -prune -o -printf '%p %u:%g %m %l\n' | sort)
 }
 
+# (Paths inside a root are resolved inside it: the extensions root is an absolute symlink.)
 upstream_sums() {
-  local r=$1
-  (cd "$r/usr/share/cloudstack-management/extensions/" && sha256sum Proxmox/proxmox.sh HyperV/hyperv.py MaaS/maas.py)
-  sha256sum "$r/var/lib/cloudstack/management/extensions/ProxmoxRs/payload.json" | cut -d' ' -f1
+  in_root "$1" sh -c 'cd /usr/share/cloudstack-management/extensions && sha256sum Proxmox/proxmox.sh HyperV/hyperv.py MaaS/maas.py /var/lib/cloudstack/management/extensions/ProxmoxRs/payload.json'
+}
+
+# The packages in ROOT's /tmp/pkgs matching the globs, as paths inside ROOT.
+pkgs() {
+  local r=$1 g
+  shift
+  for g in "$@"; do (cd "$r/tmp/pkgs" && ls $g) | sed 's|^|/tmp/pkgs/|'; done
 }
 
 # entry_point_ok ROOT PKG DIR: CloudStack's checks, as cloud: the entry point exists, is a
@@ -213,24 +226,24 @@ upstream_sums() {
 entry_point_ok() {
   local r=$1 pkg=$2 dir=$3
   local ext=/usr/share/cloudstack-management/extensions/$dir
-  local real
-  real=$(readlink -f "$r/usr/share/cloudstack-management/extensions")/$dir
-  check "$pkg: $ext/$pkg is a link to /usr/libexec/$pkg/$pkg" test "$(readlink "$real/$pkg")" = "/usr/libexec/$pkg/$pkg"
-  check "$pkg: $dir/ is cloud:cloud 0755" test "$(stat -c '%U:%G %a' "$real")" = "cloud:cloud 755"
-  check "$pkg: $dir/ holds the entry point only" test "$(ls -A "$real")" = "$pkg"
+  # (inside the root: user names are the root's, and the extensions root may be a symlink)
+  check "$pkg: $ext/$pkg is a link to /usr/libexec/$pkg/$pkg" test "$(in_root "$r" readlink "$ext/$pkg")" = "/usr/libexec/$pkg/$pkg"
+  check "$pkg: $dir/ is cloud:cloud 0755" test "$(in_root "$r" stat -L -c '%U:%G %a' "$ext")" = "cloud:cloud 755"
+  check "$pkg: $dir/ holds the entry point only" test "$(in_root "$r" ls -A "$ext")" = "$pkg"
   check "$pkg: as cloud, a readable executable regular file" as_cloud "$r" sh -c "test -f '$ext/$pkg' && test -r '$ext/$pkg' && test -x '$ext/$pkg'"
   local version
   version=$(as_cloud "$r" "$ext/$pkg" --version)
   check "$pkg: runs on $suite as cloud: '$version'" grep -Eq "^$pkg [0-9.]+ \(commit [0-9a-f]{12}(-dirty)?\)$" <<<"$version"
-  # A real action, the way CloudStack runs it: no network here, so it fails at connecting
-  # (hyperv-ext's prepare needs none), with one JSON document and the log file as cloud.
+  # A real action, the way CloudStack runs it: no network in the chroot, so it fails at
+  # reaching the example's host, with one JSON document, and logs as cloud.
   local doc
   doc=$(as_cloud "$r" "$ext/$pkg" statuses "/usr/share/doc/$pkg/examples/statuses.json" 20 </dev/null 2>&1 || true)
-  check "$pkg: statuses from the example answers one JSON error" grep -Eq '^\{"status":"error","error":"[^"]*connect' <<<"$doc"
+  check "$pkg: statuses from the example answers one JSON error" grep -Eq '^\{"status":"error","error":".*(connect|resolve|lookup)' <<<"$doc"
   check "$pkg: logs as cloud under /var/log/cloudstack/management/extensions" \
-    test "$(stat -c %U "$r/var/log/cloudstack/management/extensions/$pkg.log")" = cloud
+    test "$(in_root "$r" stat -c %U "/var/log/cloudstack/management/extensions/$pkg.log")" = cloud
 }
 
+if want deb; then
 for layout in symlink dir; do
   step "install, reinstall, cleanup, remove, purge: extensions root as a $layout"
   r=$work/root-$layout
@@ -241,30 +254,32 @@ for layout in symlink dir; do
   before=$(snapshot "$r")
   sums=$(upstream_sums "$r")
 
-  in_root "$r" dpkg -i /tmp/pkgs/proxmox-ext_*.deb /tmp/pkgs/hyperv-ext_*.deb
+  in_root "$r" dpkg -i $(pkgs "$r" 'proxmox-ext_*.deb' 'hyperv-ext_*.deb')
   entry_point_ok "$r" proxmox-ext proxmoxrs
   entry_point_ok "$r" hyperv-ext hypervrs
-  check "logrotate accepts the snippets" in_root "$r" logrotate -d /etc/logrotate.d/proxmox-ext /etc/logrotate.d/hyperv-ext
+  check "logrotate accepts the snippets" in_root "$r" sh -c 'logrotate -d /etc/logrotate.d/proxmox-ext /etc/logrotate.d/hyperv-ext 2>/dev/null'
 
-  in_root "$r" dpkg -i /tmp/pkgs/proxmox-ext_*.deb /tmp/pkgs/hyperv-ext_*.deb >/dev/null
+  in_root "$r" dpkg -i $(pkgs "$r" 'proxmox-ext_*.deb' 'hyperv-ext_*.deb') >/dev/null
   entry_point_ok "$r" proxmox-ext proxmoxrs
   entry_point_ok "$r" hyperv-ext hypervrs
 
   # deleteExtension cleanup=true: CloudStack deletes the directory on every server.
   as_cloud "$r" rm -rf /usr/share/cloudstack-management/extensions/proxmoxrs
-  in_root "$r" dpkg -i /tmp/pkgs/proxmox-ext_*.deb >/dev/null
+  in_root "$r" dpkg -i $(pkgs "$r" 'proxmox-ext_*.deb') >/dev/null
   entry_point_ok "$r" proxmox-ext proxmoxrs
   as_cloud "$r" rm -rf /usr/share/cloudstack-management/extensions/proxmoxrs
   check "removal after CloudStack's cleanup does not fail" in_root "$r" dpkg -r proxmox-ext
   in_root "$r" dpkg -r hyperv-ext >/dev/null
-  check "removed: no entry point left" test ! -e "$r/usr/share/cloudstack-management/extensions/hypervrs"
+  check "removed: no entry point left" in_root "$r" test ! -e /usr/share/cloudstack-management/extensions/hypervrs
   check "removed: the logs stay until purge" test -f "$r/var/log/cloudstack/management/extensions/hyperv-ext.log"
   in_root "$r" dpkg -P proxmox-ext hyperv-ext >/dev/null
   check "purged: the file system is as before the install" diff <(echo "$before") <(snapshot "$r")
   check "upstream's extensions and CloudStack's payloads untouched" test "$sums" = "$(upstream_sums "$r")"
 done
+fi
 
 # ---------------------------------------------------------------------------------------
+if want rpm; then
 step "rpm --root: install, upgrade and erase each .rpm with its scripts (EL-style cloud user)"
 r=$work/root-rpm
 fresh_root "$r"
@@ -276,8 +291,9 @@ Release: 1
 Summary: stand-in for CloudStack's management server (tests only)
 License: Apache-2.0
 BuildArch: noarch
-# What glibc provides on EL8 (the chroot's libc is Debian's, unknown to rpm).
+# What glibc and bash provide on EL8 (the chroot's are Debian's, unknown to rpm).
 Provides: libc.so.6(GLIBC_2.28)(64bit)
+Provides: /bin/sh
 %description
 Creates the cloud user with EL's home and the 4.21+ extensions layout.
 %pre
@@ -304,8 +320,10 @@ entry_point_ok "$r" proxmox-ext proxmoxrs
 check "rpm: erase" rpm --root "$r" -e proxmox-ext hyperv-ext
 check "rpm: erased: no entry point, no binary" \
   test ! -e "$r/etc/cloudstack/extensions/proxmoxrs" -a ! -e "$r/etc/cloudstack/extensions/hypervrs" -a ! -e "$r/usr/libexec/proxmox-ext"
+fi
 
 # ---------------------------------------------------------------------------------------
+if want reproducible; then
 step "reproducible: a clone elsewhere, another CARGO_HOME, -p instead of --workspace, another time zone"
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   fail "the checkout has uncommitted changes: commit them, the second build is a clone of HEAD"
@@ -334,6 +352,7 @@ echo "second build ($second/src, -p, CARGO_HOME=$second/cargo-home):"
 echo "$second_sums"
 check "the same binaries and packages, byte for byte" test "$first_sums" = "$second_sums"
 rm -rf "$second"
+fi
 
 echo
 echo "packages: all checks passed"

@@ -63,11 +63,15 @@ install_entry_point() {
     return 0
 }
 
-# The default log directory, writable by the management server's user.
+# The default log directory, writable by the management server's user. It is shared by the
+# extensions: one created by another of these packages is recorded here too, so the last
+# package purged removes it (and one CloudStack made stays).
 make_log_dir() {
     [ -d "${LOG_DIR%/*}" ] || return 0
     if [ ! -d "$LOG_DIR" ]; then
         mkdir -m 0750 "$LOG_DIR"
+        record logdir "$LOG_DIR"
+    elif grep -qsx "logdir $LOG_DIR" /var/lib/*/created; then
         record logdir "$LOG_DIR"
     fi
     if id cloud >/dev/null 2>&1; then
@@ -75,27 +79,26 @@ make_log_dir() {
     fi
 }
 
-# Removes the links (and the directories left empty) that install_entry_point created.
+# Removes the links, then the directories left empty, that install_entry_point created.
 remove_entry_points() {
     [ -f "$RECORD" ] || return 0
-    kept=""
     while read -r kind path; do
-        case "$kind" in
-            link)
-                if [ -L "$path" ] && [ "$(readlink "$path")" = "$BIN" ]; then
-                    rm -f "$path"
-                fi
-                ;;
-            dir)
-                rmdir "$path" 2>/dev/null || true
-                ;;
-            *)
-                kept="$kept$kind $path
-"
-                ;;
-        esac
+        if [ "$kind" = link ] && [ -L "$path" ] && [ "$(readlink "$path")" = "$BIN" ]; then
+            rm -f "$path"
+        fi
     done <"$RECORD"
-    printf '%s' "$kept" >"$RECORD"
+    while read -r kind path; do
+        if [ "$kind" = dir ]; then
+            # Gone already after CloudStack's deleteExtension cleanup=true; kept if not empty.
+            rmdir "$path" 2>/dev/null || true
+        fi
+    done <"$RECORD"
+    kept=$(grep -v '^link \|^dir ' "$RECORD" || true)
+    if [ -n "$kept" ]; then
+        echo "$kept" >"$RECORD"
+    else
+        rm -f "$RECORD"
+    fi
 }
 
 # Removes the package's logs, the log directory if the package created it and it is empty,
