@@ -46,6 +46,12 @@ ensure_packagers
 # File times and the rpm header's build time: the commit's time, not the clock's.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 export SOURCE_DATE_EPOCH
+# cargo-generate-rpm keeps a file's mtime when it is older than SOURCE_DATE_EPOCH: give the
+# committed files the commit's time too, so a fresh clone and an old checkout agree.
+for pkg in "${packages[@]}"; do
+  touch -d "@$SOURCE_DATE_EPOCH" "packaging/examples/$pkg"/*.json
+done
+touch -d "@$SOURCE_DATE_EPOCH" proxmox-ext/README.md docs/hyperv-ext.md
 
 # One maintainer script = the package name, the shared functions, then the script's body.
 script() {

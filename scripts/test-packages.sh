@@ -112,6 +112,8 @@ for pkg in "${packages[@]}"; do
   (cd "$x/rpm" && { rpm2cpio "$out"/"${pkg}"-*.rpm || true; } | cpio -idm --quiet)
   b=$x/deb/usr/libexec/$pkg/$pkg
   check "$pkg: the .deb's binary is the .rpm's" cmp -s "$b" "$x/rpm/usr/libexec/$pkg/$pkg"
+  check "$pkg: the .deb's and the .rpm's documentation are the same" diff -r "$x/deb/usr/share/doc/$pkg/examples" "$x/rpm/usr/share/doc/$pkg/examples" -q
+  check "$pkg: the .deb's README is the .rpm's" cmp -s "$x/deb/usr/share/doc/$pkg/README.md" "$x/rpm/usr/share/doc/$pkg/README.md"
   check "$pkg: the packaged binary is the one the tests ran" cmp -s "$b" "$bins/$pkg"
   newest=$(objdump -T "$b" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
   echo "$pkg: newest glibc symbol $newest"
