@@ -126,6 +126,11 @@ pub struct Found<'p> {
 }
 
 impl Payload {
+    /// Starts reading details with declared precedence; see [`DetailReader`].
+    pub fn details(&self) -> DetailReader<'_> {
+        DetailReader::new(self)
+    }
+
     /// Looks a detail up across its levels. Empty or blank values count as absent.
     pub fn lookup(&self, detail: &Detail) -> Option<Found<'_>> {
         let names = std::iter::once(detail.key).chain(detail.aliases.iter().copied());

@@ -5,6 +5,9 @@
 //! numeric strings, booleans may be `"true"`/`"yes"`/`"1"`, absent or null maps are empty and
 //! unknown keys are ignored. Reading a payload never panics; a wrong type is reported with the
 //! JSON path of the offending field.
+//!
+//! This module only models the document; reading settings out of it is [`crate::details`]'s
+//! job, which depends on this module and not the other way round.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +17,6 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::details::DetailReader;
 use crate::lenient;
 use crate::net::{NetError, Vlan};
 use crate::redact::Secret;
@@ -388,11 +390,6 @@ impl Payload {
     /// The NICs of the VM, empty when the payload has none.
     pub fn nics(&self) -> &[Nic] {
         self.vm.as_ref().map(|vm| vm.nics.as_slice()).unwrap_or(&[])
-    }
-
-    /// Starts reading details with declared precedence; see [`DetailReader`].
-    pub fn details(&self) -> DetailReader<'_> {
-        DetailReader::new(self)
     }
 }
 
