@@ -47,6 +47,12 @@ fn create_with_two_nics_reaches_the_extension_parsed() {
         "vlan://untagged has no tag"
     );
     assert_eq!(p["nics"][1]["defaultNic"], false);
+    // NetworkTO's own spelling: ip6address in lower case, ip6Dns1 in camel case.
+    assert_eq!(
+        (&p["nics"][0]["ip6"], &p["nics"][1]["ip6"]),
+        (&Value::Null, &json!("fd00:1:2::17"))
+    );
+    assert_eq!(p["nics"][1]["ip6Dns1"], "fd00:1:2::53");
     // host beats extension for url; template details come from externaldetails.virtualmachine.
     assert_eq!(
         p["url"],

@@ -35,7 +35,7 @@ fn echo(inv: &Invocation) -> Value {
             json!({
                 "deviceId": n.device_id, "nicUuid": n.nic_uuid, "uuid": n.uuid, "mac": n.mac,
                 "vlan": match n.vlan() { Ok(v) => json!(v.tag()), Err(e) => json!(e.to_string()) },
-                "defaultNic": n.default_nic,
+                "defaultNic": n.default_nic, "ip6": n.ipv6_address(), "ip6Dns1": n.ip6_dns1,
             })
         })
         .collect();
