@@ -63,16 +63,7 @@ pub fn scalar_text(value: &Value) -> Option<String> {
 }
 
 fn truncated(value: &Value) -> String {
-    let text = value.to_string();
-    if text.len() <= 40 {
-        text
-    } else {
-        let cut = (0..=40)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}...", &text[..cut])
-    }
+    crate::text::truncate(&value.to_string(), 40).into_owned()
 }
 
 /// An optional string; numbers and booleans are rendered as text.

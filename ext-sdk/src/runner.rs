@@ -4,6 +4,7 @@
 //! (catching panics), and writes exactly one ASCII JSON document to stdout. Exit codes: 0 on
 //! success, 1 on failure, 2 on usage errors; every one of them comes with a JSON document.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,6 +21,7 @@ use crate::output::{self, MAX_OUTPUT_BYTES, to_ascii_json};
 use crate::payload::Payload;
 use crate::redact;
 use crate::response::{Response, error_document};
+use crate::text;
 
 /// Error messages longer than this are cut: an error quoting a whole HTML page helps nobody
 /// and could push the document past the output limit.
@@ -221,9 +223,9 @@ fn start_watchdog(deadline: Deadline) {
 }
 
 fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}... [truncated]", &text[..cut]),
-        None => text.to_owned(),
+    match text::truncate(text, max) {
+        Cow::Owned(cut) => format!("{cut} [truncated]"),
+        Cow::Borrowed(whole) => whole.to_owned(),
     }
 }
 

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use ext_sdk::Deadline;
+use ext_sdk::text::truncate;
 use log::{debug, warn};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -387,17 +388,6 @@ fn upid_of(data: Value, what: &str) -> Result<Upid, Error> {
             ),
         }),
     }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let cut = (0..=max)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    format!("{}...", &text[..cut])
 }
 
 #[cfg(test)]

@@ -280,17 +280,7 @@ fn clean_message(text: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let joined = lines.join("; ");
-    const MAX: usize = 600;
-    if joined.len() > MAX {
-        let cut = (0..=MAX)
-            .rev()
-            .find(|&i| joined.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}...", &joined[..cut])
-    } else {
-        joined
-    }
+    ext_sdk::text::truncate(&lines.join("; "), 600).into_owned()
 }
 
 /// The text between `<title>` and `</title>` (or of the first `<h1>`), tags stripped.
