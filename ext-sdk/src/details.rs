@@ -131,6 +131,36 @@ impl Payload {
         DetailReader::new(self)
     }
 
+    /// Reads an action's settings with one [`DetailReader`] and fails with every problem at
+    /// once: what an action does before it connects anywhere.
+    ///
+    /// ```
+    /// # use ext_sdk::{Detail, Level, Payload};
+    /// const NODE: Detail = Detail::new("node", &[Level::Host]);
+    /// let payload = Payload::from_slice(br#"{"externaldetails":{"host":{}}}"#, "p")?;
+    /// let problems = payload
+    ///     .read(|d| {
+    ///         let node: String = d.required(&NODE);
+    ///         let name = d.check(payload.vm_name().ok_or("the payload names no VM"));
+    ///         (node, name)
+    ///     })
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     problems.to_string(),
+    ///     "missing required details: 'node' (host detail); the payload names no VM"
+    /// );
+    /// # Ok::<(), ext_sdk::PayloadError>(())
+    /// ```
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&mut DetailReader<'_>) -> T,
+    ) -> Result<T, DetailsError> {
+        let mut d = self.details();
+        let settings = read(&mut d);
+        d.finish()?;
+        Ok(settings)
+    }
+
     /// Looks a detail up across its levels. Empty or blank values count as absent.
     pub fn lookup(&self, detail: &Detail) -> Option<Found<'_>> {
         let names = std::iter::once(detail.key).chain(detail.aliases.iter().copied());
@@ -344,6 +374,11 @@ impl<'p> DetailReader<'p> {
         }
     }
 
+    /// The payload being read.
+    pub fn payload(&self) -> &'p Payload {
+        self.payload
+    }
+
     /// A detail that may be absent; an unusable value is recorded and `None` returned.
     pub fn optional<T: FromDetail>(&mut self, detail: &Detail) -> Option<T> {
         self.optional_with(detail, T::from_detail)
@@ -416,6 +451,14 @@ impl<'p> DetailReader<'p> {
             value,
             problem: problem.into(),
         });
+    }
+
+    /// Records the problem of a failed check and goes on: the value, or `None` once the
+    /// problem is recorded (so one error names it with every other problem).
+    pub fn check<T, E: fmt::Display>(&mut self, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|problem| self.problem(problem.to_string()))
+            .ok()
     }
 
     /// Records an input problem that is not about one detail (a NIC without a MAC address,

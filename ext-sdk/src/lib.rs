@@ -83,6 +83,7 @@
 pub mod action;
 pub mod deadline;
 pub mod details;
+pub mod hardware;
 pub mod lenient;
 pub mod logging;
 pub mod net;
@@ -96,7 +97,8 @@ pub mod text;
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};
 pub use deadline::{Deadline, DeadlineExceeded};
 pub use details::{Detail, DetailReader, DetailsError, FromDetail, Level};
-pub use net::{MacAddress, NetError, Vlan};
+pub use hardware::{CheckedNic, SizeLimits};
+pub use net::{HostPort, MacAddress, NetError, Vlan};
 pub use output::MAX_OUTPUT_BYTES;
 pub use payload::{Caller, ExternalDetails, Nic, Payload, PayloadError, VmDetails};
 pub use redact::Secret;
