@@ -1,9 +1,9 @@
 //! create (with rollback, and cleanup after a timeout) and delete (with the VM's disks).
 
-use ext_sdk::{DetailReader, Invocation, MacAddress, Nic, Response, Vlan};
+use ext_sdk::{DetailReader, Invocation, Response};
 use serde::Serialize;
 
-use super::{VmRef, VmReply, explain, finish, run_on_vm, take};
+use super::{VmRef, VmReply, explain, read_settings, run_on_vm};
 use crate::powershell::{Failure, Script};
 use crate::remote::{self, RemoteError};
 use crate::settings::{self, Source};
@@ -51,47 +51,35 @@ struct DeleteFields {
     vhd_path: String,
 }
 
-/// The NICs in device order, each with a unicast MAC and a VLAN (or untagged).
-fn nics(list: &[Nic], d: &mut DetailReader) -> Vec<String> {
-    let mut ordered: Vec<&Nic> = list.iter().collect();
-    ordered.sort_by_key(|n| n.device_id.unwrap_or(u32::MAX));
-    ordered
+/// The NICs in device order as `create.ps1` takes them: `"MAC:VLAN"`, `"MAC:"` untagged.
+fn nics(d: &mut DetailReader) -> Vec<String> {
+    d.nics()
         .iter()
-        .enumerate()
-        .map(|(i, nic)| {
-            let mac = match nic.mac.as_deref() {
-                Some(m) => take(
-                    d,
-                    MacAddress::parse_nic(m)
-                        .map(|m| m.to_bare_upper())
-                        .map_err(|e| format!("NIC {i}: {e}")),
-                ),
-                None => take(d, Err(format!("NIC {i} has no MAC address"))),
-            };
-            let vlan = take(
-                d,
-                nic.vlan()
-                    .map(Vlan::tag)
-                    .map_err(|e| format!("NIC {i}: {e}")),
-            );
-            format!("{mac}:{}", vlan.map(|t| t.to_string()).unwrap_or_default())
+        .map(|nic| {
+            let vlan = nic.vlan.tag().map(|t| t.to_string()).unwrap_or_default();
+            format!("{}:{vlan}", nic.mac.to_bare_upper())
         })
         .collect()
 }
 
 pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let switch = settings::switch(&mut d);
-    let vhd_path = settings::vhd_path(&mut d);
-    let vm_path = settings::vm_path(&mut d);
-    let instance = settings::instance(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    let details = inv.payload.vm.clone().unwrap_or_default();
-    let mem = take(&mut d, validate::memory_bytes(details.min_ram));
-    let cpus = take(&mut d, validate::cpus(details.cpus));
-    let nics = nics(inv.payload.nics(), &mut d);
-    finish(d)?;
+    let vm_details = inv.payload.vm.as_ref();
+    let (target, switch, vhd_path, vm_path, instance, vm, mem, cpus, nics) =
+        read_settings(&inv.payload, |d| {
+            (
+                settings::connection(d),
+                settings::switch(d),
+                settings::vhd_path(d),
+                settings::vm_path(d),
+                settings::instance(d),
+                VmRef::read(&inv.payload, d),
+                d.check(validate::memory_bytes(vm_details.and_then(|v| v.min_ram)))
+                    .unwrap_or_default(),
+                d.check(validate::cpus(vm_details.and_then(|v| v.cpus)))
+                    .unwrap_or_default(),
+                nics(d),
+            )
+        })?;
 
     let (tpl, iso, size, extension) = match &instance.source {
         Source::Template(path) => {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use ext_sdk::{Invocation, PowerState, Response};
 
-use super::{VmRef, VmReply, explain, finish, run_script};
+use super::{VmRef, VmReply, explain, read_settings, run_script};
 use crate::powershell::Script;
 use crate::{remote, settings};
 
@@ -40,9 +40,7 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    finish(d)?;
+    let target = read_settings(&inv.payload, settings::connection)?;
     let reply = remote::run(
         &target,
         Script::Statuses,
