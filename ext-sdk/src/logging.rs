@@ -35,6 +35,9 @@ pub const LOG_LEVEL: Detail = Detail::new(
 )
 .hint("error, warn, info, debug or trace");
 
+/// The details the SDK itself reads, beside each extension's own.
+pub const DETAILS: &[Detail] = &[LOG_FILE, LOG_LEVEL];
+
 /// Where and how much to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {

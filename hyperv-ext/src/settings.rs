@@ -66,7 +66,38 @@ pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Paramete
     .alias(&["snap_name"])
     .hint("the checkpoint's name (or its id)");
 
-const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(300);
+/// Every detail this extension reads (the SDK's own, such as `log_file`, are in
+/// [`ext_sdk::logging::DETAILS`]): what a settings reference or a typo check enumerates.
+pub const DETAILS: &[Detail] = &[
+    URL,
+    PORT,
+    USERNAME,
+    PASSWORD,
+    PRIVATE_KEY,
+    PRIVATE_KEY_PASSPHRASE,
+    HOST_KEY_FINGERPRINT,
+    KNOWN_HOSTS,
+    HOST_KEY_CHECK,
+    SWITCH,
+    VHD_PATH,
+    VM_PATH,
+    STOP_MODE,
+    STOP_TIMEOUT,
+    TEMPLATE_TYPE,
+    GENERATION,
+    TEMPLATE_PATH,
+    ISO_PATH,
+    VHD_SIZE_GB,
+    SECURE_BOOT,
+    SNAPSHOT_NAME,
+];
+
+/// The SSH port when neither `url` nor `port` names one.
+pub const DEFAULT_SSH_PORT: u16 = 22;
+/// How long a graceful shutdown may take when `stop_timeout` is not set.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(300);
+/// The VM generation when `generation` is not set.
+pub const DEFAULT_GENERATION: u8 = 1;
 
 /// The SSH target of the host.
 pub fn connection(d: &mut DetailReader) -> Target {
@@ -99,7 +130,7 @@ pub fn connection(d: &mut DetailReader) -> Target {
     };
     Target {
         host,
-        port: url_port.or(port).unwrap_or(22),
+        port: url_port.or(port).unwrap_or(DEFAULT_SSH_PORT),
         username,
         credential,
         host_key: host_key_policy(d),
@@ -271,7 +302,7 @@ pub fn instance(d: &mut DetailReader) -> Instance {
     });
     let generation = d
         .optional_with(&GENERATION, validate::generation)
-        .unwrap_or(1);
+        .unwrap_or(DEFAULT_GENERATION);
     let secure_boot = d
         .optional_with(&SECURE_BOOT, |s| match s.to_ascii_lowercase().as_str() {
             "off" | "false" => Ok(SecureBoot::Off),
@@ -310,4 +341,22 @@ pub fn instance(d: &mut DetailReader) -> Instance {
 
 pub fn snapshot_name(d: &mut DetailReader) -> String {
     d.required_with(&SNAPSHOT_NAME, validate::snapshot_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_detail_is_declared_once() {
+        let mut keys: Vec<&str> = DETAILS
+            .iter()
+            .chain(ext_sdk::logging::DETAILS)
+            .flat_map(|d| std::iter::once(d.key).chain(d.aliases.iter().copied()))
+            .collect();
+        let count = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), count, "a key or alias declared twice");
+    }
 }
