@@ -12,7 +12,7 @@ use log::{info, warn};
 
 use super::vm_session;
 use crate::api::{Client, PowerCommand};
-use crate::error::Error;
+use crate::error::{Error, PveSays};
 use crate::model::Vmid;
 use crate::task;
 use crate::transport::{Form, Transport};
@@ -32,7 +32,7 @@ pub(crate) fn start_vm<T: Transport>(
     let upid = client.power(node, vmid, PowerCommand::Start, Form::new())?;
     match task::wait(client, &upid, &what) {
         Ok(_) => Ok(()),
-        Err(Error::Task(t)) if t.exitstatus.contains("already running") => {
+        Err(e) if e.task_says() == Some(PveSays::AlreadyRunning) => {
             info!("VM {vmid} was already running");
             Ok(())
         }
@@ -103,7 +103,7 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
                 Err(e) if e.is_missing_vm() => {
                     return Ok(Response::success("Instance already absent"));
                 }
-                Err(e) if e.pve_text().contains("not running") => {}
+                Err(e) if e.pve_says() == Some(PveSays::NotRunning) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -129,10 +129,13 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
         .and_then(|upid| task::wait(&client, &upid, &what));
     let rebooted = match result {
         Ok(_) => Response::success("Instance rebooted"),
-        Err(Error::Task(t)) if t.exitstatus.contains("got timeout") => {
+        // The reboot task timing out is the guest ignoring ACPI (a lock wait worded alike
+        // makes the reset below wait for the same lock, and fail saying so).
+        Err(e) if e.task_says() == Some(PveSays::GotTimeout) => {
             warn!(
                 "VM {} ignored the ACPI reboot ({}); resetting it",
-                vm.vmid, t.exitstatus
+                vm.vmid,
+                e.pve_text()
             );
             let upid = client
                 .power(&found.node, vm.vmid, PowerCommand::Reset, Form::new())
