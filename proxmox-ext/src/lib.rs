@@ -20,6 +20,8 @@ pub mod retry;
 pub mod settings;
 pub mod state;
 pub mod task;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod transport;
 pub mod upid;

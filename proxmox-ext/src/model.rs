@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ext_sdk::lenient::{opt_bool, opt_string, opt_u64};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A Proxmox VM id: 100..=999999999 (PVE's `pve-vmid` format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,6 +51,12 @@ impl FromStr for Vmid {
             ));
         }
         Vmid::new(s.parse::<u64>().map_err(|e| e.to_string())?)
+    }
+}
+
+impl Serialize for Vmid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.0)
     }
 }
 

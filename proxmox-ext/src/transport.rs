@@ -345,95 +345,9 @@ fn is_tls_failure(message: &str) -> bool {
         .any(|w| lower.contains(w))
 }
 
-/// Percent-encodes one path segment or form value (RFC 3986 unreserved characters stay).
-pub fn encode(text: &str) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(text, SET).to_string()
-}
-
-/// An `application/x-www-form-urlencoded` body (also used as a query string), built in the
-/// order parameters are added.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Form {
-    pairs: Vec<(String, String)>,
-}
-
-impl Form {
-    pub fn new() -> Form {
-        Form::default()
-    }
-
-    /// Adds `key=value`.
-    pub fn set(mut self, key: &str, value: impl fmt::Display) -> Form {
-        self.pairs.push((key.to_string(), value.to_string()));
-        self
-    }
-
-    /// Adds `key=value` when `value` is `Some`.
-    pub fn set_opt(self, key: &str, value: Option<impl fmt::Display>) -> Form {
-        match value {
-            Some(v) => self.set(key, v),
-            None => self,
-        }
-    }
-
-    /// Adds `key=1` or `key=0` (PVE's booleans).
-    pub fn flag(self, key: &str, value: bool) -> Form {
-        self.set(key, if value { 1 } else { 0 })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    /// The value of `key`, if set (for tests and logging).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The parameters in order.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    pub fn encode(&self) -> String {
-        self.pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_path_segments_and_forms() {
-        assert_eq!(
-            encode("UPID:pve1:000003E9:00001B5F:6B0128C0:qmclone:9000:root@pam!cs:"),
-            "UPID%3Apve1%3A000003E9%3A00001B5F%3A6B0128C0%3Aqmclone%3A9000%3Aroot%40pam%21cs%3A"
-        );
-        assert_eq!(encode("pve-node_1.x~"), "pve-node_1.x~");
-        let form = Form::new()
-            .set("net0", "virtio=02:01:00:CC:00:01,bridge=vmbr1,tag=1577")
-            .flag("full", false)
-            .set_opt("storage", None::<&str>)
-            .set("description", "a b&c=d");
-        assert_eq!(
-            form.encode(),
-            "net0=virtio%3D02%3A01%3A00%3ACC%3A00%3A01%2Cbridge%3Dvmbr1%2Ctag%3D1577&full=0&description=a%20b%26c%3Dd"
-        );
-        assert_eq!(form.get("full"), Some("0"));
-    }
 
     #[test]
     fn connect_errors_are_never_sent() {

@@ -14,11 +14,11 @@ use ext_sdk::{DetailReader, Payload};
 use log::{debug, info, warn};
 
 use crate::api::Client;
+use crate::api::params::SetTags;
 use crate::error::Error;
 use crate::identity::{Expected, Mark, Ownership, check_vm_name};
 use crate::model::{ClusterVm, VmStatus, Vmid};
 use crate::settings::{PROXMOX_VMID, VM_NAME};
-use crate::transport::{Form, Transport};
 
 /// A VM as CloudStack knows it.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub fn read_expected(d: &mut DetailReader<'_>, payload: &Payload) -> anyhow::Res
 
 impl VmRef {
     /// Where the VM is, or `None` when the cluster has no VM with this id.
-    pub fn locate<T: Transport>(&self, client: &Client<T>) -> Result<Option<Located>, Error> {
+    pub fn locate(&self, client: &Client) -> Result<Option<Located>, Error> {
         let unreachable = match client.vm_status(&self.node, self.vmid) {
             Ok(status) => return Ok(Some(self.located(&self.node, status))),
             Err(e) if e.is_missing_vm() => {
@@ -161,7 +161,7 @@ impl VmRef {
     }
 
     /// The VM if it exists and is this CloudStack VM; an error if a different VM holds the id.
-    pub fn find_ours<T: Transport>(&self, client: &Client<T>) -> anyhow::Result<Option<Located>> {
+    pub fn find_ours(&self, client: &Client) -> anyhow::Result<Option<Located>> {
         let Some(mut found) = self.locate(client)? else {
             return Ok(None);
         };
@@ -181,7 +181,7 @@ impl VmRef {
     }
 
     /// Like [`VmRef::find_ours`], but a missing VM is an error.
-    pub fn require_ours<T: Transport>(&self, client: &Client<T>) -> anyhow::Result<Located> {
+    pub fn require_ours(&self, client: &Client) -> anyhow::Result<Located> {
         self.find_ours(client)?.ok_or_else(|| {
             anyhow::anyhow!(
                 "Proxmox VM {} ('{}') does not exist on node {} or elsewhere in its cluster",
@@ -195,7 +195,7 @@ impl VmRef {
     /// Called once an action on `found` succeeded: a VM recognised by its name alone (made
     /// before marks existed) gets this VM's mark, beside any tags it has. A failure is only
     /// logged, since the action itself succeeded; the next action tries again.
-    pub fn adopt<T: Transport>(&self, client: &Client<T>, found: &Located) {
+    pub fn adopt(&self, client: &Client, found: &Located) {
         if found.ownership == Some(Ownership::Unmarked) {
             self.put_mark(client, &found.node, found.status.tags.as_deref());
         }
@@ -203,15 +203,15 @@ impl VmRef {
 
     /// Marks the VM again when its current tags lack the mark (a snapshot rollback restores
     /// the tags of the snapshot's time, which may predate the mark).
-    pub fn keep_marked<T: Transport>(&self, client: &Client<T>, node: &str, tags: Option<&str>) {
+    pub fn keep_marked(&self, client: &Client, node: &str, tags: Option<&str>) {
         if self.expected.check(None, tags) != Ok(Ownership::Marked) {
             self.put_mark(client, node, tags);
         }
     }
 
-    fn put_mark<T: Transport>(&self, client: &Client<T>, node: &str, tags: Option<&str>) {
+    fn put_mark(&self, client: &Client, node: &str, tags: Option<&str>) {
         let tags = self.mark().merge_into(tags);
-        match client.put_config(node, self.vmid, Form::new().set("tags", &tags)) {
+        match client.set_tags(node, self.vmid, &SetTags { tags: tags.clone() }) {
             Ok(()) => info!(
                 "adopted VM {} ('{}'): it now carries the CloudStack mark ({tags})",
                 self.vmid, self.expected.proxmox_name

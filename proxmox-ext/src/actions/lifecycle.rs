@@ -19,9 +19,10 @@ use ext_sdk::{DetailReader, Invocation, MacAddress, PreparePatch, Response, Vlan
 use log::{info, warn};
 
 use super::power::{start_vm, stop_vm};
-use super::{connect, vm_session};
+use super::{DESTROY, vm_session};
 use crate::allocation::{self, VmidRange};
-use crate::api::Client;
+use crate::api::params::{CloneVm, CreateVm, NetDevices, UpdateConfig, VmConfig};
+use crate::api::{Client, connect};
 use crate::error::Error;
 use crate::model::Vmid;
 use crate::settings::{
@@ -30,7 +31,6 @@ use crate::settings::{
 };
 use crate::state;
 use crate::task;
-use crate::transport::{Form, Transport};
 use crate::upid::Upid;
 use crate::vm::{NotOurs, VmRef};
 
@@ -76,7 +76,7 @@ enum Source {
 /// One NIC as Proxmox gets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct NicPlan {
-    index: u32,
+    index: usize,
     mac: MacAddress,
     vlan: Vlan,
 }
@@ -224,11 +224,7 @@ fn read_plan(d: &mut DetailReader<'_>, inv: &Invocation) -> CreatePlan {
             .map_err(|e| d.problem(format!("{label}: {e}")))
             .ok();
         if let (Some(mac), Some(vlan)) = (mac, vlan) {
-            nics.push(NicPlan {
-                index: index as u32,
-                mac,
-                vlan,
-            });
+            nics.push(NicPlan { index, mac, vlan });
         }
     }
 
@@ -254,15 +250,18 @@ fn read_plan(d: &mut DetailReader<'_>, inv: &Invocation) -> CreatePlan {
 
 impl CreatePlan {
     /// The config every new VM gets: size, NICs and the ownership mark.
-    fn config(&self, vm: &VmRef, existing_tags: Option<&str>) -> Form {
-        let mut form = Form::new()
-            .set("cores", self.cores)
-            .set("memory", self.memory_mib)
-            .set("tags", vm.mark().merge_into(existing_tags));
-        for nic in &self.nics {
-            form = form.set(&format!("net{}", nic.index), nic.value(&self.bridge));
+    fn config(&self, vm: &VmRef, existing_tags: Option<&str>) -> VmConfig {
+        VmConfig {
+            cores: self.cores,
+            memory: self.memory_mib,
+            tags: vm.mark().merge_into(existing_tags),
+            nets: NetDevices(
+                self.nics
+                    .iter()
+                    .map(|nic| (nic.index, nic.value(&self.bridge)))
+                    .collect(),
+            ),
         }
-        form
     }
 }
 
@@ -301,8 +300,8 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
     }
 }
 
-fn build<T: Transport>(
-    client: &Client<T>,
+fn build(
+    client: &Client,
     vm: &VmRef,
     plan: &CreatePlan,
     progress: &mut Progress,
@@ -315,12 +314,13 @@ fn build<T: Transport>(
             full,
             storage,
         } => {
-            let form = Form::new()
-                .set("newid", vm.vmid)
-                .set("name", name)
-                .flag("full", *full)
-                .set_opt("storage", storage.as_deref());
-            let upid = match client.clone_vm(node, *template, form) {
+            let params = CloneVm {
+                newid: vm.vmid,
+                name: name.to_string(),
+                full: *full,
+                storage: storage.clone(),
+            };
+            let upid = match client.clone_vm(node, *template, &params) {
                 Ok(upid) => upid,
                 Err(e) => return refused(client, vm, e, Some(*template)),
             };
@@ -337,26 +337,20 @@ fn build<T: Transport>(
             let current = client.vm_config(node, vm.vmid)?;
             let existing_tags = current.get("tags").and_then(|t| t.as_str());
             progress.inherited_tags = Some(existing_tags.map(str::to_string));
-            let extra_nics: Vec<&String> = current
+            let delete = current
                 .keys()
                 .filter(|k| {
                     k.strip_prefix("net")
-                        .and_then(|n| n.parse::<u32>().ok())
+                        .and_then(|n| n.parse::<usize>().ok())
                         .is_some_and(|n| !plan.nics.iter().any(|nic| nic.index == n))
                 })
+                .cloned()
                 .collect();
-            let mut form = plan.config(vm, existing_tags);
-            if !extra_nics.is_empty() {
-                form = form.set(
-                    "delete",
-                    extra_nics
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-            }
-            if let Some(upid) = client.update_config(node, vm.vmid, form)? {
+            let update = UpdateConfig {
+                config: plan.config(vm, existing_tags),
+                delete,
+            };
+            if let Some(upid) = client.update_config(node, vm.vmid, &update)? {
                 progress.pending = Some(upid.clone());
                 task::wait(client, &upid, &format!("configuring VM {}", vm.vmid))?;
                 progress.pending = None;
@@ -368,18 +362,17 @@ fn build<T: Transport>(
             disk_gb,
             storage,
         } => {
-            let mut form = Form::new()
-                .set("vmid", vm.vmid)
-                .set("name", name)
-                .set("ostype", os_type)
-                .set("scsihw", "virtio-scsi-single")
-                .set("scsi0", format!("{storage}:{disk_gb},iothread=1"))
-                .set("ide2", format!("{iso},media=cdrom"))
-                .set("sockets", 1);
-            for (key, value) in plan.config(vm, None).pairs() {
-                form = form.set(key, value);
-            }
-            let upid = match client.create_vm(node, form) {
+            let params = CreateVm {
+                vmid: vm.vmid,
+                name: name.to_string(),
+                ostype: os_type.clone(),
+                scsihw: "virtio-scsi-single",
+                scsi0: format!("{storage}:{disk_gb},iothread=1"),
+                ide2: format!("{iso},media=cdrom"),
+                sockets: 1,
+                config: plan.config(vm, None),
+            };
+            let upid = match client.create_vm(node, &params) {
                 Ok(upid) => upid,
                 Err(e) => return refused(client, vm, e, None),
             };
@@ -414,8 +407,8 @@ enum Built {
 /// VMID is taken by this very VM (its mark names this CloudStack UUID: an earlier `create`
 /// finished after CloudStack gave up on it), the VM is started and that is a success; any
 /// other holder is someone else's deploy.
-fn refused<T: Transport>(
-    client: &Client<T>,
+fn refused(
+    client: &Client,
     vm: &VmRef,
     error: Error,
     template: Option<Vmid>,
@@ -448,8 +441,8 @@ fn refused<T: Transport>(
 }
 
 /// Removes the VM this run created, within the cleanup reserve, and says what happened.
-fn roll_back<T: Transport>(
-    client: &Client<T>,
+fn roll_back(
+    client: &Client,
     vm: &VmRef,
     progress: &Progress,
     cause: anyhow::Error,
@@ -490,11 +483,8 @@ fn roll_back<T: Transport>(
         if found.status.is_running() {
             stop_vm(&cleanup, &found.node, vm.vmid)?;
         }
-        let options = Form::new()
-            .flag("purge", true)
-            .flag("destroy-unreferenced-disks", true);
         match cleanup
-            .destroy_vm(&found.node, vm.vmid, options)
+            .destroy_vm(&found.node, vm.vmid, &DESTROY)
             .and_then(|upid| task::wait(&cleanup, &upid, &format!("removing VM {}", vm.vmid)))
         {
             Ok(_) => Ok(format!(
@@ -531,11 +521,8 @@ pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
     if found.status.is_running() {
         stop_vm(&client, &found.node, vm.vmid)?;
     }
-    let options = Form::new()
-        .flag("purge", true)
-        .flag("destroy-unreferenced-disks", true);
     let result = client
-        .destroy_vm(&found.node, vm.vmid, options)
+        .destroy_vm(&found.node, vm.vmid, &DESTROY)
         .and_then(|upid| task::wait(&client, &upid, &format!("deleting VM {}", vm.vmid)));
     match result {
         Ok(_) => Ok(Response::success("Instance deleted")),

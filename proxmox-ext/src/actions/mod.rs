@@ -1,10 +1,10 @@
 //! CloudStack actions, one module per concern.
 
-use ext_sdk::{Action, Deadline, DetailReader, Invocation, Response, unsupported_action};
+use ext_sdk::{Action, DetailReader, Invocation, Response, unsupported_action};
 
-use crate::api::Client;
+use crate::api::params::DestroyVm;
+use crate::api::{Client, connect};
 use crate::settings::Connection;
-use crate::transport::UreqTransport;
 use crate::vm::{VmRef, read_expected, read_vmid};
 
 mod console;
@@ -54,32 +54,19 @@ pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
     }
 }
 
-/// The API client for a connection, bounded by the invocation's deadline.
-pub(crate) fn connect(
-    conn: &Connection,
-    deadline: Deadline,
-) -> anyhow::Result<Client<UreqTransport>> {
-    let transport = UreqTransport::new(
-        &conn.url.api_base(),
-        &conn.token_id,
-        &conn.secret,
-        &conn.tls,
-    )?;
-    log::debug!(
-        "Proxmox API {} as {} on node {}",
-        conn.url,
-        conn.token_id,
-        conn.node
-    );
-    Ok(Client::new(transport, deadline, &conn.token_id))
-}
+/// How this extension removes a VM: with its HA, replication and backup-job references and
+/// every disk, also those missing from its config.
+const DESTROY: DestroyVm = DestroyVm {
+    purge: true,
+    destroy_unreferenced_disks: true,
+};
 
 /// What every VM action reads: the connection and the VM, plus whatever `more` reads from the
 /// same details (so one error names every problem). Nothing is sent before all of it is valid.
-pub(crate) fn vm_session<M>(
+fn vm_session<M>(
     inv: &Invocation,
     more: impl FnOnce(&mut DetailReader<'_>) -> M,
-) -> anyhow::Result<(Client<UreqTransport>, VmRef, M)> {
+) -> anyhow::Result<(Client, VmRef, M)> {
     let mut d = inv.payload.details();
     let conn = Connection::read(&mut d);
     let vmid = read_vmid(&mut d);

@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::power::start_vm;
 use super::vm_session;
+use crate::api::params::CreateSnapshot;
 use crate::settings::{SNAP_DESCRIPTION, SNAP_NAME, SNAP_SAVE_MEMORY};
 use crate::task;
 use crate::time::iso8601_utc;
-use crate::transport::Form;
 
 /// PVE's `pve-configid` (letter first, then letters, digits, '-' or '_'; at most 40), minus
 /// its reserved names.
@@ -70,11 +70,12 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
     let found = vm.require_ours(&client)?;
     // RAM can only be saved from a running VM.
     let with_memory = save_memory && found.status.is_running();
-    let form = Form::new()
-        .set("snapname", &name)
-        .set_opt("description", description.as_deref())
-        .flag("vmstate", with_memory);
-    let upid = client.create_snapshot(&found.node, vm.vmid, form)?;
+    let params = CreateSnapshot {
+        snapname: name.clone(),
+        description,
+        vmstate: with_memory,
+    };
+    let upid = client.create_snapshot(&found.node, vm.vmid, &params)?;
     task::wait(
         &client,
         &upid,
