@@ -10,15 +10,13 @@
 //! reached, the VM is looked up cluster-wide by its VMID (`/cluster/resources`), its mark is
 //! checked, and the action goes to the node that runs it.
 
-use ext_sdk::{DetailReader, Payload};
 use log::{debug, info, warn};
 
 use crate::api::Client;
 use crate::api::params::SetTags;
 use crate::error::Error;
-use crate::identity::{Expected, Mark, Ownership, check_vm_name};
+use crate::identity::{Expected, Mark, Ownership};
 use crate::model::{ClusterVm, VmStatus, Vmid};
-use crate::settings::{PROXMOX_VMID, VM_NAME};
 
 /// A VM as CloudStack knows it.
 #[derive(Debug, Clone)]
@@ -58,27 +56,6 @@ impl std::fmt::Display for NotOurs {
 }
 
 impl std::error::Error for NotOurs {}
-
-/// Reads `proxmox_vmid`; an empty or non-numeric id is recorded as a problem.
-pub fn read_vmid(d: &mut DetailReader<'_>) -> Option<Vmid> {
-    let vmid: Option<Vmid> = d.required_with(&PROXMOX_VMID, |s| s.parse::<Vmid>().map(Some));
-    vmid
-}
-
-/// CloudStack's identity of the payload's VM; `vm_name` must be a valid Proxmox name.
-pub fn read_expected(d: &mut DetailReader<'_>, payload: &Payload) -> anyhow::Result<Expected> {
-    let instance_name = payload.vm_name().map(str::to_string).ok_or_else(|| {
-        anyhow::anyhow!("the payload names no VM (virtualmachinename and cloudstack.vm.details.name are missing)")
-    })?;
-    let proxmox_name: String = d
-        .optional_with(&VM_NAME, |s| check_vm_name(s).map(|()| s.to_string()))
-        .unwrap_or_else(|| instance_name.clone());
-    Ok(Expected {
-        instance_name,
-        uuid: payload.vm_uuid().map(str::to_string),
-        proxmox_name,
-    })
-}
 
 impl VmRef {
     /// Where the VM is, or `None` when the cluster has no VM with this id.

@@ -4,10 +4,11 @@ use ext_sdk::{Action, DetailReader, Invocation, Response, unsupported_action};
 
 use crate::api::params::DestroyVm;
 use crate::api::{Client, connect};
-use crate::settings::Connection;
-use crate::vm::{VmRef, read_expected, read_vmid};
+use crate::settings::VmAction;
+use crate::vm::VmRef;
 
 mod console;
+mod create;
 mod lifecycle;
 mod power;
 mod snapshots;
@@ -36,7 +37,7 @@ pub const ACTIONS: &[&str] = &[
 pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
     match &inv.action {
         Action::Prepare => lifecycle::prepare(inv),
-        Action::Create => lifecycle::create(inv),
+        Action::Create => create::create(inv),
         Action::Delete => lifecycle::delete(inv),
         Action::Start => power::start(inv),
         Action::Stop => power::stop(inv),
@@ -61,23 +62,16 @@ const DESTROY: DestroyVm = DestroyVm {
     destroy_unreferenced_disks: true,
 };
 
-/// What every VM action reads: the connection and the VM, plus whatever `more` reads from the
-/// same details (so one error names every problem). Nothing is sent before all of it is valid.
+/// What every VM action does first: read the connection and the VM, plus whatever `more`
+/// reads from the same details (so one error names every problem), then connect. Nothing is
+/// sent before all of it is valid.
 fn vm_session<M>(
     inv: &Invocation,
     more: impl FnOnce(&mut DetailReader<'_>) -> M,
 ) -> anyhow::Result<(Client, VmRef, M)> {
-    let mut d = inv.payload.details();
-    let conn = Connection::read(&mut d);
-    let vmid = read_vmid(&mut d);
-    let expected = read_expected(&mut d, &inv.payload);
-    let extra = more(&mut d);
-    d.finish()?;
-    let expected = expected?;
-    let vm = VmRef {
-        vmid: vmid.ok_or_else(|| anyhow::anyhow!("proxmox_vmid is missing"))?,
-        node: conn.node.clone(),
-        expected,
-    };
+    let (action, extra) = inv.payload.read(|d| (VmAction::read(d), more(d)))?;
+    // read() records every reason for a `None`, so finishing above already failed then.
+    let VmAction { conn, vm } =
+        action.ok_or_else(|| anyhow::anyhow!("the VM's settings are incomplete"))?;
     Ok((connect(&conn, inv.deadline)?, vm, extra))
 }
