@@ -263,15 +263,9 @@ pub fn looks_like_instance_name(name: &str) -> bool {
 }
 
 /// PVE's `dns-name` format for VM names: dot-separated labels of letters, digits and '-',
-/// not starting or ending with '-'.
+/// not starting or ending with '-' (the SDK's DNS rule, which also bounds a label at 63).
 pub fn check_vm_name(name: &str) -> Result<(), String> {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.len() <= 253 && name.split('.').all(label_ok) {
+    if ext_sdk::net::is_dns_name(name) {
         Ok(())
     } else {
         Err(format!(
