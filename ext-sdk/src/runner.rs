@@ -273,11 +273,18 @@ where
     F: FnOnce(&Invocation) -> anyhow::Result<Response>,
 {
     let started = Instant::now();
-    output::protect_stdio();
+    let protected = output::protect_stdio();
     // The default hook prints to stderr; log instead (a no-op until the logger is up).
     std::panic::set_hook(Box::new(|info| log::error!("panic: {info}")));
 
-    let outcome = execute(meta, argv, started, handler);
+    let outcome = match protected {
+        Ok(()) => execute(meta, argv, started, handler),
+        // Nothing has run yet, and nothing does: the action could not keep its output apart.
+        Err(e) => {
+            init_logging(meta, None, "-", "-", "-");
+            Outcome::Failure(e.to_string())
+        }
+    };
     let failed = match &outcome {
         Outcome::Success(_) | Outcome::Human(_) => None,
         Outcome::Failure(m) | Outcome::Usage(m) => Some(m.clone()),
