@@ -192,15 +192,6 @@ impl fmt::Display for Error {
 }
 
 impl Error {
-    /// The PVE status of an error answer.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Error::Api(a) => Some(a.status),
-            Error::Unauthorized { .. } => Some(401),
-            _ => None,
-        }
-    }
-
     /// The text PVE gave (message, per-field errors or task exit status), for matching.
     pub fn pve_text(&self) -> String {
         match self {
@@ -251,11 +242,6 @@ impl Error {
     /// The transient "could not fork a worker" failure PVE reports before it starts anything.
     pub fn is_no_worker(&self) -> bool {
         self.pve_says() == Some(PveSays::NoWorker)
-    }
-
-    /// The invocation ran out of time.
-    pub fn is_deadline(&self) -> bool {
-        matches!(self, Error::Deadline(_))
     }
 }
 
@@ -493,7 +479,7 @@ mod tests {
             r#"{"data":null,"success":0,"status":500,"message":"parameter 'storage' not allowed for linked clones\n"}"#,
         )
         .unwrap_err();
-        assert_eq!(err.status(), Some(500));
+        assert!(matches!(&err, Error::Api(a) if a.status == 500), "{err}");
         assert_eq!(
             err.to_string(),
             "parameter 'storage' not allowed for linked clones"

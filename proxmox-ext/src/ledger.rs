@@ -159,6 +159,7 @@ impl Ledger {
     }
 
     /// Where the ledger lives (for messages).
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -256,7 +256,7 @@ mod tests {
         );
         let started = Instant::now();
         let err = run(&t, Duration::from_millis(400)).unwrap_err();
-        assert!(err.is_deadline(), "{err}");
+        assert!(matches!(err, Error::Deadline(_)), "{err}");
         assert!(
             err.to_string()
                 .contains("deadline reached while starting VM 100 (task UPID:pve1:"),
