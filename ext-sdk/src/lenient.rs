@@ -20,6 +20,11 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// Parses an unsigned integer from decimal text; `"512.0"` style integral floats are accepted.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the float is checked to be whole and in range first"
+)]
 pub fn parse_u64(text: &str) -> Option<u64> {
     let text = text.trim();
     if let Ok(n) = text.parse::<u64>() {
@@ -30,6 +35,10 @@ pub fn parse_u64(text: &str) -> Option<u64> {
 }
 
 /// Parses a signed integer from decimal text; integral floats are accepted.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the float is checked to be whole and in range first"
+)]
 pub fn parse_i64(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(n) = text.parse::<i64>() {

@@ -126,10 +126,13 @@ impl Descriptors for System {
 #[cfg(unix)]
 fn dup2(from: i32, onto: i32) -> io::Result<()> {
     for _ in 0..100 {
+        #[expect(
+            unsafe_code,
+            reason = "std has no dup2; this is the one place it is called"
+        )]
         // SAFETY: dup2 only reads its two integer arguments; `from` is a descriptor the
         // caller keeps open, and `onto` is one of the standard descriptors, which no Rust
         // object owns (std's stdio handles write to the number, whatever it points at).
-        #[allow(unsafe_code)]
         let done = unsafe { libc::dup2(from, onto) };
         if done >= 0 {
             return Ok(());
@@ -207,10 +210,10 @@ pub(crate) fn emit(line: &str) -> bool {
     text.push_str(line);
     text.push('\n');
     let _ = match channel {
-        Channel::Saved(mut f) => f.write_all(text.as_bytes()).and_then(|_| f.flush()),
+        Channel::Saved(mut f) => f.write_all(text.as_bytes()).and_then(|()| f.flush()),
         Channel::Inherited => {
             let mut out = io::stdout().lock();
-            out.write_all(text.as_bytes()).and_then(|_| out.flush())
+            out.write_all(text.as_bytes()).and_then(|()| out.flush())
         }
     };
     true

@@ -367,7 +367,7 @@ impl Payload {
                 size: meta.len(),
             });
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_PAYLOAD_BYTES + 1).read_to_end(&mut bytes))
             .map_err(io)?;

@@ -191,7 +191,8 @@ fn invocation_id() -> String {
     // RandomState is seeded randomly per process: no extra crate needed for a log tag.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
-    format!("{:08x}", h.finish() as u32)
+    // Eight hex digits are plenty to tell concurrent invocations apart.
+    format!("{:08x}", h.finish() & 0xFFFF_FFFF)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

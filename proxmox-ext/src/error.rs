@@ -130,7 +130,7 @@ impl fmt::Display for ApiFailure {
         let message = self.message.trim_end_matches('.');
         match (message.is_empty(), self.errors.is_empty()) {
             (true, true) if (595..=599).contains(&self.status) => {
-                write!(f, "HTTP {}: {}", self.status, reason_phrase(self.status))?
+                write!(f, "HTTP {}: {}", self.status, reason_phrase(self.status))?;
             }
             (true, true) => write!(f, "HTTP {} {}", self.status, reason_phrase(self.status))?,
             (true, false) if self.status == 400 => f.write_str("parameter verification failed")?,

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -144,7 +145,7 @@ impl Ledger {
             .push((vmid.get(), self.now + RESERVATION.as_secs()));
         let mut text = String::with_capacity(self.entries.len() * 20);
         for (id, expires) in &self.entries {
-            text.push_str(&format!("{id} {expires}\n"));
+            let _ = writeln!(text, "{id} {expires}");
         }
         let temp = self
             .path

@@ -165,7 +165,7 @@ fn tail(lines: &[String], exitstatus: &str) -> Vec<String> {
         .collect();
     useful[useful.len().saturating_sub(LOG_TAIL)..]
         .iter()
-        .map(|l| l.to_string())
+        .map(|l| (*l).clone())
         .collect()
 }
 

@@ -95,7 +95,7 @@ impl Hv {
             "virtualmachinename": name,
             "cloudstack.vm.details": {
                 "id": 45, "name": name, "uuid": uuid, "state": "Starting", "type": "User",
-                "cpus": 2, "minRam": 536870912u64, "maxRam": 536870912u64,
+                "cpus": 2, "minRam": 536_870_912_u64, "maxRam": 536_870_912_u64,
                 "vncPassword": "uHQHQ4niy8f4ogwCM1k-rw",
                 "details": {"deployvm": "true", "External:template_type": "template"},
                 "nics": [

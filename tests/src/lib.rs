@@ -1,6 +1,8 @@
 //! Shared support for the end-to-end tests: locating the real binaries, running them the way
 //! CloudStack does, checking every run against the output contract, and payload fixtures.
 
+#![forbid(unsafe_code)]
+
 pub mod hyperv;
 pub mod proxmox;
 pub mod pve;
@@ -290,7 +292,7 @@ pub fn set(doc: &mut Value, pointer: &str, value: Value) {
     for part in pointer.split('/').skip(1) {
         let part = part.replace("~1", "/").replace("~0", "~");
         if !cur.is_object() {
-            *cur = Value::Object(Default::default());
+            *cur = Value::Object(serde_json::Map::default());
         }
         cur = cur
             .as_object_mut()

@@ -106,7 +106,7 @@ impl Payload {
         v["virtualmachinename"] = json!(vm.name);
         v["cloudstack.vm.details"] = json!({
             "id": vm.id, "name": vm.name, "uuid": vm.uuid, "state": "Starting", "type": "User",
-            "cpus": 2, "minSpeed": 500, "maxSpeed": 500, "minRam": 1073741824u64, "maxRam": 1073741824u64,
+            "cpus": 2, "minSpeed": 500, "maxSpeed": 500, "minRam": 1_073_741_824_u64, "maxRam": 1_073_741_824_u64,
             "arch": "x86_64", "bootArgs": "", "enableHA": false, "limitCpuUse": false,
             "enableDynamicallyScaleVm": false, "enterHardwareSetup": false,
             "vncPassword": "uHQHQ4niy8f4ogwCM1k-rw",

@@ -222,13 +222,16 @@ impl FakePve {
 
     /// Send one control command; panics with the harness's message when it fails.
     pub fn command(&self, command: Value) -> Value {
-        let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        let mut control = self
+            .control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut line = serde_json::to_string(&command).expect("serialisable command");
         line.push('\n');
         control
             .stdin
             .write_all(line.as_bytes())
-            .and_then(|_| control.stdin.flush())
+            .and_then(|()| control.stdin.flush())
             .expect("write to the harness");
         let mut reply = String::new();
         control
@@ -237,12 +240,12 @@ impl FakePve {
             .expect("read from the harness");
         let reply: Value = serde_json::from_str(&reply)
             .unwrap_or_else(|e| panic!("harness reply {reply:?} to {command}: {e}"));
-        if reply["ok"] != json!(true) {
-            panic!(
-                "harness command {command} failed: {}\n{}",
-                reply["error"], reply["trace"]
-            );
-        }
+        assert!(
+            reply["ok"] == json!(true),
+            "harness command {command} failed: {}\n{}",
+            reply["error"],
+            reply["trace"]
+        );
         reply["result"].clone()
     }
 
@@ -476,7 +479,9 @@ fn random_loopback(attempt: u32) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
-        .as_nanos() as u64;
+        .as_nanos();
+    // Only the low bits matter: they change fastest.
+    let nanos = u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or_default();
     let mut x = nanos ^ (u64::from(std::process::id()) << 20) ^ (u64::from(attempt) << 50);
     // splitmix64: spread the bits
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -51,7 +51,7 @@ pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv),
         Action::Custom(c) if c.is("Suspend") => power::suspend(inv),
         Action::Custom(c) if c.is("Resume") => power::resume(inv),
-        other => Err(unsupported_action(other, ACTIONS)),
+        other @ Action::Custom(_) => Err(unsupported_action(other, ACTIONS)),
     }
 }
 

@@ -39,7 +39,7 @@ impl Create {
     /// Reads the details; `has_nics` makes `network_bridge` required.
     pub fn read(d: &mut DetailReader<'_>, has_nics: bool) -> Create {
         let is_iso: Option<bool> = d.optional_with(&TEMPLATE_TYPE, parse_template_type);
-        let template: Option<Vmid> = d.optional_with(&TEMPLATE_ID, |s| s.parse::<Vmid>());
+        let template: Option<Vmid> = d.optional_with(&TEMPLATE_ID, str::parse::<Vmid>);
         let iso: Option<String> = d.optional_with(&ISO_PATH, parse_iso);
         // Without template_type, whichever of template_id and iso_path is set decides.
         let is_iso = is_iso.unwrap_or(template.is_none() && iso.is_some());

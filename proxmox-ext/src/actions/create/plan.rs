@@ -1,6 +1,8 @@
 //! Everything `create` will do, read and checked before the first request: one error names
 //! every problem in the details, the NICs and the VM's size.
 
+use std::fmt::Write as _;
+
 use ext_sdk::hardware::{self, SizeLimits};
 use ext_sdk::{DetailReader, MacAddress, Vlan};
 
@@ -36,7 +38,7 @@ impl NicPlan {
             self.mac.to_colon_string().to_ascii_uppercase()
         );
         if let Some(tag) = self.vlan.tag() {
-            value.push_str(&format!(",tag={tag}"));
+            let _ = write!(value, ",tag={tag}");
         }
         value.push_str(",firewall=0");
         value
