@@ -114,6 +114,82 @@ impl Detail {
     }
 }
 
+/// Whether no key or alias is declared twice across `tables`: an extension's declarations
+/// ([`crate::logging::DETAILS`] among them) must name each key once, or a settings reference
+/// would list it twice and typo detection could not tell which is meant. A `const fn`, so an
+/// extension checks its table when it compiles:
+///
+/// ```
+/// # use ext_sdk::{Detail, Level};
+/// const DETAILS: &[Detail] = &[Detail::new("url", &[Level::Host])];
+/// const _: () = assert!(ext_sdk::details::keys_are_unique(&[DETAILS, ext_sdk::logging::DETAILS]));
+/// ```
+pub const fn keys_are_unique(tables: &[&[Detail]]) -> bool {
+    let mut seen = 0;
+    let total = count_keys(tables);
+    while seen < total {
+        let mut other = seen + 1;
+        while other < total {
+            if str_eq(key_at(tables, seen), key_at(tables, other)) {
+                return false;
+            }
+            other += 1;
+        }
+        seen += 1;
+    }
+    true
+}
+
+/// How many keys and aliases `tables` declare.
+const fn count_keys(tables: &[&[Detail]]) -> usize {
+    let (mut count, mut t) = (0, 0);
+    while t < tables.len() {
+        let mut d = 0;
+        while d < tables[t].len() {
+            count += 1 + tables[t][d].aliases.len();
+            d += 1;
+        }
+        t += 1;
+    }
+    count
+}
+
+/// The `index`-th key or alias of `tables`, each detail's key before its aliases.
+const fn key_at(tables: &[&[Detail]], mut index: usize) -> &'static str {
+    let mut t = 0;
+    while t < tables.len() {
+        let mut d = 0;
+        while d < tables[t].len() {
+            let detail = &tables[t][d];
+            if index == 0 {
+                return detail.key;
+            }
+            if index <= detail.aliases.len() {
+                return detail.aliases[index - 1];
+            }
+            index -= 1 + detail.aliases.len();
+            d += 1;
+        }
+        t += 1;
+    }
+    ""
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// A value found for a [`Detail`], with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<'p> {
@@ -561,6 +637,22 @@ mod tests {
             text.contains("'port' = 'abc' (host detail): expected a whole number"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn keys_declared_twice_are_found() {
+        const OTHER_BRIDGE: Detail =
+            Detail::new("bridge", &[Level::Host]).alias(&["network_bridge"]);
+        assert!(keys_are_unique(&[
+            &[URL, SECRET, SWITCH, PORT],
+            crate::logging::DETAILS
+        ]));
+        assert!(
+            !keys_are_unique(&[&[URL, SWITCH], &[OTHER_BRIDGE]]),
+            "an alias twice"
+        );
+        assert!(!keys_are_unique(&[&[URL], &[PORT, URL]]), "a key twice");
+        assert!(keys_are_unique(&[]));
     }
 
     #[test]

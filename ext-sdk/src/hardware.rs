@@ -244,14 +244,13 @@ mod tests {
         );
         let mut d = p.details();
         assert!(d.nics().is_empty());
-        let text = d.finish().unwrap_err().to_string();
-        for part in [
-            "NIC 0: no MAC address in the payload",
-            "NIC 0: invalid VLAN in broadcast URI 'vlan://5000'",
-            "NIC 1: invalid MAC address '01:00:5e:00:00:01': multicast",
-            "NIC 2: unsupported network isolation 'vxlan://7'",
-        ] {
-            assert!(text.contains(part), "{part} in {text}");
-        }
+        let problems = d.finish().unwrap_err().other;
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert_eq!(problems[0], "NIC 0: no MAC address in the payload");
+        assert!(problems[1].starts_with("NIC 0: invalid VLAN in broadcast URI 'vlan://5000'"));
+        assert!(
+            problems[2].starts_with("NIC 1: invalid MAC address '01:00:5e:00:00:01': multicast")
+        );
+        assert!(problems[3].starts_with("NIC 2: unsupported network isolation 'vxlan://7'"));
     }
 }

@@ -92,6 +92,12 @@ pub const DETAILS: &[Detail] = &[
     SNAPSHOT_NAME,
 ];
 
+// Each key once: checked when the extension compiles.
+const _: () = assert!(
+    ext_sdk::details::keys_are_unique(&[DETAILS, ext_sdk::logging::DETAILS]),
+    "a detail key or alias is declared twice"
+);
+
 /// The SSH port when neither `url` nor `port` names one.
 pub const DEFAULT_SSH_PORT: u16 = 22;
 /// How long a graceful shutdown may take when `stop_timeout` is not set.
@@ -341,22 +347,4 @@ pub fn instance(d: &mut DetailReader) -> Instance {
 
 pub fn snapshot_name(d: &mut DetailReader) -> String {
     d.required_with(&SNAPSHOT_NAME, validate::snapshot_name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_detail_is_declared_once() {
-        let mut keys: Vec<&str> = DETAILS
-            .iter()
-            .chain(ext_sdk::logging::DETAILS)
-            .flat_map(|d| std::iter::once(d.key).chain(d.aliases.iter().copied()))
-            .collect();
-        let count = keys.len();
-        keys.sort_unstable();
-        keys.dedup();
-        assert_eq!(keys.len(), count, "a key or alias declared twice");
-    }
 }

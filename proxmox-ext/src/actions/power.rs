@@ -36,6 +36,12 @@ pub(crate) fn start_vm(client: &Client, node: &str, vmid: Vmid) -> Result<(), Er
     }
 }
 
+/// Resumes a paused VM.
+fn resume_vm(client: &Client, node: &str, vmid: Vmid) -> Result<(), Error> {
+    let upid = client.resume(node, vmid)?;
+    task::wait(client, &upid, &format!("resuming VM {vmid}")).map(drop)
+}
+
 /// Stops the VM hard; a VM that vanished meanwhile counts as stopped.
 pub(crate) fn stop_vm(client: &Client, node: &str, vmid: Vmid) -> Result<(), Error> {
     let what = format!("stopping VM {vmid}");
@@ -59,8 +65,7 @@ pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     let found = vm.require_ours(&client)?;
     let message = if found.status.is_paused() {
-        let upid = client.resume(&found.node, vm.vmid)?;
-        task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
+        resume_vm(&client, &found.node, vm.vmid)?;
         "Instance started (resumed from pause)"
     } else if found.status.is_running() {
         "Instance already running"
@@ -170,8 +175,7 @@ pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     let found = vm.require_ours(&client)?;
     let message = if found.status.is_paused() {
-        let upid = client.resume(&found.node, vm.vmid)?;
-        task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
+        resume_vm(&client, &found.node, vm.vmid)?;
         Some("Instance resumed")
     } else if found.status.is_running() {
         Some("Instance is not suspended; it is running")

@@ -87,13 +87,6 @@ pub const SNAP_SAVE_MEMORY: Detail = Detail::new("snap_save_memory", PARAMETER);
 
 /// Every detail this extension reads (the SDK's own, such as `log_file`, are in
 /// [`ext_sdk::logging::DETAILS`]): what a settings reference or a typo check enumerates.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the table a settings reference will list; tests check it now"
-    )
-)]
 pub const DETAILS: &[Detail] = &[
     URL,
     USER,
@@ -119,6 +112,12 @@ pub const DETAILS: &[Detail] = &[
     SNAP_SAVE_MEMORY,
 ];
 
+// Each key once: checked when the extension compiles.
+const _: () = assert!(
+    ext_sdk::details::keys_are_unique(&[DETAILS, ext_sdk::logging::DETAILS]),
+    "a detail key or alias is declared twice"
+);
+
 /// The API port when `url` names none (pveproxy's).
 pub const DEFAULT_API_PORT: u16 = 8006;
 /// Whether the API's certificate is checked when `verify_tls_certificate` is not set.
@@ -133,21 +132,3 @@ pub const DEFAULT_ISO_STORAGE: &str = "local-lvm";
 pub const DEFAULT_FULL_CLONE: bool = false;
 /// `snap_save_memory` when not set.
 pub const DEFAULT_SAVE_MEMORY: bool = false;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_detail_is_declared_once() {
-        let mut keys: Vec<&str> = DETAILS
-            .iter()
-            .chain(ext_sdk::logging::DETAILS)
-            .flat_map(|d| std::iter::once(d.key).chain(d.aliases.iter().copied()))
-            .collect();
-        let count = keys.len();
-        keys.sort_unstable();
-        keys.dedup();
-        assert_eq!(keys.len(), count, "a key or alias declared twice");
-    }
-}
