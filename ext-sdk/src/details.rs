@@ -8,6 +8,7 @@
 //! where to set each of them, instead of fixing them one failed deploy at a time.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -201,6 +202,12 @@ pub struct Found<'p> {
     pub key: &'static str,
 }
 
+/// `key`'s value in one detail map, if the map and the key are there.
+fn get<'a>(map: Option<&'a BTreeMap<String, String>>, key: &str) -> Option<Cow<'a, str>> {
+    map.and_then(|m| m.get(key))
+        .map(|s| Cow::Borrowed(s.as_str()))
+}
+
 impl Payload {
     /// Starts reading details with declared precedence; see [`DetailReader`].
     pub fn details(&self) -> DetailReader<'_> {
@@ -243,40 +250,15 @@ impl Payload {
         let vm_details = self.vm.as_ref().map(|vm| &vm.details);
         for &level in detail.levels {
             for name in names.clone() {
+                let external = &self.externaldetails;
                 let raw: Option<Cow<'_, str>> = match level {
-                    Level::Host => self
-                        .externaldetails
-                        .host
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::ResourceMap => self
-                        .externaldetails
-                        .resourcemap
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::Extension => self
-                        .externaldetails
-                        .extension
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::VirtualMachine => self
-                        .externaldetails
-                        .virtualmachine
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str()))
-                        .or_else(|| {
-                            vm_details
-                                .and_then(|d| d.get(&format!("External:{name}")))
-                                .map(|s| Cow::Borrowed(s.as_str()))
-                        }),
-                    Level::VmDetail => vm_details
-                        .and_then(|d| d.get(name))
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::Action => self
-                        .externaldetails
-                        .action
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
+                    Level::Host => get(Some(&external.host), name),
+                    Level::ResourceMap => get(Some(&external.resourcemap), name),
+                    Level::Extension => get(Some(&external.extension), name),
+                    Level::VirtualMachine => get(Some(&external.virtualmachine), name)
+                        .or_else(|| get(vm_details, &format!("External:{name}"))),
+                    Level::VmDetail => get(vm_details, name),
+                    Level::Action => get(Some(&external.action), name),
                     Level::Parameter => self
                         .parameters
                         .get(name)

@@ -6,10 +6,14 @@ use serde_json::json;
 
 use super::power::start_vm;
 use super::vm_session;
+use crate::api::Client;
 use crate::api::params::CreateSnapshot;
+use crate::error::Error;
+use crate::model::Vmid;
 use crate::settings::{NewSnapshot, snapshot_name};
 use crate::task;
 use crate::time::iso8601_utc;
+use crate::upid::Upid;
 
 /// The VM's snapshots, oldest first, without PVE's `current` pseudo-entry; times in ISO 8601
 /// UTC.
@@ -54,11 +58,7 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
         vmstate: with_memory,
     };
     let upid = client.create_snapshot(&found.node, vm.vmid, &params)?;
-    task::wait(
-        &client,
-        &upid,
-        &format!("creating snapshot '{name}' of VM {}", vm.vmid),
-    )?;
+    wait_for(&client, &upid, "creating", &name, vm.vmid)?;
     vm.adopt(&client, &found);
     let note = if save_memory && !with_memory {
         " (without memory: the VM is not running)"
@@ -76,11 +76,7 @@ pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, name) = vm_session(inv, snapshot_name)?;
     let found = vm.require_ours(&client)?;
     let upid = client.rollback_snapshot(&found.node, vm.vmid, &name)?;
-    task::wait(
-        &client,
-        &upid,
-        &format!("restoring snapshot '{name}' of VM {}", vm.vmid),
-    )?;
+    wait_for(&client, &upid, "restoring", &name, vm.vmid)?;
     // The rollback also restored the tags of the snapshot's time, which may lack the mark.
     let after = client.vm_status(&found.node, vm.vmid)?;
     vm.keep_marked(&client, &found.node, after.tags.as_deref());
@@ -99,13 +95,25 @@ pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, name) = vm_session(inv, snapshot_name)?;
     let found = vm.require_ours(&client)?;
     let upid = client.delete_snapshot(&found.node, vm.vmid, &name)?;
-    task::wait(
-        &client,
-        &upid,
-        &format!("deleting snapshot '{name}' of VM {}", vm.vmid),
-    )?;
+    wait_for(&client, &upid, "deleting", &name, vm.vmid)?;
     vm.adopt(&client, &found);
     Ok(Response::success(format!(
         "Instance Snapshot '{name}' deleted"
     )))
+}
+
+/// Waits for a snapshot task; `doing` ("deleting") names it in errors.
+fn wait_for(
+    client: &Client,
+    upid: &Upid,
+    doing: &str,
+    name: &str,
+    vmid: Vmid,
+) -> Result<(), Error> {
+    task::wait(
+        client,
+        upid,
+        &format!("{doing} snapshot '{name}' of VM {vmid}"),
+    )
+    .map(drop)
 }
