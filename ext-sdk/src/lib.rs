@@ -10,6 +10,10 @@
 //! - [`Detail`] / [`DetailReader`]: settings read across detail levels with a declared
 //!   precedence, with one error naming **all** missing or invalid details and where to set
 //!   them.
+//! - [`hardware`] and [`net`]: the checks every hypervisor needs on CloudStack's input,
+//!   done once: NICs in device order with MAC and VLAN ([`DetailReader::nics`]), vCPUs and
+//!   memory, `host[:port]` with IPv6 in brackets ([`HostPort`]), DNS names; and
+//!   [`Payload::read`], which reads all of an action's settings before anything is sent.
 //! - [`Action`]: built-ins matched case-insensitively; custom actions by name.
 //! - [`Response`]: results shaped exactly as CloudStack parses them (`power_state`, `statuses`,
 //!   the `prepare` merge patch, `console`, UI tables).
