@@ -1,6 +1,6 @@
 //! `prepare` (VMID) and `delete`; `create` is [`super::create`].
 //!
-//! `prepare` hands out a VMID through [`allocation`](crate::allocation): confirmed free by
+//! `prepare` hands out a VMID through [`crate::allocation`]: confirmed free by
 //! Proxmox and recorded in the management server's ledger, so concurrent deploys never get
 //! the same one.
 
