@@ -349,7 +349,9 @@ fn snap_row(v: &Vm, c: &Checkpoint) -> Value {
         .parent
         .as_ref()
         .and_then(|id| v.checkpoints.iter().find(|x| &x.id == id))
-        .map(|x| x.name.clone());
+        .map(|x| x.name.clone())
+        // `[string]$s.ParentSnapshotName`: a root checkpoint's parent is ''.
+        .unwrap_or_default();
     json!({"name": c.name, "id": c.id, "created": c.created, "parent": parent, "type": "Standard"})
 }
 
