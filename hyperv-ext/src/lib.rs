@@ -1,10 +1,10 @@
 //! Hyper-V orchestrator extension for CloudStack (SSH + PowerShell).
 //!
 //! Every action is one SSH connection running one constant PowerShell script (`scripts/`),
-//! with user and operator data only in a base64 JSON blob inside it; see `powershell`.
+//! with user and operator data only in a base64 JSON blob inside it; see `hyperv_protocol`.
 
 pub mod actions;
-pub mod powershell;
+pub mod clixml;
 pub mod remote;
 pub mod settings;
 pub mod ssh;

@@ -3,7 +3,9 @@
 use ext_sdk::Deadline;
 use serde::Serialize;
 
-use crate::powershell::{self, CommandTooLong, Failure, Reply, ReplyError, Script};
+use hyperv_protocol::{self as protocol, CommandTooLong, Failure, Reply, ReplyError, Script};
+
+use crate::clixml;
 use crate::ssh::{self, Exit, SshError, Target};
 
 #[derive(Debug)]
@@ -55,7 +57,7 @@ pub fn run<T: Serialize>(
     let text = script
         .render(data, id)
         .expect("script data is a JSON object");
-    let line = powershell::command_line(script, &text).map_err(RemoteError::TooLong)?;
+    let line = protocol::command_line(script, &text).map_err(RemoteError::TooLong)?;
     log::info!(
         "running script '{}' on {}@{}:{} ({} characters)",
         script.name(),
@@ -65,8 +67,8 @@ pub fn run<T: Serialize>(
         line.len()
     );
     let output = ssh::run_command(target, &line, deadline).map_err(RemoteError::Ssh)?;
-    let stderr = powershell::decode_for_log(&output.stderr, 4000);
-    let result = powershell::parse_reply(&output.stdout, id);
+    let stderr = clixml::decode_for_log(&output.stderr, 4000);
+    let result = protocol::parse_reply(&output.stdout, id);
     match &result {
         Ok(Ok(_)) => log::debug!(
             "script '{}' succeeded ({}); stderr: {stderr}",

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hyperv_ext::powershell::Script;
+use hyperv_protocol::Script;
 use serde_json::{Map, Value, json};
 
 use crate::hyperv::{HyperV, Thrown};

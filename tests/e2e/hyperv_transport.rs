@@ -386,7 +386,7 @@ fn the_fake_refuses_anything_but_our_scripts() {
         base64::engine::general_purpose::STANDARD.encode(utf16)
     };
     let flags = "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -InputFormat None -EncodedCommand";
-    let real = hyperv_ext::powershell::Script::Statuses
+    let real = hyperv_protocol::Script::Statuses
         .render(&json!({}), "x")
         .unwrap();
     for command in [
@@ -408,9 +408,7 @@ fn the_fake_refuses_anything_but_our_scripts() {
     let state = hv.state();
     assert_eq!((state.invocations, state.rejected), (4, 4));
     // The same text, sent exactly as hyperv-ext sends it, is accepted.
-    let line =
-        hyperv_ext::powershell::command_line(hyperv_ext::powershell::Script::Statuses, &real)
-            .unwrap();
+    let line = hyperv_protocol::command_line(hyperv_protocol::Script::Statuses, &real).unwrap();
     let out = openssh(i, &line);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("HVX1:x:{"));

@@ -4,11 +4,11 @@ use ext_sdk::{DetailReader, Invocation, MacAddress, Nic, Response, Vlan};
 use serde::Serialize;
 
 use super::{VmRef, VmReply, explain, finish, run_on_vm, take};
-use crate::powershell::{Failure, Script};
 use crate::remote::{self, RemoteError};
 use crate::settings::{self, Source};
 use crate::ssh::{SshError, Target};
 use crate::validate;
+use hyperv_protocol::{Failure, Script};
 
 /// `create.ps1`'s data. Short keys: this blob is base64 inside base64 on the longest command
 /// line of all, and must fit cmd.exe's limit.

@@ -13,11 +13,11 @@ use ext_sdk::{
 };
 use serde::Serialize;
 
-use crate::powershell::{Reply, Script};
 use crate::remote::{self, RemoteError};
 use crate::settings;
 use crate::ssh::Target;
 use crate::validate;
+use hyperv_protocol::{Reply, Script};
 
 pub use status::power_state;
 

@@ -6,8 +6,8 @@ use ext_sdk::{Deadline, Invocation, Response};
 use serde::Serialize;
 
 use super::{VmReply, run_on_vm, run_script};
-use crate::powershell::{Reply, Script};
 use crate::settings::{self, StopPolicy};
+use hyperv_protocol::{Reply, Script};
 
 /// What the stop and reboot scripts receive besides the VM.
 #[derive(Serialize)]

@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{VmReply, power_state, run_on_vm, run_script};
-use crate::powershell::Script;
 use crate::settings;
+use hyperv_protocol::Script;
 
 /// What the checkpoint scripts receive besides the VM.
 #[derive(Serialize)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use ext_sdk::{Invocation, PowerState, Response};
 
 use super::{VmRef, VmReply, explain, finish, run_script};
-use crate::powershell::Script;
 use crate::{remote, settings};
+use hyperv_protocol::Script;
 
 /// Hyper-V's `VMState` name to CloudStack's power state. Guest memory resident (running,
 /// paused and the transitions around them) is on, as KVM reports a paused domain; not

@@ -10,17 +10,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
-use super::ps_quote;
+use crate::command::ps_quote;
 
 /// Marks where the data literal goes; appears exactly once, in `tail.ps1`.
-const DATA_PLACEHOLDER: &str = "__HVX_DATA__";
+pub(crate) const DATA_PLACEHOLDER: &str = "__HVX_DATA__";
 
-const HEAD: &str = include_str!("../../scripts/head.ps1");
-const RIGHTS: &str = include_str!("../../scripts/rights.ps1");
-const FIND: &str = include_str!("../../scripts/find.ps1");
-const STOP_VM: &str = include_str!("../../scripts/stop-vm.ps1");
-const SNAPSHOT: &str = include_str!("../../scripts/snapshot.ps1");
-const TAIL: &str = include_str!("../../scripts/tail.ps1");
+const HEAD: &str = include_str!("../scripts/head.ps1");
+const RIGHTS: &str = include_str!("../scripts/rights.ps1");
+const FIND: &str = include_str!("../scripts/find.ps1");
+const STOP_VM: &str = include_str!("../scripts/stop-vm.ps1");
+const SNAPSHOT: &str = include_str!("../scripts/snapshot.ps1");
+const TAIL: &str = include_str!("../scripts/tail.ps1");
 
 /// One remote operation; each action runs exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,33 +79,21 @@ impl Script {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Script> {
-        Script::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// Whether the script only reads (safe to run by hand on a production host).
-    pub fn is_read_only(self) -> bool {
-        matches!(
-            self,
-            Script::Status | Script::Statuses | Script::ListSnapshots
-        )
-    }
-
     fn parts(self) -> &'static [&'static str] {
         match self {
-            Script::Create => &[HEAD, RIGHTS, include_str!("../../scripts/create.ps1"), TAIL],
+            Script::Create => &[HEAD, RIGHTS, include_str!("../scripts/create.ps1"), TAIL],
             Script::CleanupCreate => &[
                 HEAD,
                 RIGHTS,
                 FIND,
-                include_str!("../../scripts/cleanup-create.ps1"),
+                include_str!("../scripts/cleanup-create.ps1"),
                 TAIL,
             ],
             Script::Start => &[
                 HEAD,
                 RIGHTS,
                 FIND,
-                include_str!("../../scripts/start.ps1"),
+                include_str!("../scripts/start.ps1"),
                 TAIL,
             ],
             Script::Stop => &[
@@ -113,7 +101,7 @@ impl Script {
                 RIGHTS,
                 FIND,
                 STOP_VM,
-                include_str!("../../scripts/stop.ps1"),
+                include_str!("../scripts/stop.ps1"),
                 TAIL,
             ],
             Script::Reboot => &[
@@ -121,41 +109,36 @@ impl Script {
                 RIGHTS,
                 FIND,
                 STOP_VM,
-                include_str!("../../scripts/reboot.ps1"),
+                include_str!("../scripts/reboot.ps1"),
                 TAIL,
             ],
             Script::Delete => &[
                 HEAD,
                 RIGHTS,
                 FIND,
-                include_str!("../../scripts/delete.ps1"),
+                include_str!("../scripts/delete.ps1"),
                 TAIL,
             ],
             Script::Status => &[
                 HEAD,
                 RIGHTS,
                 FIND,
-                include_str!("../../scripts/status.ps1"),
+                include_str!("../scripts/status.ps1"),
                 TAIL,
             ],
-            Script::Statuses => &[
-                HEAD,
-                RIGHTS,
-                include_str!("../../scripts/statuses.ps1"),
-                TAIL,
-            ],
+            Script::Statuses => &[HEAD, RIGHTS, include_str!("../scripts/statuses.ps1"), TAIL],
             Script::Suspend => &[
                 HEAD,
                 RIGHTS,
                 FIND,
-                include_str!("../../scripts/suspend.ps1"),
+                include_str!("../scripts/suspend.ps1"),
                 TAIL,
             ],
             Script::Resume => &[
                 HEAD,
                 RIGHTS,
                 FIND,
-                include_str!("../../scripts/resume.ps1"),
+                include_str!("../scripts/resume.ps1"),
                 TAIL,
             ],
             Script::ListSnapshots => &[
@@ -163,7 +146,7 @@ impl Script {
                 RIGHTS,
                 FIND,
                 SNAPSHOT,
-                include_str!("../../scripts/list-snapshots.ps1"),
+                include_str!("../scripts/list-snapshots.ps1"),
                 TAIL,
             ],
             Script::CreateSnapshot => &[
@@ -171,7 +154,7 @@ impl Script {
                 RIGHTS,
                 FIND,
                 SNAPSHOT,
-                include_str!("../../scripts/create-snapshot.ps1"),
+                include_str!("../scripts/create-snapshot.ps1"),
                 TAIL,
             ],
             Script::RestoreSnapshot => &[
@@ -179,7 +162,7 @@ impl Script {
                 RIGHTS,
                 FIND,
                 SNAPSHOT,
-                include_str!("../../scripts/restore-snapshot.ps1"),
+                include_str!("../scripts/restore-snapshot.ps1"),
                 TAIL,
             ],
             Script::DeleteSnapshot => &[
@@ -187,7 +170,7 @@ impl Script {
                 RIGHTS,
                 FIND,
                 SNAPSHOT,
-                include_str!("../../scripts/delete-snapshot.ps1"),
+                include_str!("../scripts/delete-snapshot.ps1"),
                 TAIL,
             ],
         }
@@ -195,13 +178,10 @@ impl Script {
 
     /// The composed script text with the data placeholder still in it.
     pub fn template(self) -> &'static str {
-        static TEMPLATES: LazyLock<Vec<String>> =
-            LazyLock::new(|| Script::ALL.iter().map(|s| compose(s.parts())).collect());
-        let index = Script::ALL
-            .iter()
-            .position(|s| *s == self)
-            .expect("listed in ALL");
-        &TEMPLATES[index]
+        static TEMPLATES: LazyLock<[String; Script::ALL.len()]> =
+            LazyLock::new(|| Script::ALL.map(|s| compose(s.parts())));
+        // `ALL` lists the variants in declaration order (a test checks it).
+        &TEMPLATES[self as usize]
     }
 
     /// The script text for `data` (a JSON object) plus `id`, the invocation id the script
@@ -222,27 +202,9 @@ impl Script {
         Ok(self.render_json_bytes(&json))
     }
 
-    fn render_json_bytes(self, json: &[u8]) -> String {
+    pub(crate) fn render_json_bytes(self, json: &[u8]) -> String {
         let literal = ps_quote(&STANDARD.encode(json));
         self.template().replacen(DATA_PLACEHOLDER, &literal, 1)
-    }
-
-    /// The inverse of [`Script::render`]: which script `text` is, and its JSON data. `None`
-    /// unless `text` is exactly one of our templates with a well-formed base64 literal.
-    pub fn identify(text: &str) -> Option<(Script, Vec<u8>)> {
-        Script::ALL.into_iter().find_map(|script| {
-            let (before, after) = script.template().split_once(DATA_PLACEHOLDER)?;
-            let literal = text.strip_prefix(before)?.strip_suffix(after)?;
-            let b64 = literal.strip_prefix('\'')?.strip_suffix('\'')?;
-            if !b64
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-            {
-                return None;
-            }
-            let json = STANDARD.decode(b64).ok()?;
-            (script.render_json_bytes(&json) == text).then_some((script, json))
-        })
     }
 }
 
@@ -280,25 +242,9 @@ mod tests {
     }
 
     #[test]
-    fn names_round_trip_and_are_unique() {
-        for script in Script::ALL {
-            assert_eq!(Script::from_name(script.name()), Some(script));
-        }
-    }
-
-    #[test]
-    fn render_then_identify_gives_back_script_and_data() {
-        let data = json!({"name": "i-2-45-VM", "snapshot": "a'b$(x)`;\u{2019}\n\u{e9}"});
-        for script in Script::ALL {
-            let text = script.render(&data, "0a1b2c3d").unwrap();
-            let (found, json) = Script::identify(&text).expect("identifies its own text");
-            assert_eq!(found, script);
-            let mut expected = data.clone();
-            expected["id"] = json!("0a1b2c3d");
-            assert_eq!(
-                serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
-                expected
-            );
+    fn all_lists_every_script_in_declaration_order() {
+        for (i, script) in Script::ALL.into_iter().enumerate() {
+            assert_eq!(script as usize, i, "{}", script.name());
         }
     }
 
@@ -315,20 +261,5 @@ mod tests {
             .unwrap();
         assert!(!text.contains(marker));
         assert!(!text.contains("Stop-Computer"));
-    }
-
-    #[test]
-    fn identify_rejects_foreign_or_altered_text() {
-        let good = Script::Status.render(&json!({"name": "vm"}), "id").unwrap();
-        assert!(Script::identify("Get-VM | Remove-VM -Force").is_none());
-        assert!(Script::identify(&format!("{good}\nRemove-VM -Name * -Force")).is_none());
-        assert!(Script::identify(&good.replace("Need-Rights;", "")).is_none());
-        // A literal with code in it instead of base64.
-        let (before, after) = Script::Status
-            .template()
-            .split_once(DATA_PLACEHOLDER)
-            .unwrap();
-        assert!(Script::identify(&format!("{before}'abc'+$(Stop-Computer)+'x'{after}")).is_none());
-        assert!(Script::identify(&format!("{before}'%%%%'{after}")).is_none());
     }
 }

@@ -1,20 +1,12 @@
-//! How a script reaches Windows PowerShell 5.1 and how its answer comes back.
-//!
-//! The command line is built only from `[A-Za-z0-9+/= -.]`, so it passes unchanged through
-//! whichever outer shell Windows OpenSSH uses (cmd.exe by default, or PowerShell as
-//! `DefaultShell`). The answer is the last `HVX1:{json}` line on stdout; stderr (CLIXML)
-//! is decoded for the log only.
-
-mod clixml;
-mod reply;
-mod script;
+//! How a script reaches Windows PowerShell 5.1: one command line built only from
+//! `[A-Za-z0-9+/= -.]`, so it passes unchanged through whichever outer shell the host uses
+//! (cmd.exe by default with Windows OpenSSH, or PowerShell as `DefaultShell`; WinRM's cmd
+//! shell likewise).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-pub use clixml::decode_for_log;
-pub use reply::{Failure, Reply, ReplyError, parse_reply};
-pub use script::Script;
+use crate::Script;
 
 /// Everything before the encoded script, exactly as sent.
 pub const COMMAND_PREFIX: &str = "powershell.exe -NoLogo -NoProfile -NonInteractive \
