@@ -1,16 +1,17 @@
 //! One remote operation: the script for it, over one SSH connection, and its parsed result.
 
 use ext_sdk::Deadline;
+use hyperv_protocol::{Call, CommandError, Failure, ReplyError};
 use serde::Serialize;
-
-use hyperv_protocol::{self as protocol, CommandTooLong, Failure, Reply, ReplyError, Script};
+use serde::de::DeserializeOwned;
 
 use crate::clixml;
 use crate::ssh::{self, Exit, SshError, Target};
 
 #[derive(Debug)]
 pub enum RemoteError {
-    TooLong(CommandTooLong),
+    /// The command line could not be built; nothing was sent.
+    Command(CommandError),
     Ssh(SshError),
     /// PowerShell ran (or not) but left no usable result line.
     NoResult {
@@ -24,7 +25,7 @@ pub enum RemoteError {
 impl std::fmt::Display for RemoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RemoteError::TooLong(e) => e.fmt(f),
+            RemoteError::Command(e) => e.fmt(f),
             RemoteError::Ssh(e) => e.fmt(f),
             RemoteError::NoResult { why, exit } => write!(
                 f,
@@ -39,45 +40,48 @@ impl std::fmt::Display for RemoteError {
 impl std::error::Error for RemoteError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            RemoteError::Command(e) => Some(e),
             RemoteError::Ssh(e) => Some(e),
             _ => None,
         }
     }
 }
 
-/// Runs `script` with `data` on the host: exactly one connection and one PowerShell start.
-/// `id` (the invocation's) marks the script's result line.
-pub fn run<T: Serialize>(
+/// Runs `call`'s script with `data` on the host: exactly one connection and one PowerShell
+/// start. `id` (the invocation's) marks the script's result line.
+pub fn run<D: Serialize, R: DeserializeOwned>(
     target: &Target,
-    script: Script,
-    data: &T,
+    call: Call<D, R>,
+    data: &D,
     deadline: &Deadline,
     id: &str,
-) -> Result<Reply, RemoteError> {
-    let text = script
-        .render(data, id)
-        .expect("script data is a JSON object");
-    let line = protocol::command_line(script, &text).map_err(RemoteError::TooLong)?;
+) -> Result<R, RemoteError> {
+    let script = call.script().name();
+    let line = call.command(data, id).map_err(RemoteError::Command)?;
     log::info!(
-        "running script '{}' on {}@{}:{} ({} characters)",
-        script.name(),
+        "running script '{script}' on {}@{}:{} ({} characters)",
         target.username,
         target.host,
         target.port,
-        line.len()
+        line.as_str().len()
     );
-    let output = ssh::run_command(target, &line, deadline).map_err(RemoteError::Ssh)?;
+    let output = ssh::run_command(target, line.as_str(), deadline).map_err(RemoteError::Ssh)?;
     let stderr = clixml::decode_for_log(&output.stderr, 4000);
-    let result = protocol::parse_reply(&output.stdout, id);
+    let result = call.read_result(&output.stdout, id);
     match &result {
         Ok(Ok(_)) => log::debug!(
-            "script '{}' succeeded ({}); stderr: {stderr}",
-            script.name(),
+            "script '{script}' succeeded ({}); stderr: {stderr}",
             output.exit
         ),
-        _ => log::warn!(
-            "script '{}' did not succeed ({}); stderr ({} bytes, {} dropped): {stderr}",
-            script.name(),
+        Ok(Err(failure)) => log::warn!(
+            "script '{script}' failed: {failure} ({}); stderr ({} bytes, {} dropped): {stderr}",
+            output.exit,
+            output.stderr.len(),
+            output.stderr_dropped
+        ),
+        Err(why) => log::warn!(
+            "script '{script}' left no usable result: {why} ({}); stderr ({} bytes, {} \
+             dropped): {stderr}",
             output.exit,
             output.stderr.len(),
             output.stderr_dropped

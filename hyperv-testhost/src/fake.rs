@@ -274,7 +274,7 @@ mod tests {
             .render(&serde_json::json!({"name": "vm1"}), "id1")
             .unwrap();
         let line = command_line(Script::Status, &text).unwrap();
-        let (script, data) = accept(&line).unwrap();
+        let (script, data) = accept(line.as_str()).unwrap();
         assert_eq!(script, Script::Status);
         assert_eq!(data["name"], "vm1");
     }

@@ -409,7 +409,7 @@ fn the_fake_refuses_anything_but_our_scripts() {
     assert_eq!((state.invocations, state.rejected), (4, 4));
     // The same text, sent exactly as hyperv-ext sends it, is accepted.
     let line = hyperv_protocol::command_line(hyperv_protocol::Script::Statuses, &real).unwrap();
-    let out = openssh(i, &line);
+    let out = openssh(i, line.as_str());
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("HVX1:x:{"));
     assert_eq!(hv.state().rejected, 4);
