@@ -1,4 +1,5 @@
-//! One remote operation: the script for it, over one SSH connection, and its parsed result.
+//! One remote operation, whatever the transport: the command line for a script, one run of
+//! it, its framed result read as the script's reply type, and what a failure means.
 
 use ext_sdk::Deadline;
 use hyperv_protocol::{Call, CommandError, Failure, ReplyError};
@@ -6,30 +7,48 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clixml;
-use crate::ssh::{self, Exit, SshError, Target};
+use crate::transport::{Exit, Sent, Transport, TransportError};
 
 #[derive(Debug)]
 pub enum RemoteError {
     /// The command line could not be built; nothing was sent.
     Command(CommandError),
-    Ssh(SshError),
-    /// PowerShell ran (or not) but left no usable result line.
+    /// The transport failed; [`TransportError::sent`] says whether the script may have run.
+    Transport(TransportError),
+    /// The command ran (or not) but left no usable result line.
     NoResult {
         why: ReplyError,
         exit: Exit,
+        /// The transport's name, for the hint.
+        via: &'static str,
     },
-    /// The script reported a failure.
+    /// The script reported a failure: its own checks or its own rollback ran.
     Failed(Failure),
+}
+
+impl RemoteError {
+    /// Whether the script may have been cut off part-way: it was handed to the host but no
+    /// answer came back (the deadline, a lost connection, no usable result line). What it
+    /// changed is then unknown, and an action that builds something must clean up after it.
+    /// Not for a command that never left (nothing ran) or a reported failure (the script
+    /// finished, rollback included).
+    pub fn interrupted(&self) -> bool {
+        match self {
+            RemoteError::Transport(e) => e.sent() == Sent::Maybe,
+            RemoteError::NoResult { .. } => true,
+            RemoteError::Command(_) | RemoteError::Failed(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for RemoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RemoteError::Command(e) => e.fmt(f),
-            RemoteError::Ssh(e) => e.fmt(f),
-            RemoteError::NoResult { why, exit } => write!(
+            RemoteError::Transport(e) => e.fmt(f),
+            RemoteError::NoResult { why, exit, via } => write!(
                 f,
-                "{why} ({exit}); is powershell.exe with the Hyper-V module available to the SSH \
+                "{why} ({exit}); is powershell.exe with the Hyper-V module available to the {via} \
                  user? The log has the remote error output"
             ),
             RemoteError::Failed(failure) => write!(f, "the remote script failed: {failure}"),
@@ -41,16 +60,17 @@ impl std::error::Error for RemoteError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RemoteError::Command(e) => Some(e),
-            RemoteError::Ssh(e) => Some(e),
-            _ => None,
+            RemoteError::Transport(e) => Some(e),
+            RemoteError::NoResult { why, .. } => Some(why),
+            RemoteError::Failed(_) => None,
         }
     }
 }
 
-/// Runs `call`'s script with `data` on the host: exactly one connection and one PowerShell
-/// start. `id` (the invocation's) marks the script's result line.
+/// Runs `call`'s script with `data` on the host: exactly one run of one command line (one
+/// connection, one PowerShell start). `id` (the invocation's) marks the script's result line.
 pub fn run<D: Serialize, R: DeserializeOwned>(
-    target: &Target,
+    host: &dyn Transport,
     call: Call<D, R>,
     data: &D,
     deadline: &Deadline,
@@ -59,13 +79,17 @@ pub fn run<D: Serialize, R: DeserializeOwned>(
     let script = call.script().name();
     let line = call.command(data, id).map_err(RemoteError::Command)?;
     log::info!(
-        "running script '{script}' on {}@{}:{} ({} characters)",
-        target.username,
-        target.host,
-        target.port,
+        "running script '{script}' on {}@{}:{} over {} ({} characters)",
+        host.username(),
+        host.host(),
+        host.port(),
+        host.name(),
         line.as_str().len()
     );
-    let output = ssh::run_command(target, line.as_str(), deadline).map_err(RemoteError::Ssh)?;
+    let output = host.run(&line, deadline).map_err(|e| {
+        log::warn!("script '{script}': {e} (sent: {:?})", e.sent());
+        RemoteError::Transport(e)
+    })?;
     let stderr = clixml::decode_for_log(&output.stderr, 4000);
     let result = call.read_result(&output.stdout, id);
     match &result {
@@ -93,6 +117,7 @@ pub fn run<D: Serialize, R: DeserializeOwned>(
         Err(why) => Err(RemoteError::NoResult {
             why,
             exit: output.exit,
+            via: host.name(),
         }),
     }
 }

@@ -5,25 +5,26 @@ use hyperv_protocol::Failure;
 
 use super::VmRef;
 use crate::remote::RemoteError;
-use crate::ssh::Target;
+use crate::transport::Transport;
 
 /// Turns a remote failure into a message naming the VM, the host and what to do.
 pub(super) fn explain(
     error: RemoteError,
     doing: &str,
-    target: &Target,
+    target: &dyn Transport,
     vm: &VmRef,
 ) -> anyhow::Error {
-    let host = format!("{}:{}", target.host, target.port);
+    let host = format!("{}:{}", target.host(), target.port());
     let RemoteError::Failed(f) = error else {
         return anyhow!("{doing} on {host}: {error}");
     };
     let name = &vm.name;
     let text = match &f {
         Failure::AccessDenied { message } => format!(
-            "the SSH user '{}' has no Hyper-V rights on {host} (Get-VMHost failed: {message}); \
+            "the {} user '{}' has no Hyper-V rights on {host} (Get-VMHost failed: {message}); \
              add it to 'Hyper-V Administrators' or Administrators",
-            target.username
+            target.name(),
+            target.username()
         ),
         Failure::NotOurs { .. } => format!(
             "a VM named {name} exists on {host} but it is not CloudStack VM {} (its Notes lack \

@@ -9,7 +9,7 @@ use hyperv_protocol::reply::{Deleted, Lookup};
 use super::{VmRef, VmReply, explain, finish, run_on_vm, take};
 use crate::remote::{self, RemoteError};
 use crate::settings::{self, Source};
-use crate::ssh::{SshError, Target};
+use crate::transport::{Connector, Transport};
 use crate::validate;
 
 /// The NICs in device order, each with a unicast MAC and a VLAN (or untagged).
@@ -40,7 +40,7 @@ fn nics(list: &[Nic], d: &mut DetailReader) -> Vec<NicData> {
         .collect()
 }
 
-pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     let switch = settings::switch(&mut d);
@@ -85,10 +85,13 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
         nics,
     };
     let doing = format!("creating VM {}", vm.name);
-    match remote::run(&target, CREATE, &data, &inv.deadline, &inv.id) {
+    let host = hosts.transport(target);
+    let host = &*host;
+    match remote::run(host, CREATE, &data, &inv.deadline, &inv.id) {
         Ok(created) => Ok(Response::success(format!(
             "VM {} created and started on {}",
-            vm.name, target.host
+            vm.name,
+            host.host()
         ))
         .with("vm_id", created.id)
         .with("disk", disk.as_str())),
@@ -96,19 +99,19 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
             step,
             error,
             rollback,
-        })) => Err(create_failed(&step, &error, &rollback, &doing, &target)),
-        Err(RemoteError::Failed(f)) => Err(create_refused(f, &doing, &target, &vm, &switch, &disk)),
-        // Cut off mid-way (timeout, dropped session): PowerShell was killed before its own
-        // rollback could run; clean up what it may have left, within the reserved time.
-        Err(e @ (RemoteError::Ssh(SshError::Deadline(_)) | RemoteError::NoResult { .. })) => {
-            let outcome = cleanup(inv, &target, &vm, &disk);
+        })) => Err(create_failed(&step, &error, &rollback, &doing, host)),
+        Err(RemoteError::Failed(f)) => Err(create_refused(f, &doing, host, &vm, &switch, &disk)),
+        // Cut off mid-way (the deadline, a dropped session): PowerShell was killed before its
+        // own rollback could run; clean up what it may have left, within the reserved time.
+        Err(e) if e.interrupted() => {
+            let outcome = cleanup(inv, host, &vm, &disk);
             Err(anyhow::anyhow!(
                 "{doing} on {}:{}: {e}; {outcome}",
-                target.host,
-                target.port
+                host.host(),
+                host.port()
             ))
         }
-        Err(e) => Err(explain(e, &doing, &target, &vm)),
+        Err(e) => Err(explain(e, &doing, host, &vm)),
     }
 }
 
@@ -118,7 +121,7 @@ fn create_failed(
     error: &str,
     rollback: &[String],
     doing: &str,
-    target: &Target,
+    target: &dyn Transport,
 ) -> anyhow::Error {
     let undone = if rollback.is_empty() {
         "everything created so far was removed".to_owned()
@@ -130,7 +133,7 @@ fn create_failed(
     };
     anyhow::anyhow!(
         "{doing} on {} failed at step '{step}': {error}; {undone}",
-        target.host
+        target.host()
     )
 }
 
@@ -138,12 +141,12 @@ fn create_failed(
 fn create_refused(
     f: Failure,
     doing: &str,
-    target: &Target,
+    target: &dyn Transport,
     vm: &VmRef,
     switch: &str,
     disk: &str,
 ) -> anyhow::Error {
-    let host = &target.host;
+    let host = target.host();
     match f {
         Failure::VmExists => anyhow::anyhow!(
             "{doing}: a VM named {} already exists on {host}; nothing was created",
@@ -162,7 +165,7 @@ fn create_refused(
     }
 }
 
-fn cleanup(inv: &Invocation, target: &Target, vm: &VmRef, disk: &str) -> String {
+fn cleanup(inv: &Invocation, target: &dyn Transport, vm: &VmRef, disk: &str) -> String {
     let deadline = inv.deadline.cleanup();
     let data = CleanupData {
         name: vm.name.clone(),
@@ -188,13 +191,17 @@ fn cleanup(inv: &Invocation, target: &Target, vm: &VmRef, disk: &str) -> String 
     }
 }
 
-pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } =
-        run_on_vm(inv, DELETE, "deleting VM", settings::vhd_path, |vhd_path| {
-            DeleteFields {
-                vhd_path: vhd_path.clone(),
-            }
-        })?;
+pub fn delete(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_on_vm(
+        inv,
+        hosts,
+        DELETE,
+        "deleting VM",
+        settings::vhd_path,
+        |vhd_path| DeleteFields {
+            vhd_path: vhd_path.clone(),
+        },
+    )?;
     let Lookup::Found(Deleted { removed, kept }) = reply else {
         return Ok(Response::success(format!(
             "VM {} does not exist on the host: nothing to delete",

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 
 use crate::remote;
 use crate::settings;
-use crate::ssh::Target;
+use crate::ssh::Ssh;
+use crate::transport::{Connector, Transport};
 use crate::validate;
 
 use explain::explain;
@@ -45,29 +46,34 @@ pub const ACTIONS: &[&str] = &[
     "Resume",
 ];
 
-/// Dispatches one invocation.
+/// Dispatches one invocation; every host is reached over SSH.
 pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
+    dispatch(inv, &Ssh)
+}
+
+/// Dispatches one invocation, reaching the host through `hosts`.
+fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     match &inv.action {
         // Hyper-V needs nothing reserved before create; an empty merge patch lets an extension
         // registered with orchestratorrequirespreparevm=true deploy all the same.
         Action::Prepare => Ok(Response::prepare(PreparePatch::default())),
-        Action::Create => lifecycle::create(inv),
-        Action::Delete => lifecycle::delete(inv),
-        Action::Start => power::start(inv),
-        Action::Stop => power::stop(inv),
-        Action::Reboot => power::reboot(inv),
-        Action::Status => status::status(inv),
-        Action::Statuses => status::statuses(inv),
+        Action::Create => lifecycle::create(inv, hosts),
+        Action::Delete => lifecycle::delete(inv, hosts),
+        Action::Start => power::start(inv, hosts),
+        Action::Stop => power::stop(inv, hosts),
+        Action::Reboot => power::reboot(inv, hosts),
+        Action::Status => status::status(inv, hosts),
+        Action::Statuses => status::statuses(inv, hosts),
         Action::GetConsole => Err(anyhow!(
             "console access is not supported on Hyper-V: this extension does not expose the \
              VM's console; use Hyper-V Manager or vmconnect on the host"
         )),
-        Action::Custom(c) if c.is("Suspend") => power::suspend(inv),
-        Action::Custom(c) if c.is("Resume") => power::resume(inv),
-        Action::Custom(c) if c.is("ListSnapshots") => snapshots::list(inv),
-        Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv),
-        Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv),
-        Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv),
+        Action::Custom(c) if c.is("Suspend") => power::suspend(inv, hosts),
+        Action::Custom(c) if c.is("Resume") => power::resume(inv, hosts),
+        Action::Custom(c) if c.is("ListSnapshots") => snapshots::list(inv, hosts),
+        Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv, hosts),
+        Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv, hosts),
+        Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv, hosts),
         other => Err(unsupported_action(other, ACTIONS)),
     }
 }
@@ -116,8 +122,8 @@ impl VmRef {
 }
 
 /// A script's answer about one VM, with what was read to ask for it.
-struct VmReply<S, R> {
-    target: Target,
+struct VmReply<'h, S, R> {
+    host: Box<dyn Transport + 'h>,
     vm: VmRef,
     settings: S,
     reply: R,
@@ -126,13 +132,14 @@ struct VmReply<S, R> {
 /// Reads the connection, the action's own settings (`read`) and the VM, and fails with every
 /// problem at once before connecting; then runs `call` with the VM's identity plus
 /// `fields(&settings)`. `doing` ("starting VM") begins the error message.
-fn run_on_vm<S, F: Serialize, R: DeserializeOwned>(
+fn run_on_vm<'h, S, F: Serialize, R: DeserializeOwned>(
     inv: &Invocation,
+    hosts: &'h dyn Connector,
     call: Call<VmData<F>, R>,
     doing: &str,
     read: impl FnOnce(&mut DetailReader) -> S,
     fields: impl FnOnce(&S) -> F,
-) -> anyhow::Result<VmReply<S, R>> {
+) -> anyhow::Result<VmReply<'h, S, R>> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     let settings = read(&mut d);
@@ -143,10 +150,11 @@ fn run_on_vm<S, F: Serialize, R: DeserializeOwned>(
         uuid: vm.uuid.clone(),
         fields: fields(&settings),
     };
-    let reply = remote::run(&target, call, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("{doing} {}", vm.name), &target, &vm))?;
+    let host = hosts.transport(target);
+    let reply = remote::run(&*host, call, &data, &inv.deadline, &inv.id)
+        .map_err(|e| explain(e, &format!("{doing} {}", vm.name), &*host, &vm))?;
     Ok(VmReply {
-        target,
+        host,
         vm,
         settings,
         reply,
@@ -154,10 +162,11 @@ fn run_on_vm<S, F: Serialize, R: DeserializeOwned>(
 }
 
 /// [`run_on_vm`] for a script that needs only the VM's identity.
-fn run_script<R: DeserializeOwned>(
+fn run_script<'h, R: DeserializeOwned>(
     inv: &Invocation,
+    hosts: &'h dyn Connector,
     call: Call<VmData, R>,
     doing: &str,
-) -> anyhow::Result<VmReply<(), R>> {
-    run_on_vm(inv, call, doing, |_| (), |()| NoFields {})
+) -> anyhow::Result<VmReply<'h, (), R>> {
+    run_on_vm(inv, hosts, call, doing, |_| (), |()| NoFields {})
 }

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::{VmReply, run_on_vm, run_script};
 use crate::settings::{self, StopPolicy};
+use crate::transport::Connector;
 
 /// A success message plus the VM's state afterwards, as the script reported it.
 fn with_state(message: String, state: String) -> Response {
@@ -42,8 +43,8 @@ fn how(how: How) -> &'static str {
     }
 }
 
-pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_script(inv, START, "starting VM")?;
+pub fn start(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_script(inv, hosts, START, "starting VM")?;
     let PowerChange { before, state } = reply;
     let message = match before.as_str() {
         "Running" => format!("VM {} was already running", vm.name),
@@ -54,18 +55,19 @@ pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 /// Runs a script that stops the VM under the configured stop policy (stop, reboot).
-fn run_stopping<R: DeserializeOwned>(
+fn run_stopping<'h, R: DeserializeOwned>(
     inv: &Invocation,
+    hosts: &'h dyn Connector,
     call: Call<VmData<StopFields>, R>,
     doing: &str,
-) -> anyhow::Result<VmReply<StopPolicy, R>> {
-    run_on_vm(inv, call, doing, settings::stop_policy, |policy| {
+) -> anyhow::Result<VmReply<'h, StopPolicy, R>> {
+    run_on_vm(inv, hosts, call, doing, settings::stop_policy, |policy| {
         stop_fields(policy, &inv.deadline)
     })
 }
 
-pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_stopping(inv, STOP, "stopping VM")?;
+pub fn stop(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_stopping(inv, hosts, STOP, "stopping VM")?;
     let Lookup::Found(Stopped { how: h, state }) = reply else {
         return Ok(Response::success(format!(
             "VM {} does not exist on the host: nothing to stop",
@@ -78,8 +80,8 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
     ))
 }
 
-pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_stopping(inv, REBOOT, "rebooting VM")?;
+pub fn reboot(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_stopping(inv, hosts, REBOOT, "rebooting VM")?;
     let Stopped { how: h, state } = reply;
     Ok(with_state(
         format!("VM {} rebooted ({}, then started)", vm.name, how(h)),
@@ -87,8 +89,8 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
     ))
 }
 
-pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_script(inv, SUSPEND, "suspending VM")?;
+pub fn suspend(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_script(inv, hosts, SUSPEND, "suspending VM")?;
     let message = if reply.before == "Paused" {
         format!("VM {} was already suspended", vm.name)
     } else {
@@ -97,8 +99,8 @@ pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
     Ok(with_state(message, reply.state))
 }
 
-pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_script(inv, RESUME, "resuming VM")?;
+pub fn resume(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_script(inv, hosts, RESUME, "resuming VM")?;
     let message = if reply.before == "Running" {
         format!("VM {} was already running", vm.name)
     } else {

@@ -9,9 +9,11 @@ use serde_json::Value;
 
 use super::{VmReply, power_state, run_on_vm, run_script};
 use crate::settings;
+use crate::transport::Connector;
 
-pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { reply, .. } = run_script(inv, LIST_SNAPSHOTS, "listing checkpoints of VM")?;
+pub fn list(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { reply, .. } =
+        run_script(inv, hosts, LIST_SNAPSHOTS, "listing checkpoints of VM")?;
     // Always an array, also for zero or one checkpoint.
     let rows = reply
         .snapshots
@@ -22,38 +24,44 @@ pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 /// Runs a checkpoint script on the VM; `settings` is the checkpoint's name.
-fn run(
+fn run<'h>(
     inv: &Invocation,
+    hosts: &'h dyn Connector,
     call: Call<VmData<SnapshotFields>, SnapshotChange>,
     doing: &str,
-) -> anyhow::Result<VmReply<String, SnapshotChange>> {
-    run_on_vm(inv, call, doing, settings::snapshot_name, |snapshot| {
-        SnapshotFields {
+) -> anyhow::Result<VmReply<'h, String, SnapshotChange>> {
+    run_on_vm(
+        inv,
+        hosts,
+        call,
+        doing,
+        settings::snapshot_name,
+        |snapshot| SnapshotFields {
             snapshot: snapshot.clone(),
-        }
-    })
+        },
+    )
 }
 
-pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply {
         vm,
         settings: name,
         reply,
         ..
-    } = run(inv, CREATE_SNAPSHOT, "creating a checkpoint of VM")?;
+    } = run(inv, hosts, CREATE_SNAPSHOT, "creating a checkpoint of VM")?;
     Ok(
         Response::success(format!("checkpoint '{name}' of VM {} created", vm.name))
             .with("snapshot", serde_json::to_value(reply.snapshot)?),
     )
 }
 
-pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn restore(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply {
         vm,
         settings: name,
         reply,
         ..
-    } = run(inv, RESTORE_SNAPSHOT, "restoring a checkpoint of VM")?;
+    } = run(inv, hosts, RESTORE_SNAPSHOT, "restoring a checkpoint of VM")?;
     let state = reply.state;
     let power = power_state(&state);
     Ok(Response::success(format!(
@@ -64,10 +72,10 @@ pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
     .with("state", state))
 }
 
-pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn delete(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply {
         vm, settings: name, ..
-    } = run(inv, DELETE_SNAPSHOT, "deleting a checkpoint of VM")?;
+    } = run(inv, hosts, DELETE_SNAPSHOT, "deleting a checkpoint of VM")?;
     Ok(Response::success(format!(
         "checkpoint '{name}' of VM {} deleted",
         vm.name

@@ -8,6 +8,7 @@ use hyperv_protocol::data::NoFields;
 use hyperv_protocol::reply::{Lookup, VmState};
 
 use super::{VmRef, VmReply, explain, finish, run_script};
+use crate::transport::Connector;
 use crate::{remote, settings};
 
 /// Hyper-V's `VMState` name to CloudStack's power state. Guest memory resident (running,
@@ -21,16 +22,16 @@ pub fn power_state(state: &str) -> PowerState {
     }
 }
 
-pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn status(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply {
-        target, vm, reply, ..
-    } = run_script(inv, STATUS, "reading the state of VM")?;
+        host, vm, reply, ..
+    } = run_script(inv, hosts, STATUS, "reading the state of VM")?;
     let Lookup::Found(VmState { state }) = reply else {
         // Rights were proven first, so absent really means absent: report it as off.
         log::warn!(
             "VM {} does not exist on {}; reporting poweroff",
             vm.name,
-            target.host
+            host.host()
         );
         return Ok(Response::power(PowerState::Off).with(
             "message",
@@ -40,12 +41,13 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
     Ok(Response::power(power_state(&state)).with("state", state))
 }
 
-pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn statuses(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let mut d = inv.payload.details();
     let target = settings::connection(&mut d);
     finish(d)?;
-    let reply = remote::run(&target, STATUSES, &NoFields {}, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, "listing the VMs' states", &target, &VmRef::default()))?;
+    let host = hosts.transport(target);
+    let reply = remote::run(&*host, STATUSES, &NoFields {}, &inv.deadline, &inv.id)
+        .map_err(|e| explain(e, "listing the VMs' states", &*host, &VmRef::default()))?;
     let mut states: BTreeMap<String, PowerState> = BTreeMap::new();
     for vm in reply.vms {
         let power = power_state(&vm.state);
@@ -58,7 +60,7 @@ pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
     log::info!(
         "statuses: {} CloudStack VMs on {}",
         states.len(),
-        target.host
+        host.host()
     );
     Ok(Response::statuses(states))
 }
