@@ -7,6 +7,8 @@
 
 pub mod actions;
 pub mod clixml;
+#[cfg(test)]
+mod fake;
 pub mod remote;
 pub mod settings;
 pub mod ssh;

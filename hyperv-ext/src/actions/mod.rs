@@ -7,6 +7,8 @@ mod lifecycle;
 mod power;
 mod snapshots;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use anyhow::anyhow;
 use ext_sdk::{
