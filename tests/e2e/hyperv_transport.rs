@@ -354,6 +354,50 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
     drop(keep);
 }
 
+#[test]
+fn a_create_that_never_reached_powershell_is_not_cleaned_up() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let hv = Hv::start();
+    // Accepts TCP, never speaks SSH, and counts the connections.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (stop, accepted) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (stopping, counting) = (Arc::clone(&stop), Arc::clone(&accepted));
+    let server = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        loop {
+            // After `stop`, one last pass takes what is still queued.
+            let last = stopping.load(Ordering::SeqCst);
+            while let Ok((stream, _)) = silent.accept() {
+                counting.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+            if last {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let p = hv.with_host(&hv.payload(VM, UUID), |h| {
+        h["port"] = json!(port.to_string())
+    });
+    let run = hv.run_with_timeout("create", &p, "3");
+    let err = run.failure_within(1, Duration::from_secs(3));
+    stop.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    // Nothing was sent, so nothing can be left over: no cleanup connection.
+    assert!(
+        err.contains("deadline reached while in the SSH handshake") && !err.contains("clean"),
+        "{err}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
 /// Runs `command` on the test host with the OpenSSH client, key auth, as a person would.
 fn openssh(i: &hyperv_testhost::Info, command: &str) -> std::process::Output {
     std::process::Command::new("ssh")
