@@ -79,107 +79,56 @@ impl Script {
         }
     }
 
-    fn parts(self) -> &'static [&'static str] {
+    /// The shared fragments the script's own part uses, in order (after `head` and `rights`).
+    fn helpers(self) -> &'static [&'static str] {
         match self {
-            Script::Create => &[HEAD, RIGHTS, include_str!("../scripts/create.ps1"), TAIL],
-            Script::CleanupCreate => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                include_str!("../scripts/cleanup-create.ps1"),
-                TAIL,
-            ],
-            Script::Start => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                include_str!("../scripts/start.ps1"),
-                TAIL,
-            ],
-            Script::Stop => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                STOP_VM,
-                include_str!("../scripts/stop.ps1"),
-                TAIL,
-            ],
-            Script::Reboot => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                STOP_VM,
-                include_str!("../scripts/reboot.ps1"),
-                TAIL,
-            ],
-            Script::Delete => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                include_str!("../scripts/delete.ps1"),
-                TAIL,
-            ],
-            Script::Status => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                include_str!("../scripts/status.ps1"),
-                TAIL,
-            ],
-            Script::Statuses => &[HEAD, RIGHTS, include_str!("../scripts/statuses.ps1"), TAIL],
-            Script::Suspend => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                include_str!("../scripts/suspend.ps1"),
-                TAIL,
-            ],
-            Script::Resume => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                include_str!("../scripts/resume.ps1"),
-                TAIL,
-            ],
-            Script::ListSnapshots => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                SNAPSHOT,
-                include_str!("../scripts/list-snapshots.ps1"),
-                TAIL,
-            ],
-            Script::CreateSnapshot => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                SNAPSHOT,
-                include_str!("../scripts/create-snapshot.ps1"),
-                TAIL,
-            ],
-            Script::RestoreSnapshot => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                SNAPSHOT,
-                include_str!("../scripts/restore-snapshot.ps1"),
-                TAIL,
-            ],
-            Script::DeleteSnapshot => &[
-                HEAD,
-                RIGHTS,
-                FIND,
-                SNAPSHOT,
-                include_str!("../scripts/delete-snapshot.ps1"),
-                TAIL,
-            ],
+            Script::Create | Script::Statuses => &[],
+            Script::CleanupCreate
+            | Script::Start
+            | Script::Delete
+            | Script::Status
+            | Script::Suspend
+            | Script::Resume => &[FIND],
+            Script::Stop | Script::Reboot => &[FIND, STOP_VM],
+            Script::ListSnapshots
+            | Script::CreateSnapshot
+            | Script::RestoreSnapshot
+            | Script::DeleteSnapshot => &[FIND, SNAPSHOT],
         }
+    }
+
+    /// The script's own part: its `Main`.
+    fn main(self) -> &'static str {
+        match self {
+            Script::Create => include_str!("../scripts/create.ps1"),
+            Script::CleanupCreate => include_str!("../scripts/cleanup-create.ps1"),
+            Script::Start => include_str!("../scripts/start.ps1"),
+            Script::Stop => include_str!("../scripts/stop.ps1"),
+            Script::Reboot => include_str!("../scripts/reboot.ps1"),
+            Script::Delete => include_str!("../scripts/delete.ps1"),
+            Script::Status => include_str!("../scripts/status.ps1"),
+            Script::Statuses => include_str!("../scripts/statuses.ps1"),
+            Script::Suspend => include_str!("../scripts/suspend.ps1"),
+            Script::Resume => include_str!("../scripts/resume.ps1"),
+            Script::ListSnapshots => include_str!("../scripts/list-snapshots.ps1"),
+            Script::CreateSnapshot => include_str!("../scripts/create-snapshot.ps1"),
+            Script::RestoreSnapshot => include_str!("../scripts/restore-snapshot.ps1"),
+            Script::DeleteSnapshot => include_str!("../scripts/delete-snapshot.ps1"),
+        }
+    }
+
+    /// Every fragment of the script, in order.
+    fn parts(self) -> Vec<&'static str> {
+        let mut parts = vec![HEAD, RIGHTS];
+        parts.extend_from_slice(self.helpers());
+        parts.extend([self.main(), TAIL]);
+        parts
     }
 
     /// The composed script text with the data placeholder still in it.
     pub fn template(self) -> &'static str {
         static TEMPLATES: LazyLock<[String; Script::ALL.len()]> =
-            LazyLock::new(|| Script::ALL.map(|s| compose(s.parts())));
+            LazyLock::new(|| Script::ALL.map(|s| compose(&s.parts())));
         // `ALL` lists the variants in declaration order (a test checks it).
         &TEMPLATES[self as usize]
     }

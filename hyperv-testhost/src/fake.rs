@@ -266,24 +266,29 @@ fn clixml_error(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyperv_protocol::{command_line, encode_command};
+    use hyperv_protocol::call::STATUS;
+    use hyperv_protocol::data::{NoFields, VmData};
+    use hyperv_protocol::encode_command;
+
+    fn vm1() -> VmData {
+        VmData {
+            name: "vm1".into(),
+            uuid: "u1".into(),
+            fields: NoFields {},
+        }
+    }
 
     #[test]
     fn accepts_exactly_what_hyperv_ext_sends() {
-        let text = Script::Status
-            .render(&serde_json::json!({"name": "vm1"}), "id1")
-            .unwrap();
-        let line = command_line(Script::Status, &text).unwrap();
+        let line = STATUS.command(&vm1(), "id1").unwrap();
         let (script, data) = accept(line.as_str()).unwrap();
         assert_eq!(script, Script::Status);
-        assert_eq!(data["name"], "vm1");
+        assert_eq!((&data["name"], &data["id"]), (&"vm1".into(), &"id1".into()));
     }
 
     #[test]
     fn refuses_other_flags_and_foreign_scripts() {
-        let text = Script::Status
-            .render(&serde_json::json!({"name": "vm1"}), "id1")
-            .unwrap();
+        let text = Script::Status.render(&vm1(), "id1").unwrap();
         let encoded = encode_command(&text);
         assert!(
             accept(&format!(

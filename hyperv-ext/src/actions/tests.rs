@@ -214,24 +214,29 @@ fn failures_become_sentences_naming_the_vm_host_and_transport() {
 
 #[test]
 fn start_suspend_resume_read_the_state_before_and_after() {
-    let change = |before: &str, after: &str| done(json!({"before": before, "state": after}));
-    let message = |action: &str, answer| run(action, [answer]).0.unwrap()["message"].clone();
-    assert_eq!(
-        message("start", change("Off", "Running")),
-        "VM i-2-45-VM started"
-    );
-    assert_eq!(
-        message("start", change("Running", "Running")),
-        "VM i-2-45-VM was already running"
-    );
-    assert_eq!(
-        message("Suspend", change("Paused", "Paused")),
-        "VM i-2-45-VM was already suspended"
-    );
-    assert_eq!(
-        message("Resume", change("Paused", "Running")),
-        "VM i-2-45-VM resumed"
-    );
+    for (action, before, after, expected) in [
+        ("start", "Off", "Running", "VM i-2-45-VM started"),
+        (
+            "start",
+            "Running",
+            "Running",
+            "VM i-2-45-VM was already running",
+        ),
+        (
+            "Suspend",
+            "Paused",
+            "Paused",
+            "VM i-2-45-VM was already suspended",
+        ),
+        ("Resume", "Paused", "Running", "VM i-2-45-VM resumed"),
+    ] {
+        let answer = done(json!({"before": before, "state": after}));
+        let doc = run(action, [answer]).0.unwrap();
+        assert_eq!(
+            (doc["message"].as_str(), doc["state"].as_str()),
+            (Some(expected), Some(after))
+        );
+    }
 }
 
 #[test]
