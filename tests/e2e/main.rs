@@ -9,6 +9,7 @@ mod hyperv_safety;
 mod hyperv_transport;
 mod proxmox_create;
 mod proxmox_errors;
+mod proxmox_faults;
 mod proxmox_identity;
 mod proxmox_lifecycle;
 mod proxmox_power;

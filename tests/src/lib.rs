@@ -308,3 +308,17 @@ pub fn remove(doc: &mut Value, pointer: &str) {
         obj.remove(&key.replace("~1", "/").replace("~0", "~"));
     }
 }
+/// Polls `condition` until it holds or `limit` passes (generous: CI machines are loaded);
+/// returns whether it held.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
