@@ -242,3 +242,46 @@ fn e2e_encode(text: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn a_redirect_is_refused_naming_its_target_and_never_followed() {
+    let w = World::new();
+    let payload = running_vm(&w);
+    // The decoy would say the VM is stopped: nothing of it may be believed.
+    let decoy = w
+        .pve
+        .decoy_answer(json!({"status": "stopped", "vmid": 100}));
+    for (action, code) in [
+        ("status", 302),
+        ("statuses", 301),
+        ("status", 307),
+        ("stop", 308),
+    ] {
+        w.pve.reset_requests();
+        w.pve.fault(Fault::redirect(code).times(0));
+        let out = w.run(action, &payload);
+        let err = out.assert_error();
+        assert!(
+            err.contains(&format!(
+                "redirect (HTTP {code} to {}/api2/extjs/",
+                decoy.url
+            )) && err.contains("never redirects"),
+            "{action} {code}: {err}"
+        );
+        let requests = w.pve.requests();
+        assert_eq!(
+            requests.len(),
+            1,
+            "not retried: {:?}",
+            w.pve.request_lines()
+        );
+        assert!(!requests[0].fault.as_ref().unwrap().forwarded);
+        w.pve.clear_faults();
+    }
+    assert!(
+        w.pve.decoy().requests.is_empty(),
+        "the other host got nothing: {:?}",
+        w.pve.decoy().requests
+    );
+    assert_eq!(w.pve.vm(100).unwrap().status, "running", "nothing changed");
+}
