@@ -4,6 +4,7 @@
 
 mod contract;
 mod hyperv_injection;
+mod hyperv_known_hosts;
 mod hyperv_lifecycle;
 mod hyperv_safety;
 mod hyperv_transport;
