@@ -108,12 +108,19 @@ fn is_off(path: &Path) -> bool {
 
 fn open_log(path: &Path) -> Option<File> {
     // Create at most the last directory level (`extensions/` under CloudStack's log
-    // directory): on a machine without CloudStack's tree, logging is simply off.
+    // directory): on a machine without CloudStack's tree, logging is simply off. Modes are
+    // explicit (0750, 0640), so a umask of 000 makes nothing world-writable.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
         && dir.parent().is_some_and(Path::exists)
     {
-        let _ = std::fs::create_dir(dir);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o750);
+        }
+        let _ = builder.create(dir);
     }
     let mut options = OpenOptions::new();
     options.create(true).append(true);

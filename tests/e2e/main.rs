@@ -3,6 +3,7 @@
 //! One test binary (as ripgrep does): each module is one area.
 
 mod contract;
+mod file_modes;
 mod hyperv_injection;
 mod hyperv_known_hosts;
 mod hyperv_lifecycle;
