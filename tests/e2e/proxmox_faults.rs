@@ -143,12 +143,7 @@ fn a_task_held_running_keeps_its_lock_until_released() {
         (held[0].kind.as_str(), held[0].ended.as_deref()),
         ("qmstart", None)
     );
-    let task = w
-        .pve
-        .tasks()
-        .into_iter()
-        .find(|t| t.upid == held[0].upid)
-        .unwrap();
+    let task = w.pve.task(&held[0].upid).unwrap();
     assert_eq!(task.status, "running");
     assert_eq!(w.pve.vm(100).unwrap().status, "stopped", "not started yet");
     // It holds the VM's config lock, as a real start worker does.
@@ -169,12 +164,7 @@ fn a_task_held_running_keeps_its_lock_until_released() {
     assert!(eventually(Duration::from_secs(20), || {
         w.pve.vm(100).unwrap().status == "running"
     }));
-    let task = w
-        .pve
-        .tasks()
-        .into_iter()
-        .find(|t| t.upid == held[0].upid)
-        .unwrap();
+    let task = w.pve.task(&held[0].upid).unwrap();
     assert_eq!(task.exitstatus.as_deref(), Some("OK"));
     assert_eq!(w.pve.held_tasks()[0].ended.as_deref(), Some("released"));
 }

@@ -663,6 +663,11 @@ impl FakePve {
         self.typed(json!({"cmd": "tasks"}))
     }
 
+    /// The task with this UPID, if the simulator ran one.
+    pub fn task(&self, upid: &str) -> Option<Task> {
+        self.tasks().into_iter().find(|t| t.upid == upid)
+    }
+
     /// Volume names on a storage (e.g. `local-lvm`).
     pub fn volumes(&self, storage: &str) -> Vec<String> {
         self.typed(json!({"cmd": "storage", "storage": storage}))
