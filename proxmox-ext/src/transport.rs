@@ -81,6 +81,9 @@ pub enum TransportErrorKind {
     Io,
     /// The request could not even be built (bad URL, bad header).
     Setup,
+    /// The server answered with a redirect. PVE never redirects, so something else answered:
+    /// it is not followed and nothing of the answer is used.
+    Redirect,
 }
 
 /// A request that got no HTTP answer.
@@ -112,6 +115,13 @@ impl fmt::Display for TransportError {
                 write!(f, "connection to the Proxmox API failed: {}", self.message)
             }
             TransportErrorKind::Setup => write!(f, "cannot build the request: {}", self.message),
+            TransportErrorKind::Redirect => write!(
+                f,
+                "the Proxmox API answered with a redirect ({}); Proxmox VE never redirects, so it \
+                 was not followed and nothing from that host was used: check that 'url' names \
+                 the node's API itself (https://<node>:8006)",
+                self.message
+            ),
         }
     }
 }
@@ -146,6 +156,8 @@ pub enum TlsMode {
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// Connecting takes at most this long, whatever the request's own timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest redirect target quoted in an error (it comes from an untrusted server).
+const MAX_LOCATION_CHARS: usize = 200;
 
 /// The real transport: one ureq agent (and so one connection pool) per invocation.
 pub struct UreqTransport {
@@ -186,6 +198,8 @@ impl UreqTransport {
             ))
             // Proxmox answers ≥400 by closing the connection; keep the pool small and fresh.
             .max_idle_connections_per_host(2)
+            // PVE never redirects: a 3xx comes back as it is and becomes an error (see `send`).
+            .max_redirects(0)
             .build()
             .new_agent();
         // PVE splits the header value on its last '=' (user@realm!tokenid=secret).
@@ -273,6 +287,9 @@ impl Transport for UreqTransport {
         };
         let mut response = result.map_err(classify)?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(redirect_error(status, response.headers().get("location")));
+        }
         let content_type = response
             .headers()
             .get("content-type")
@@ -294,6 +311,26 @@ impl Transport for UreqTransport {
             content_type,
             body,
         })
+    }
+}
+
+/// A redirect answer as an error naming its target; the server that sent it got the request.
+fn redirect_error(status: u16, location: Option<&ureq::http::HeaderValue>) -> TransportError {
+    let target = match location {
+        None => "without a Location".to_owned(),
+        Some(value) => {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let mut shown: String = text.chars().take(MAX_LOCATION_CHARS).collect();
+            if text.chars().count() > MAX_LOCATION_CHARS {
+                shown.push_str("...");
+            }
+            format!("to {shown}")
+        }
+    };
+    TransportError {
+        kind: TransportErrorKind::Redirect,
+        delivery: Delivery::MaybeSent,
+        message: format!("HTTP {status} {target}"),
     }
 }
 
@@ -377,5 +414,27 @@ mod tests {
         );
         let connect = classify(ureq::Error::Timeout(ureq::Timeout::Connect));
         assert_eq!(connect.delivery, Delivery::NotSent);
+    }
+
+    #[test]
+    fn redirects_name_their_target() {
+        let to = ureq::http::HeaderValue::from_static("https://elsewhere.example:8006/x");
+        let e = redirect_error(302, Some(&to));
+        assert_eq!(
+            (e.kind, e.delivery),
+            (TransportErrorKind::Redirect, Delivery::MaybeSent)
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("redirect (HTTP 302 to https://elsewhere.example:8006/x)")
+                && text.contains("never redirects"),
+            "{text}"
+        );
+        let long = ureq::http::HeaderValue::from_str(&"a".repeat(500)).unwrap();
+        assert!(redirect_error(301, Some(&long)).message.ends_with("a..."));
+        assert_eq!(
+            redirect_error(307, None).message,
+            "HTTP 307 without a Location"
+        );
     }
 }

@@ -15,12 +15,15 @@
 )]
 
 mod contract;
+mod file_modes;
 mod hyperv_injection;
+mod hyperv_known_hosts;
 mod hyperv_lifecycle;
 mod hyperv_safety;
 mod hyperv_transport;
 mod proxmox_create;
 mod proxmox_errors;
+mod proxmox_faults;
 mod proxmox_identity;
 mod proxmox_lifecycle;
 mod proxmox_power;

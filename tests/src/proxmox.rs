@@ -278,7 +278,7 @@ pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Ou
         &[action.as_ref(), file.as_os_str(), timeout.as_ref()],
     )
     .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
-    .env("RUST_LOG", "debug".as_ref())
+    .rust_log("debug")
     .env("PROXMOX_EXT_STATE_DIR", state.as_os_str())
     .run();
     let json = run.json();
