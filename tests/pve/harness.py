@@ -33,6 +33,7 @@ the `quirks` command:
   - `WARNINGS: N` task exit status for chosen task types (fakepve knows only
     OK and errors);
   - `task_delay`: tasks of chosen types stay `running` for a while (a slow worker);
+  - `ceph`: an RBD storage whose operations are slow (real task durations at time_scale > 0);
   - `inject`: a proxy-style failure (HTML page, 595/596, dropped connection)
     for the next requests matching a method and path fragment.
 Every request is logged (method, decoded and raw path, query, form body, status, token id);
@@ -45,6 +46,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import traceback
 import urllib.parse
 
@@ -78,6 +80,8 @@ class Harness(object):
         self.injected = []
         # task type -> real seconds its tasks stay `running` before they start working
         self.task_delays = {}
+        # UPID -> {'at': time.monotonic() when the task's work ended}, for latency measurements
+        self.task_ends = {}
         self._wrap_tasks()
 
     def _wrap_tasks(self):
@@ -91,7 +95,19 @@ class Harness(object):
         pve = self.pve
         original = pve.task
 
-        async def task(node, ttype, tid, user, body, vm=None, lock=True, log=()):
+        async def task(node, ttype, tid, user, work, vm=None, lock=True, log=()):
+            ended = {}
+
+            async def body():
+                try:
+                    return await work()
+                finally:
+                    ended['at'] = time.monotonic()
+            upid = await delayable(node, ttype, tid, user, body, vm=vm, lock=lock, log=log)
+            self.task_ends[upid] = ended
+            return upid
+
+        async def delayable(node, ttype, tid, user, body, vm=None, lock=True, log=()):
             delay = self.task_delays.get(ttype)
             if not delay:
                 return await original(node, ttype, tid, user, body, vm=vm, lock=lock, log=log)
@@ -326,7 +342,16 @@ class Harness(object):
             self.quirks.update((k, bool(v)) for k, v in a.items() if k != 'cmd')
             return dict(self.quirks)
         if cmd == 'tasks':
-            return [dict(t) for t in pve.tasklog]
+            # ended_monotonic: when the task's work ended, on the CLOCK_MONOTONIC of this machine
+            return [dict(t, ended_monotonic=self.task_ends.get(t['upid'], {}).get('at')) for t in pve.tasklog]
+        if cmd == 'ceph':
+            # {"storage": "ceph-pool", "slow": 0.75}: an RBD storage (created when missing) whose
+            # every operation (clone, start of a VM with a disk on it) takes `slow` PVE seconds
+            name = a.get('storage', 'ceph-pool')
+            if name not in pve.storages:
+                pve.add_ceph_storage(name)
+            pve.ceph_slow(float(a.get('slow', 0)))
+            return None
         if cmd == 'storage':
             store = pve.storages[a['storage']]
             return sorted(store.get('volumes', {}))
