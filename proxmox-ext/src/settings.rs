@@ -2,7 +2,7 @@
 //! existing CloudStack setups keep working.
 //!
 //! Connection details (`url`, `user`, `token`, `secret`, `verify_tls_certificate`,
-//! `ca_certificate`) come from the host, else the extension; `node` and `network_bridge` from
+//! `ca_certificate`, `tls_fingerprint`) come from the host, else the extension; `node` and `network_bridge` from
 //! the host only; template and instance details (`template_type`, `template_id`, `iso_path`,
 //! `iso_os_type`, `disk_size_gb`, `storage`, `is_full_clone`, `vm_name`) from
 //! `externaldetails.virtualmachine`; `vmid_range` and `state_dir` (what `prepare` uses to hand
@@ -34,6 +34,9 @@ pub const NETWORK_BRIDGE: Detail =
 pub const VERIFY_TLS: Detail = Detail::new("verify_tls_certificate", HOST_OR_EXTENSION);
 pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", HOST_OR_EXTENSION)
     .hint("path to a PEM file to trust, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem");
+pub const TLS_FINGERPRINT: Detail = Detail::new("tls_fingerprint", HOST_OR_EXTENSION).hint(
+    "SHA-256 fingerprint of the node's certificate as the Proxmox VE GUI shows it (Node > System > Certificates) or pvenode cert info prints it, e.g. AB:CD:...:EF",
+);
 
 /// Where a management server or zone gets its ids from (host, cluster mapping, extension).
 const SERVER_OR_ZONE: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
@@ -235,10 +238,14 @@ impl Connection {
         let node: String = d.required_with(&NODE, parse_node);
         let verify: Option<bool> = d.optional(&VERIFY_TLS);
         let ca: Option<PathBuf> = d.optional_with(&CA_CERTIFICATE, parse_ca_file);
-        let tls = match (verify.unwrap_or(true), ca) {
-            (false, _) => TlsMode::Insecure,
-            (true, Some(path)) => TlsMode::CaFile(path),
-            (true, None) => TlsMode::System,
+        let pinned: Option<ext_tls::Fingerprint> =
+            d.optional_with(&TLS_FINGERPRINT, |s| s.parse().map_err(|e| format!("{e}")));
+        // A pinned certificate is the whole check: it wins over the other two.
+        let tls = match (pinned, verify.unwrap_or(true), ca) {
+            (Some(fingerprint), _, _) => TlsMode::Pinned(fingerprint),
+            (None, false, _) => TlsMode::Insecure,
+            (None, true, Some(path)) => TlsMode::CaFile(path),
+            (None, true, None) => TlsMode::System,
         };
         Connection {
             url,
