@@ -741,7 +741,8 @@ class Bench(object):
                         ratio = '%.1f× ours' % (median(st.wall) / median(ours.wall))
                     elif impl == 'floor' and ours:
                         ratio = 'ours %.2f×' % (median(ours.wall) / median(st.wall))
-                    elif impl == 'ours' and 'create' in case and getattr(self, 'create_floor', None):
+                    elif impl == 'ours' and group == 'Proxmox: timed tasks' and case.startswith('create') \
+                            and getattr(self, 'create_floor', None):
                         ratio = '%.3f× the simulated floor (%.0f ms)' % (median(st.wall) / self.create_floor,
                                                                          self.create_floor)
                     label = case + (' (%s)' % notes if notes else '') if first else ''
