@@ -117,7 +117,7 @@ fn main() {
     } else {
         128 + libc::WTERMSIG(status)
     };
-    let us = |t: libc::timeval| i64::from(t.tv_sec) * 1_000_000 + i64::from(t.tv_usec);
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     println!(
         "{{\"wall_ns\":{},\"user_us\":{},\"sys_us\":{},\"maxrss_kib\":{},\"exit\":{},\"start_ns\":{},\"end_ns\":{}}}",
         end - start,
