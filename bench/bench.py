@@ -268,6 +268,7 @@ class Bench(object):
         self.env_plain = base_env
         self.trust = self._system_store()
         self.vm_seq = 0
+        self.load_at_start = os.getloadavg()[0]
 
     # ------------------------------------------------------------------ helpers
 
@@ -713,9 +714,11 @@ class Bench(object):
         add = lines.append
         add('Measured by `bench/run.sh` (%d runs per case after %d warm-up, alternating between implementations; '
             'median and 10th–90th percentile). %s; commit %s; %s, %s, %s; %s. fakepve 0.5.0 at `time_scale` 0 '
-            'unless a case says otherwise; trust store: %d hashed certificates, %d KiB bundle.' % (
+            'unless a case says otherwise; trust store: %d hashed certificates, %d KiB bundle. Load average '
+            '(1 min) %.1f at the start, %.1f at the end: wall times grow with it, CPU times and RSS much less.' % (
                 self.args.runs, self.args.warmup, v['date'], v['commit'], v['ours'], v['hyperv'], v['rustc'],
-                v['machine'], self.trust['hashed'], self.trust['bundle_bytes'] // 1024))
+                v['machine'], self.trust['hashed'], self.trust['bundle_bytes'] // 1024,
+                getattr(self, 'load_at_start', float('nan')), os.getloadavg()[0]))
         add('')
         add('Floor: `bench/floor` does exec, one TLS handshake and the same HTTP request on the same ureq/rustls '
             'stack and nothing else; for timed tasks it is the simulated task time.')

@@ -162,6 +162,22 @@ impl Verifier {
     }
 }
 
+impl Verifier {
+    /// The server proves it holds the certificate's key, whatever the trust (a pinned leaf
+    /// too); only without verification is this skipped, as ureq's own insecure mode does.
+    fn signature(
+        &self,
+        verify: impl FnOnce(
+            &rustls::crypto::WebPkiSupportedAlgorithms,
+        ) -> Result<HandshakeSignatureValid, Error>,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        if matches!(self.anchors, Anchors::Insecure) {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+        verify(&self.provider.signature_verification_algorithms)
+    }
+}
+
 /// The reason in words, for an operator.
 fn explain(error: &Error, anchors: &Anchors, server_name: &ServerName<'_>) -> String {
     use CertificateError as C;
@@ -226,15 +242,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        if matches!(self.anchors, Anchors::Insecure) {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signature(|algorithms| verify_tls12_signature(message, cert, dss, algorithms))
     }
 
     fn verify_tls13_signature(
@@ -243,15 +251,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        if matches!(self.anchors, Anchors::Insecure) {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signature(|algorithms| verify_tls13_signature(message, cert, dss, algorithms))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
