@@ -8,6 +8,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 scripts/setup.sh
+venv=${CSEXT_VENV:-$repo/.venv}
 
 echo "== format and lint"
 cargo fmt --all -- --check
@@ -16,6 +17,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p ext-sdk --no-deps --locked --quiet
 
 echo "== build (release)"
 cargo build --release --workspace --bins --locked
+
+echo "== benchmark harness (its unit tests; the benchmark itself is bench/run.sh)"
+cargo build --release --quiet --locked --manifest-path bench/floor/Cargo.toml
+"$venv/bin/python" -m unittest discover -s bench -p 'test_*.py'
 
 echo "== documentation examples"
 cargo test --release --doc -p ext-sdk --locked

@@ -9,10 +9,11 @@
 
 use std::fmt;
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use ext_sdk::Secret;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 /// HTTP methods the Proxmox API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +104,8 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Tls => write!(
                 f,
                 "TLS handshake with the Proxmox API failed: {} (set 'ca_certificate' to the cluster's \
-                 /etc/pve/pve-root-ca.pem, or verify_tls_certificate=false to skip verification)",
+                 /etc/pve/pve-root-ca.pem, or 'tls_fingerprint' to the node certificate's SHA-256 \
+                 fingerprint, or verify_tls_certificate=false to skip verification)",
                 self.message
             ),
             TransportErrorKind::Timeout => write!(
@@ -143,11 +145,14 @@ impl<T: Transport + ?Sized> Transport for &T {
 /// How the server's certificate is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMode {
-    /// The system's trust store (upstream's behaviour with `verify_tls_certificate=true`).
+    /// The system's trust store (upstream's behaviour with `verify_tls_certificate=true`);
+    /// only the presented chain's issuer is read from it (see `ext_tls::SystemStore`).
     System,
     /// Only these PEM certificates (e.g. the cluster's `pve-root-ca.pem`, or a self-signed
     /// node certificate) are trusted.
     CaFile(std::path::PathBuf),
+    /// Only the node certificate with this SHA-256 fingerprint (`tls_fingerprint`).
+    Pinned(ext_tls::Fingerprint),
     /// No verification (`verify_tls_certificate=false`).
     Insecure,
 }
@@ -162,6 +167,8 @@ const MAX_LOCATION_CHARS: usize = 200;
 /// The real transport: one ureq agent (and so one connection pool) per invocation.
 pub struct UreqTransport {
     agent: ureq::Agent,
+    /// What the TLS handshakes saw: the presented certificate, and why it was refused.
+    tls: ext_tls::ClientTls,
     /// `https://host:port/api2/extjs`
     base: String,
     authorization: Secret,
@@ -176,22 +183,22 @@ impl UreqTransport {
         secret: &Secret,
         tls: &TlsMode,
     ) -> Result<Self, TransportError> {
-        let tls_config = match tls {
-            TlsMode::System => ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                .build(),
-            TlsMode::Insecure => ureq::tls::TlsConfig::builder()
-                .disable_verification(true)
-                .build(),
-            TlsMode::CaFile(path) => ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::new_with_certs(
-                    &read_pem_certificates(path)?,
-                ))
-                .build(),
+        let trust = match tls {
+            TlsMode::System => ext_tls::Trust::System(ext_tls::SystemStore::from_env()),
+            TlsMode::CaFile(path) => ext_tls::Trust::CaFile(path.clone()),
+            TlsMode::Pinned(fingerprint) => ext_tls::Trust::Pinned(*fingerprint),
+            TlsMode::Insecure => {
+                log::warn!(
+                    "verify_tls_certificate=false: the Proxmox API's certificate is not checked, so \
+                     anyone on the network path can pose as the node and read the API token; set \
+                     'tls_fingerprint' (or 'ca_certificate') instead"
+                );
+                ext_tls::Trust::Insecure
+            }
         };
-        let agent = ureq::Agent::config_builder()
+        let tls = ext_tls::ClientTls::new(&trust).map_err(ca_file_error)?;
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .tls_config(tls_config)
             .user_agent(concat!(
                 "cloudstack-proxmox-ext/",
                 env!("CARGO_PKG_VERSION")
@@ -200,52 +207,75 @@ impl UreqTransport {
             .max_idle_connections_per_host(2)
             // PVE never redirects: a 3xx comes back as it is and becomes an error (see `send`).
             .max_redirects(0)
-            .build()
-            .new_agent();
+            .build();
+        // ureq's own chain, with ext-tls in place of ureq's rustls connector.
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(tls.ureq_connector());
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         // PVE splits the header value on its last '=' (user@realm!tokenid=secret).
         let authorization = Secret::new(format!("PVEAPIToken={token_id}={}", secret.expose()));
         Ok(UreqTransport {
             agent,
+            tls,
             base: base.trim_end_matches('/').to_string(),
             authorization,
         })
     }
 }
 
-fn read_pem_certificates(
-    path: &Path,
-) -> Result<Vec<ureq::tls::Certificate<'static>>, TransportError> {
-    let setup = |message: String| TransportError {
+/// A `ca_certificate` that cannot be used, in the words the detail's operator knows.
+fn ca_file_error(error: ext_tls::SetupError) -> TransportError {
+    use ext_tls::SetupError as E;
+    let path = error.path().display();
+    let message = match &error {
+        E::ReadCaFile { error, .. } => format!("cannot read ca_certificate '{path}': {error}"),
+        E::BadPem { reason, .. } => format!("ca_certificate '{path}' is not valid PEM: {reason}"),
+        E::NoCertificate { .. } => format!(
+            "ca_certificate '{path}' holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)"
+        ),
+        E::NoUsableCertificate { reason, .. } => format!(
+            "ca_certificate '{path}' holds no certificate usable as a trust anchor: {reason}"
+        ),
+    };
+    TransportError {
         kind: TransportErrorKind::Setup,
         delivery: Delivery::NotSent,
         message,
-    };
-    let pem = std::fs::read(path).map_err(|e| {
-        setup(format!(
-            "cannot read ca_certificate '{}': {e}",
-            path.display()
-        ))
-    })?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(setup(format!(
-                    "ca_certificate '{}' is not valid PEM: {e}",
-                    path.display()
-                )));
-            }
+    }
+}
+
+impl UreqTransport {
+    /// A failed handshake, told with what the server presented: why its certificate was
+    /// refused, and its fingerprint (what `tls_fingerprint` pins).
+    fn tls_failure(&self, mut error: TransportError) -> TransportError {
+        if error.kind != TransportErrorKind::Tls {
+            return error;
         }
+        if let Some(peer) = self.tls.peer() {
+            error.message = match peer.refusal {
+                Some(ext_tls::Refusal::NotPinned { pinned }) => format!(
+                    "the node presented a certificate with SHA-256 fingerprint {}, not the pinned \
+                     'tls_fingerprint' {pinned}; nothing was sent. If the node's certificate was \
+                     renewed, check the new fingerprint on the node (pvenode cert info) and update \
+                     'tls_fingerprint'",
+                    peer.fingerprint
+                ),
+                Some(refusal) => format!(
+                    "the node's certificate was refused: {refusal}; nothing was sent. It presented \
+                     SHA-256 fingerprint {} (to pin it, check it on the node with pvenode cert info \
+                     and set 'tls_fingerprint')",
+                    peer.fingerprint
+                ),
+                None => format!(
+                    "{} (the node presented SHA-256 fingerprint {})",
+                    error.message, peer.fingerprint
+                ),
+            };
+        }
+        error
     }
-    if certs.is_empty() {
-        return Err(setup(format!(
-            "ca_certificate '{}' holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-            path.display()
-        )));
-    }
-    Ok(certs)
 }
 
 impl Transport for UreqTransport {
@@ -285,7 +315,7 @@ impl Transport for UreqTransport {
                     .send(request.form.as_deref().unwrap_or("").as_bytes())
             }
         };
-        let mut response = result.map_err(classify)?;
+        let mut response = result.map_err(|e| self.tls_failure(classify(e)))?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
             return Err(redirect_error(status, response.headers().get("location")));

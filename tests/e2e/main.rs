@@ -30,3 +30,4 @@ mod proxmox_power;
 mod proxmox_settings;
 mod proxmox_snapshots;
 mod proxmox_tasks;
+mod proxmox_tls;

@@ -33,6 +33,7 @@ the `quirks` command:
   - `WARNINGS: N` task exit status for chosen task types (fakepve knows only
     OK and errors);
   - `task_delay`: tasks of chosen types stay `running` for a while (a slow worker);
+  - `ceph`: an RBD storage whose operations are slow (real task durations at time_scale > 0);
   - `inject`: a proxy-style failure (HTML page, 595/596, dropped connection)
     for the next requests matching a method and path fragment, never forwarded.
 Every request is logged (method, decoded and raw path, query, form body, status, token id);
@@ -377,6 +378,8 @@ class Harness(object):
         self.warned = set()
         # task type -> real seconds its tasks stay `running` before they start working
         self.task_delays = {}
+        # UPID -> {'at': time.monotonic() when the task's work ended}, for latency measurements
+        self.task_ends = {}
         self._wrap_tasks()
 
     def _wrap_tasks(self):
@@ -390,7 +393,19 @@ class Harness(object):
         pve = self.pve
         original = pve.task
 
-        async def task(node, ttype, tid, user, body, vm=None, lock=True, log=()):
+        async def task(node, ttype, tid, user, work, vm=None, lock=True, log=()):
+            ended = {}
+
+            async def body():
+                try:
+                    return await work()
+                finally:
+                    ended['at'] = time.monotonic()
+            upid = await delayable(node, ttype, tid, user, body, vm=vm, lock=lock, log=log)
+            self.task_ends[upid] = ended
+            return upid
+
+        async def delayable(node, ttype, tid, user, body, vm=None, lock=True, log=()):
             hold_rule = self.holds.take(ttype)
             if hold_rule is not None:
                 hold, held = self.holds.wrap(hold_rule, ttype, vm, body)
@@ -667,7 +682,16 @@ class Harness(object):
             self.quirks.update((k, bool(v)) for k, v in a.items() if k != 'cmd')
             return dict(self.quirks)
         if cmd == 'tasks':
-            return [dict(t) for t in pve.tasklog]
+            # ended_monotonic: when the task's work ended, on the CLOCK_MONOTONIC of this machine
+            return [dict(t, ended_monotonic=self.task_ends.get(t['upid'], {}).get('at')) for t in pve.tasklog]
+        if cmd == 'ceph':
+            # {"storage": "ceph-pool", "slow": 0.75}: an RBD storage (created when missing) whose
+            # every operation (clone, start of a VM with a disk on it) takes `slow` PVE seconds
+            name = a.get('storage', 'ceph-pool')
+            if name not in pve.storages:
+                pve.add_ceph_storage(name)
+            pve.ceph_slow(float(a.get('slow', 0)))
+            return None
         if cmd == 'storage':
             store = pve.storages[a['storage']]
             return sorted(store.get('volumes', {}))

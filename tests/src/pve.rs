@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use ureq::unversioned::transport::Connector as _;
 
 /// The API token the harness accepts (`user@realm!tokenid`).
 pub const TOKEN_ID: &str = "root@pam!cs";
@@ -536,23 +537,22 @@ impl FakePve {
     /// `/nodes/pve1/tasks/<upid>`), `form` the body of a POST or PUT. Returns the HTTP status
     /// and the body as JSON (`Null` when it is not JSON); redirects are not followed.
     pub fn api(&self, method: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let pem = std::fs::read(&self.ca).expect("the simulator's certificate");
-        let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls)
+        // The product's own TLS stack (ext-tls), trusting only the simulator's certificate.
+        let tls = ext_tls::ClientTls::new(&ext_tls::Trust::CaFile(self.ca.clone()))
+            .expect("the simulator's certificate");
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+            .build();
+        let connector =
+            ().chain(ureq::unversioned::transport::TcpConnector::default())
+                .chain(tls.ureq_connector());
+        let agent = ureq::Agent::with_parts(
+            config,
+            connector,
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        );
         let url = format!("{}/api2/json{path}", self.url());
         let auth = format!("PVEAPIToken={TOKEN_ID}={}", self.secret);
         let result = match method {

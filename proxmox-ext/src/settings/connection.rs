@@ -7,8 +7,8 @@ use ext_sdk::net::is_dns_label;
 use ext_sdk::{DetailReader, HostPort, Secret};
 
 use super::{
-    CA_CERTIFICATE, DEFAULT_API_PORT, DEFAULT_VERIFY_TLS, NODE, SECRET, TOKEN, URL, USER,
-    VERIFY_TLS,
+    CA_CERTIFICATE, DEFAULT_API_PORT, DEFAULT_VERIFY_TLS, NODE, SECRET, TLS_FINGERPRINT, TOKEN,
+    URL, USER, VERIFY_TLS,
 };
 use crate::transport::TlsMode;
 
@@ -147,10 +147,14 @@ impl Connection {
         let node: String = d.required_with(&NODE, parse_node);
         let verify: Option<bool> = d.optional(&VERIFY_TLS);
         let ca: Option<PathBuf> = d.optional_with(&CA_CERTIFICATE, parse_ca_file);
-        let tls = match (verify.unwrap_or(DEFAULT_VERIFY_TLS), ca) {
-            (false, _) => TlsMode::Insecure,
-            (true, Some(path)) => TlsMode::CaFile(path),
-            (true, None) => TlsMode::System,
+        let pinned: Option<ext_tls::Fingerprint> =
+            d.optional_with(&TLS_FINGERPRINT, |s| s.parse().map_err(|e| format!("{e}")));
+        // A pinned certificate is the whole check: it wins over the other two.
+        let tls = match (pinned, verify.unwrap_or(DEFAULT_VERIFY_TLS), ca) {
+            (Some(fingerprint), _, _) => TlsMode::Pinned(fingerprint),
+            (None, false, _) => TlsMode::Insecure,
+            (None, true, Some(path)) => TlsMode::CaFile(path),
+            (None, true, None) => TlsMode::System,
         };
         Connection {
             url,

@@ -2,8 +2,8 @@
 //! existing CloudStack setups keep working, into one typed struct per action.
 //!
 //! Connection details (`url`, `user`, `token`, `secret`, `verify_tls_certificate`,
-//! `ca_certificate`) come from the host, else the extension; `node` and `network_bridge` from
-//! the host only; template and instance details (`template_type`, `template_id`, `iso_path`,
+//! `ca_certificate`, `tls_fingerprint`) come from the host, else the extension; `node` and
+//! `network_bridge` from the host only; template and instance details (`template_type`, `template_id`, `iso_path`,
 //! `iso_os_type`, `disk_size_gb`, `storage`, `is_full_clone`, `vm_name`) from
 //! `externaldetails.virtualmachine`; `vmid_range` and `state_dir` (what `prepare` uses to hand
 //! out VMIDs) from the host, the cluster mapping or the extension; the snapshot actions'
@@ -57,6 +57,9 @@ pub const NETWORK_BRIDGE: Detail =
 pub const VERIFY_TLS: Detail = Detail::new("verify_tls_certificate", HOST_OR_EXTENSION);
 pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", HOST_OR_EXTENSION)
     .hint("path to a PEM file to trust, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem");
+pub const TLS_FINGERPRINT: Detail = Detail::new("tls_fingerprint", HOST_OR_EXTENSION).hint(
+    "SHA-256 fingerprint of the node's certificate as the Proxmox VE GUI shows it (Node > System > Certificates) or pvenode cert info prints it, e.g. AB:CD:...:EF",
+);
 
 pub const VMID_RANGE: Detail = Detail::new("vmid_range", SERVER_OR_ZONE)
     .hint("the VMIDs prepare may hand out, e.g. 20000-29999: give each management server or zone deploying into one Proxmox cluster its own range");
@@ -96,6 +99,7 @@ pub const DETAILS: &[Detail] = &[
     NETWORK_BRIDGE,
     VERIFY_TLS,
     CA_CERTIFICATE,
+    TLS_FINGERPRINT,
     VMID_RANGE,
     STATE_DIR,
     TEMPLATE_TYPE,
