@@ -85,6 +85,7 @@
 #![deny(missing_docs)]
 
 pub mod action;
+pub mod check;
 pub mod deadline;
 pub mod details;
 pub mod hardware;
