@@ -15,3 +15,4 @@ mod proxmox_power;
 mod proxmox_settings;
 mod proxmox_snapshots;
 mod proxmox_tasks;
+mod winrm_peer;
