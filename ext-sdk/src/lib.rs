@@ -91,6 +91,7 @@ pub mod payload;
 pub mod redact;
 pub mod response;
 pub mod runner;
+pub mod tcp;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};
 pub use deadline::{Deadline, DeadlineExceeded};
