@@ -268,6 +268,19 @@ impl TestHost {
         Counters::load(Path::new(&self.info.winrm.winrm_counters))
     }
 
+    /// The counters once `ready` holds of them (polled for up to 10 s; then as they are), for
+    /// what the peer records after the client has gone (a TLS handshake the client refused).
+    pub fn winrm_counters_when(&self, ready: impl Fn(&Counters) -> bool) -> Counters {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let counters = self.winrm_counters();
+            if ready(&counters) || Instant::now() > end {
+                return counters;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sets the WinRM peer's fault knobs (all of them).
     pub fn winrm_knobs(&self, knobs: &WinrmKnobs) {
         knobs

@@ -15,4 +15,5 @@ mod proxmox_power;
 mod proxmox_settings;
 mod proxmox_snapshots;
 mod proxmox_tasks;
+mod winrm_client;
 mod winrm_peer;
