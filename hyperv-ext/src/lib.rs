@@ -1,13 +1,18 @@
 //! Hyper-V orchestrator extension for CloudStack (SSH + PowerShell).
 //!
-//! Every action is one SSH connection running one constant PowerShell script (`scripts/`),
-//! with user and operator data only in a base64 JSON blob inside it; see `powershell`.
+//! Every action runs one constant PowerShell script (`hyperv_protocol`), with user and
+//! operator data only in a base64 JSON blob inside it, through one [`transport::Transport`]
+//! run: one connection, one PowerShell start. [`remote`] reads the result above any transport;
+//! [`ssh`] is the transport the binary uses.
 
 pub mod actions;
-pub mod powershell;
+pub mod clixml;
+#[cfg(test)]
+mod fake;
 pub mod remote;
 pub mod settings;
 pub mod ssh;
+pub mod transport;
 pub mod validate;
 
 use ext_sdk::Meta;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use e2e::hyperv::{Hv, UUID, VM};
 use ext_sdk::{Deadline, Secret};
-use hyperv_ext::powershell::{Script, command_line};
+use hyperv_protocol::call::STATUS;
+use hyperv_protocol::data::{NoFields, VmData};
 use hyperv_testhost::{Knobs, WinrmCounters, WinrmKnobs};
-use serde_json::json;
 use winrm::{Auth, Config, Endpoint, ErrorKind, Stage};
 
 fn config(hv: &Hv) -> Config {
@@ -25,10 +25,12 @@ fn config(hv: &Hv) -> Config {
 }
 
 fn status_line(id: &str) -> String {
-    let text = Script::Status
-        .render(&json!({"name": VM, "uuid": UUID}), id)
-        .unwrap();
-    command_line(Script::Status, &text).unwrap()
+    let data = VmData {
+        name: VM.into(),
+        uuid: UUID.into(),
+        fields: NoFields {},
+    };
+    STATUS.command(&data, id).unwrap().as_str().to_owned()
 }
 
 fn deadline(seconds: u64) -> Deadline {

@@ -6,9 +6,10 @@ use std::process::Command;
 
 use e2e::hyperv::{Hv, UUID, VM};
 use e2e::pve::venv_python;
-use hyperv_ext::powershell::{Script, command_line};
+use hyperv_protocol::call::STATUS;
+use hyperv_protocol::data::{NoFields, VmData};
 use hyperv_testhost::WinrmCounters;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Runs `command` through the peer with pywinrm (`tests/winrm/pywinrm_run.py`).
 fn pywinrm(hv: &Hv, password: &str, ca_file: &str, command: &str) -> Value {
@@ -29,10 +30,12 @@ fn pywinrm(hv: &Hv, password: &str, ca_file: &str, command: &str) -> Value {
 }
 
 fn status_line(id: &str) -> String {
-    let text = Script::Status
-        .render(&json!({"name": VM, "uuid": UUID}), id)
-        .unwrap();
-    command_line(Script::Status, &text).unwrap()
+    let data = VmData {
+        name: VM.into(),
+        uuid: UUID.into(),
+        fields: NoFields {},
+    };
+    STATUS.command(&data, id).unwrap().as_str().to_owned()
 }
 
 fn ops(counters: &WinrmCounters) -> Vec<String> {

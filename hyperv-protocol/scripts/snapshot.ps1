@@ -7,4 +7,5 @@ function Find-Snap($v){
     if($m.Count -gt 1){Fail 'SNAPSHOT_AMBIGUOUS' $m.Count}
     $m[0]
 }
-function Snap-Row($s){[ordered]@{name=$s.Name;id=[string]$s.Id;created=$s.CreationTime.ToUniversalTime().ToString('s')+'Z';parent=$s.ParentSnapshotName;type=[string]$s.SnapshotType}}
+# A root checkpoint has no parent: [string] makes that '' (CloudStack's UI would show null as text).
+function Snap-Row($s){[ordered]@{name=$s.Name;id=[string]$s.Id;created=$s.CreationTime.ToUniversalTime().ToString('s')+'Z';parent=[string]$s.ParentSnapshotName;type=[string]$s.SnapshotType}}

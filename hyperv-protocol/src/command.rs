@@ -1,20 +1,12 @@
-//! How a script reaches Windows PowerShell 5.1 and how its answer comes back.
-//!
-//! The command line is built only from `[A-Za-z0-9+/= -.]`, so it passes unchanged through
-//! whichever outer shell Windows OpenSSH uses (cmd.exe by default, or PowerShell as
-//! `DefaultShell`). The answer is the last `HVX1:{json}` line on stdout; stderr (CLIXML)
-//! is decoded for the log only.
-
-mod clixml;
-mod reply;
-mod script;
+//! How a script reaches Windows PowerShell 5.1: one command line built only from
+//! `[A-Za-z0-9+/= -.]`, so it passes unchanged through whichever outer shell the host uses
+//! (cmd.exe by default with Windows OpenSSH, or PowerShell as `DefaultShell`; WinRM's cmd
+//! shell likewise).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-pub use clixml::decode_for_log;
-pub use reply::{Failure, Reply, ReplyError, parse_reply};
-pub use script::Script;
+use crate::Script;
 
 /// Everything before the encoded script, exactly as sent.
 pub const COMMAND_PREFIX: &str = "powershell.exe -NoLogo -NoProfile -NonInteractive \
@@ -53,8 +45,33 @@ pub fn encode_command(script_text: &str) -> String {
     STANDARD.encode(bytes)
 }
 
+/// A command line ready to send: our prefix and an encoded script, short enough for cmd.exe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine {
+    script: Script,
+    line: String,
+}
+
+impl CommandLine {
+    /// The script it runs.
+    pub fn script(&self) -> Script {
+        self.script
+    }
+
+    /// The whole line, as the transport hands it to the host's shell.
+    pub fn as_str(&self) -> &str {
+        &self.line
+    }
+}
+
+impl std::fmt::Display for CommandLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
 /// The full command line for `script_text`, refused when too long for cmd.exe.
-pub fn command_line(script: Script, script_text: &str) -> Result<String, CommandTooLong> {
+pub fn command_line(script: Script, script_text: &str) -> Result<CommandLine, CommandTooLong> {
     let line = format!("{COMMAND_PREFIX}{}", encode_command(script_text));
     if line.len() > MAX_COMMAND_LINE {
         return Err(CommandTooLong {
@@ -62,7 +79,7 @@ pub fn command_line(script: Script, script_text: &str) -> Result<String, Command
             length: line.len(),
         });
     }
-    Ok(line)
+    Ok(CommandLine { script, line })
 }
 
 /// A PowerShell single-quoted literal. PowerShell treats all five of `'` U+2018 U+2019
@@ -118,6 +135,8 @@ mod tests {
             .render(&serde_json::json!({"name": "a'\"&|<>^%!"}), "0a1b2c3d")
             .unwrap();
         let line = command_line(Script::Status, &text).unwrap();
+        assert_eq!(line.script(), Script::Status);
+        let line = line.as_str();
         assert!(line.starts_with(COMMAND_PREFIX));
         assert!(
             line.bytes()
@@ -126,22 +145,10 @@ mod tests {
         );
     }
 
-    /// Guards script growth: a create with four NICs, long paths and the UEFI CA template
-    /// must still fit cmd.exe. Every other script is far shorter than create.
+    /// Every other script is shorter than create, whose realistic worst case
+    /// `call::tests::a_large_realistic_create_fits_cmd_exe` measures.
     #[test]
-    fn a_large_realistic_create_fits_cmd_exe() {
-        let data = serde_json::json!({
-            "name": "i-2-45-VM", "uuid": "126f4562-1f0f-4313-875e-6150cabeb72f",
-            "gen": 2, "mem": 4294967296u64, "cpus": 4, "sw": "CloudStack External Switch",
-            "disk": "D:\\Hyper-V\\Virtual Hard Disks\\i-2-45-VM.vhdx",
-            "tpl": "D:\\Hyper-V\\Templates\\ubuntu-24.04-server.vhdx",
-            "dir": "D:\\Hyper-V\\Virtual Machines", "sb": "On",
-            "sbt": "MicrosoftUEFICertificateAuthority",
-            "nics": ["020100CC0001:1577", "020100CC0002:1578", "020100CC0003:", "020100CC0004:1580"],
-        });
-        let text = Script::Create.render(&data, "0a1b2c3d").unwrap();
-        let line = command_line(Script::Create, &text).expect("fits");
-        assert!(line.len() < MAX_COMMAND_LINE, "{}", line.len());
+    fn create_is_the_longest_script() {
         for script in Script::ALL {
             assert!(
                 script.template().len() <= Script::Create.template().len(),

@@ -51,7 +51,10 @@ fn unescape(s: &str) -> String {
             i += 7;
             continue;
         }
-        let c = s[i..].chars().next().expect("in bounds");
+        // `i` is always on a character boundary below `s.len()`.
+        let Some(c) = s[i..].chars().next() else {
+            break;
+        };
         let mut buf = [0u16; 2];
         units.extend_from_slice(c.encode_utf16(&mut buf));
         i += c.len_utf8();
