@@ -24,8 +24,11 @@ const PEER_PY: &str = include_str!("../winrm/peer.py");
 /// The peer's part of the line `hyperv-testhost` prints (flattened into [`crate::Info`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WinrmInfo {
-    /// `https://127.0.0.1:<port>/wsman`.
+    /// `https://<winrm_host>:5986/wsman`.
     pub winrm_url: String,
+    /// A loopback address of this host's own (127.a.b.c): WinRM's port 5986 is free there,
+    /// so an upstream-shaped `url` (a bare host) reaches it.
+    pub winrm_host: String,
     pub winrm_port: u16,
     /// The NTLM account (also `HV-TEST\<user>`), the SSH test user's name and password.
     pub winrm_username: String,
@@ -165,6 +168,7 @@ fn python() -> PathBuf {
 
 #[derive(Deserialize)]
 struct Ready {
+    address: String,
     port: u16,
     ca_certificate: String,
     other_ca_certificate: String,
@@ -247,7 +251,8 @@ pub fn start(
         Err(e) => return fail(child, format!("{e}: {line:?}")),
     };
     let info = WinrmInfo {
-        winrm_url: format!("https://127.0.0.1:{}/wsman", ready.port),
+        winrm_url: format!("https://{}:{}/wsman", ready.address, ready.port),
+        winrm_host: ready.address,
         winrm_port: ready.port,
         winrm_username: user.into(),
         winrm_password: password.into(),

@@ -324,11 +324,11 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, peer, context):
+    def __init__(self, peer, context, address):
         self.peer = peer
         self.context = context
         self.certificate_hash = None
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(address, Handler)
 
     def finish_request(self, request, client_address):
         self.peer.count("connections")
@@ -643,9 +643,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return ""
 
 
-def make_certificates(directory):
-    """A CA, a server certificate it signs (CN HV-TEST, SAN 127.0.0.1 and localhost), and an
-    unrelated CA; PEM files in `directory`. EC P-256 keys: instant to make."""
+def bind(peer, context):
+    """WinRM's own port, 5986, on a loopback address of its own (127.a.b.c, never 127.0.0.x,
+    so parallel test hosts do not collide): a client then needs only the host, as upstream's
+    hyperv.py does (https://<url>:5986/wsman)."""
+    import random
+
+    rng = random.Random(os.urandom(16))
+    last = None
+    for _ in range(32):
+        address = f"127.{rng.randint(10, 249)}.{rng.randint(0, 255)}.{rng.randint(2, 253)}"
+        try:
+            return Server(peer, context, (address, 5986))
+        except OSError as e:
+            last = e
+    raise SystemExit(f"no free loopback address for port 5986: {last}")
+
+
+def make_certificates(directory, address):
+    """A CA, a server certificate it signs (CN HV-TEST, SAN `address`, 127.0.0.1 and
+    localhost), and an unrelated CA; PEM files in `directory`. EC P-256 keys: instant."""
     now = datetime.datetime.now(datetime.timezone.utc)
 
     def name(cn):
@@ -682,7 +699,11 @@ def make_certificates(directory):
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address(address)),
+                ]
             ),
             critical=False,
         )
@@ -729,13 +750,13 @@ def main():
     os.chmod(users, 0o600)
     os.environ["NTLM_USER_FILE"] = users
 
-    paths, certificate_hash = make_certificates(args.dir)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server = bind(peer, context)
+    address, port = server.server_address[:2]
+    paths, certificate_hash = make_certificates(args.dir, address)
     context.load_cert_chain(paths["cert"], paths["key"])
-    server = Server(peer, context)
     # tls-server-end-point: the hash of our certificate with its signature's hash (SHA-256).
     server.certificate_hash = certificate_hash
-    port = server.server_address[1]
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     parent = os.getppid()
 
@@ -746,10 +767,11 @@ def main():
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
-    peer.log(f"listening on 127.0.0.1:{port}")
+    peer.log(f"listening on {address}:{port}")
     print(
         json.dumps(
             {
+                "address": address,
                 "port": port,
                 "ca_certificate": paths["ca"],
                 "other_ca_certificate": paths["other_ca"],

@@ -200,8 +200,8 @@ fn plain_http_is_refused_before_connecting() {
     let hv = Hv::start();
     let mut cfg = config(&hv);
     cfg.endpoint = Endpoint::parse(&format!(
-        "http://127.0.0.1:{}/wsman",
-        hv.host.info.winrm.winrm_port
+        "http://{}:{}/wsman",
+        hv.host.info.winrm.winrm_host, hv.host.info.winrm.winrm_port
     ))
     .unwrap();
     let err = winrm::run_command(&cfg, &status_line("rs7"), &deadline(30)).unwrap_err();
