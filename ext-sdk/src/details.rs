@@ -339,6 +339,11 @@ impl<'p> DetailReader<'p> {
         }
     }
 
+    /// Whether `detail` has a (non-blank) value at any of its levels; nothing is recorded.
+    pub fn is_set(&self, detail: &Detail) -> bool {
+        self.payload.lookup(detail).is_some()
+    }
+
     /// A detail that may be absent; an unusable value is recorded and `None` returned.
     pub fn optional<T: FromDetail>(&mut self, detail: &Detail) -> Option<T> {
         self.optional_with(detail, T::from_detail)

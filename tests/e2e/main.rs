@@ -7,6 +7,7 @@ mod hyperv_injection;
 mod hyperv_lifecycle;
 mod hyperv_safety;
 mod hyperv_transport;
+mod hyperv_winrm;
 mod proxmox_create;
 mod proxmox_errors;
 mod proxmox_identity;

@@ -43,6 +43,9 @@ use std::time::Duration;
 
 use ext_sdk::Secret;
 
+/// The TLS library whose [`rustls::ClientConfig`] [`Config::tls`] takes.
+pub use rustls;
+
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{Error, ErrorKind, Fault, Stage};
 pub use shell::{Output, run_command};

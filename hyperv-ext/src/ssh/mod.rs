@@ -24,7 +24,7 @@ use ssh2::{BlockDirections, Channel, Session};
 pub use hostkey::{Fingerprint, HostKeyError, HostKeyPolicy};
 use watchdog::Watchdog;
 
-use crate::transport::{Connector, Exit, Output, Sent, Transport, TransportError};
+use crate::transport::{Exit, Output, Sent, Transport, TransportError};
 
 /// Most we keep of each stream; the rest is drained and dropped. Results are a few KiB.
 const MAX_STDOUT: usize = 1024 * 1024;
@@ -210,15 +210,6 @@ impl Transport for Target {
     fn run(&self, command: &CommandLine, deadline: &Deadline) -> Result<Output, TransportError> {
         run_command(self, command.as_str(), deadline)
             .map_err(|(sent, error)| TransportError::new(sent, error))
-    }
-}
-
-/// Reaches every host over SSH.
-pub struct Ssh;
-
-impl Connector for Ssh {
-    fn transport(&self, target: Target) -> Box<dyn Transport + '_> {
-        Box::new(target)
     }
 }
 
