@@ -72,20 +72,26 @@ impl Running {
     /// Stops sshd and every session it started (its process group), and the WinRM peer.
     pub fn stop(mut self) {
         self.winrm.stop();
-        let pgid = self.sshd.id() as libc::pid_t;
-        // SAFETY: signalling the process group we created for sshd.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            if self.sshd.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = self.sshd.wait();
+        stop_group(&mut self.sshd);
     }
+}
+
+/// Ends the process group `child` leads (it was spawned with `process_group(0)`): SIGTERM,
+/// up to 3 s for the leader to exit, then SIGKILL for anything of the group still there.
+pub(crate) fn stop_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: signalling the process group we created.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: as above (ESRCH when the whole group is gone already).
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 fn run(program: &str, args: &[&str]) -> Result<String, String> {

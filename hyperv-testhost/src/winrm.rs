@@ -102,10 +102,7 @@ pub struct Counters {
 
 impl Counters {
     pub fn load(path: &Path) -> Counters {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        crate::control::load_json(path)
     }
 
     /// The events of one kind (`op`).
@@ -116,12 +113,7 @@ impl Counters {
 
 impl WinrmKnobs {
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(tmp, path)
+        crate::control::save_json(self, path)
     }
 }
 
@@ -137,19 +129,7 @@ impl WinrmPeer {
 
     /// Ends the peer and every fake PowerShell it started (its process group).
     pub fn stop(mut self) {
-        let pgid = self.child.id() as libc::pid_t;
-        // SAFETY: signalling the process group we created for the peer.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            if self.child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: as above; also ends fakes still running after the peer exited.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = self.child.wait();
+        crate::host::stop_group(&mut self.child);
     }
 }
 

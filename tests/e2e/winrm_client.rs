@@ -7,10 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::hyperv::{Hv, UUID, VM};
+use e2e::winrm::{assert_one_clean_run, status_line};
 use ext_sdk::{Deadline, Secret};
-use hyperv_protocol::call::STATUS;
-use hyperv_protocol::data::{NoFields, VmData};
-use hyperv_testhost::{Knobs, WinrmCounters, WinrmKnobs};
+use hyperv_testhost::{Knobs, WinrmKnobs};
 use winrm::{Auth, Config, Endpoint, ErrorKind, Stage};
 
 fn config(hv: &Hv) -> Config {
@@ -24,57 +23,8 @@ fn config(hv: &Hv) -> Config {
     )
 }
 
-fn status_line(id: &str) -> String {
-    let data = VmData {
-        name: VM.into(),
-        uuid: UUID.into(),
-        fields: NoFields {},
-    };
-    STATUS.command(&data, id).unwrap().as_str().to_owned()
-}
-
 fn deadline(seconds: u64) -> Deadline {
     Deadline::for_timeout(Instant::now(), Duration::from_secs(seconds))
-}
-
-fn ops(c: &WinrmCounters) -> Vec<&str> {
-    c.events
-        .iter()
-        .map(|e| e["op"].as_str().unwrap_or("?"))
-        .filter(|op| *op != "receive_timed_out")
-        .collect()
-}
-
-/// What every complete run leaves on the peer: one authenticated connection, one shell
-/// created and deleted, one command, one signal.
-fn assert_one_clean_run(c: &WinrmCounters) {
-    assert_eq!(
-        (
-            c.connections,
-            c.ntlm_negotiates,
-            c.ntlm_authenticated,
-            c.auth_failures
-        ),
-        (1, 1, 1, 0),
-        "{c:?}"
-    );
-    assert_eq!(
-        (c.shells_created, c.commands, c.signals, c.shells_deleted),
-        (1, 1, 1, 1),
-        "{c:?}"
-    );
-    assert!(c.open_shells.is_empty(), "{c:?}");
-    assert_eq!(
-        ops(c),
-        [
-            "authenticated",
-            "create",
-            "command",
-            "done",
-            "signal",
-            "delete"
-        ]
-    );
 }
 
 #[test]

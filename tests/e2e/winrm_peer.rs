@@ -6,9 +6,7 @@ use std::process::Command;
 
 use e2e::hyperv::{Hv, UUID, VM};
 use e2e::pve::venv_python;
-use hyperv_protocol::call::STATUS;
-use hyperv_protocol::data::{NoFields, VmData};
-use hyperv_testhost::WinrmCounters;
+use e2e::winrm::{assert_one_clean_run, status_line};
 use serde_json::Value;
 
 /// Runs `command` through the peer with pywinrm (`tests/winrm/pywinrm_run.py`).
@@ -27,23 +25,6 @@ fn pywinrm(hv: &Hv, password: &str, ca_file: &str, command: &str) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-fn status_line(id: &str) -> String {
-    let data = VmData {
-        name: VM.into(),
-        uuid: UUID.into(),
-        fields: NoFields {},
-    };
-    STATUS.command(&data, id).unwrap().as_str().to_owned()
-}
-
-fn ops(counters: &WinrmCounters) -> Vec<String> {
-    counters
-        .events
-        .iter()
-        .map(|e| e["op"].as_str().unwrap_or("?").to_owned())
-        .collect()
 }
 
 #[test]
@@ -77,32 +58,7 @@ fn pywinrm_runs_a_command_through_the_peer() {
     );
 
     let c = hv.host.winrm_counters();
-    assert_eq!(
-        (
-            c.connections,
-            c.ntlm_negotiates,
-            c.ntlm_authenticated,
-            c.auth_failures
-        ),
-        (1, 1, 1, 0),
-        "{c:?}"
-    );
-    assert_eq!(
-        (c.shells_created, c.commands, c.signals, c.shells_deleted),
-        (1, 1, 1, 1)
-    );
-    assert!(c.open_shells.is_empty());
-    assert_eq!(
-        ops(&c),
-        [
-            "authenticated",
-            "create",
-            "command",
-            "done",
-            "signal",
-            "delete"
-        ]
-    );
+    assert_one_clean_run(&c);
     assert_eq!(c.events[0]["user"], "hvtest");
     let command = &c.events_of("command")[0];
     assert_eq!(command["program"], "powershell.exe");

@@ -4,6 +4,7 @@
 pub mod hyperv;
 pub mod proxmox;
 pub mod pve;
+pub mod winrm;
 
 use std::ffi::OsStr;
 use std::io::Read;
