@@ -274,3 +274,42 @@ fn plain_http_and_an_ssh_detail_choose_as_documented() {
     assert_eq!(hv.host.connections(), 1);
     assert_eq!(hv.host.winrm_counters().connections, 0);
 }
+
+#[test]
+fn basic_when_chosen_and_offered_and_no_secret_in_a_trace_log() {
+    use base64::Engine as _;
+    let hv = Hv::start_winrm();
+    let w = hv.host.info.winrm.clone();
+    let basic = hv.with_host(&upstream(&hv), |h| {
+        h["winrm_auth"] = json!("basic");
+        h["log_level"] = json!("trace");
+    });
+    // Windows' default: Basic off. A clear refusal, nothing run.
+    let err = hv.run("status", &basic).failure(1);
+    assert!(err.contains("does not offer Basic authentication"), "{err}");
+    assert_eq!(hv.state().invocations, 0);
+
+    hv.host.winrm_knobs(&WinrmKnobs {
+        basic: true,
+        ..Default::default()
+    });
+    let (run, cost) = hv.run_counted("status", &basic);
+    assert_eq!(run.success()["power_state"], "poweroff");
+    assert_eq!(cost, Cost::ONE);
+    let c = hv.host.winrm_counters();
+    assert_eq!((c.basic_authenticated, c.ntlm_negotiates), (5, 0), "{c:?}");
+
+    // The same with NTLM at trace level: neither the password nor the Basic header's
+    // encoding of it reaches the log.
+    let ntlm = hv.with_host(&upstream(&hv), |h| h["log_level"] = json!("trace"));
+    hv.run("status", &ntlm).success();
+    let log = hv.scratch.log();
+    assert!(
+        log.contains("winrm:"),
+        "trace log has the WinRM steps: {log}"
+    );
+    let header = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", w.winrm_username, w.winrm_password));
+    assert!(!log.contains(&w.winrm_password), "password in the log");
+    assert!(!log.contains(&header), "Basic credentials in the log");
+}
