@@ -16,7 +16,7 @@ pub fn decode_for_log(stderr: &[u8], limit: usize) -> String {
     } else {
         raw.trim().to_string()
     };
-    truncate_chars(&text, limit)
+    ext_sdk::text::truncate(&text, limit).into_owned()
 }
 
 fn error_records(xml: &str) -> Vec<String> {
@@ -65,13 +65,6 @@ fn unescape(s: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&apos;", "'")
         .replace("&amp;", "&")
-}
-
-fn truncate_chars(s: &str, limit: usize) -> String {
-    match s.char_indices().nth(limit) {
-        Some((at, _)) => format!("{}...", &s[..at]),
-        None => s.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -84,7 +84,49 @@ pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Paramete
     .alias(&["snap_name"])
     .hint("the checkpoint's name (or its id)");
 
-const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(300);
+/// Every detail this extension reads (the SDK's own, such as `log_file`, are in
+/// [`ext_sdk::logging::DETAILS`]): what a settings reference or a typo check enumerates.
+pub const DETAILS: &[Detail] = &[
+    TRANSPORT,
+    URL,
+    PORT,
+    USERNAME,
+    PASSWORD,
+    PRIVATE_KEY,
+    PRIVATE_KEY_PASSPHRASE,
+    HOST_KEY_FINGERPRINT,
+    KNOWN_HOSTS,
+    HOST_KEY_CHECK,
+    VERIFY_TLS_CERTIFICATE,
+    CA_CERTIFICATE,
+    CERTIFICATE_FINGERPRINT,
+    WINRM_AUTH,
+    SWITCH,
+    VHD_PATH,
+    VM_PATH,
+    STOP_MODE,
+    STOP_TIMEOUT,
+    TEMPLATE_TYPE,
+    GENERATION,
+    TEMPLATE_PATH,
+    ISO_PATH,
+    VHD_SIZE_GB,
+    SECURE_BOOT,
+    SNAPSHOT_NAME,
+];
+
+// Each key once: checked when the extension compiles.
+const _: () = assert!(
+    ext_sdk::details::keys_are_unique(&[DETAILS, ext_sdk::logging::DETAILS]),
+    "a detail key or alias is declared twice"
+);
+
+/// The SSH port when neither `url` nor `port` names one.
+pub const DEFAULT_SSH_PORT: u16 = 22;
+/// How long a graceful shutdown may take when `stop_timeout` is not set.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(300);
+/// The VM generation when `generation` is not set.
+pub const DEFAULT_GENERATION: u8 = 1;
 
 /// How the host is reached, by the transport its details choose.
 #[derive(Debug, Clone)]
@@ -117,7 +159,9 @@ pub fn connection(d: &mut DetailReader) -> HostTarget {
         "winrm" => Ok(Via::Winrm),
         _ => Err("expected winrm or ssh".to_owned()),
     });
-    let ssh_detail = SSH_ONLY.iter().any(|detail| d.is_set(detail));
+    let ssh_detail = SSH_ONLY
+        .iter()
+        .any(|detail| d.payload().lookup(detail).is_some());
     match chosen.unwrap_or(if ssh_detail { Via::Ssh } else { Via::Winrm }) {
         Via::Ssh => HostTarget::Ssh(ssh_connection(d)),
         Via::Winrm => HostTarget::Winrm(winrm_connection(d, chosen.is_none())),
@@ -136,7 +180,7 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
                     .to_owned()),
             })
     });
-    if d.is_set(&PORT) {
+    if d.payload().lookup(&PORT).is_some() {
         d.reject(&PORT, "for WinRM the port goes in url (host:port)");
     }
     let username: String = d.required_with(&USERNAME, validate::username);
@@ -240,7 +284,7 @@ fn ssh_connection(d: &mut DetailReader) -> Target {
     };
     Target {
         host,
-        port: url_port.or(port).unwrap_or(22),
+        port: url_port.or(port).unwrap_or(DEFAULT_SSH_PORT),
         username,
         credential,
         host_key: host_key_policy(d),
@@ -412,7 +456,7 @@ pub fn instance(d: &mut DetailReader) -> Instance {
     });
     let generation = d
         .optional_with(&GENERATION, validate::generation)
-        .unwrap_or(1);
+        .unwrap_or(DEFAULT_GENERATION);
     let secure_boot = d
         .optional_with(&SECURE_BOOT, |s| match s.to_ascii_lowercase().as_str() {
             "off" | "false" => Ok(SecureBoot::Off),

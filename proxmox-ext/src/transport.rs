@@ -81,6 +81,9 @@ pub enum TransportErrorKind {
     Io,
     /// The request could not even be built (bad URL, bad header).
     Setup,
+    /// The server answered with a redirect. PVE never redirects, so something else answered:
+    /// it is not followed and nothing of the answer is used.
+    Redirect,
 }
 
 /// A request that got no HTTP answer.
@@ -112,6 +115,13 @@ impl fmt::Display for TransportError {
                 write!(f, "connection to the Proxmox API failed: {}", self.message)
             }
             TransportErrorKind::Setup => write!(f, "cannot build the request: {}", self.message),
+            TransportErrorKind::Redirect => write!(
+                f,
+                "the Proxmox API answered with a redirect ({}); Proxmox VE never redirects, so it \
+                 was not followed and nothing from that host was used: check that 'url' names \
+                 the node's API itself (https://<node>:8006)",
+                self.message
+            ),
         }
     }
 }
@@ -146,6 +156,8 @@ pub enum TlsMode {
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// Connecting takes at most this long, whatever the request's own timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest redirect target quoted in an error (it comes from an untrusted server).
+const MAX_LOCATION_CHARS: usize = 200;
 
 /// The real transport: one ureq agent (and so one connection pool) per invocation.
 pub struct UreqTransport {
@@ -186,6 +198,8 @@ impl UreqTransport {
             ))
             // Proxmox answers ≥400 by closing the connection; keep the pool small and fresh.
             .max_idle_connections_per_host(2)
+            // PVE never redirects: a 3xx comes back as it is and becomes an error (see `send`).
+            .max_redirects(0)
             .build()
             .new_agent();
         // PVE splits the header value on its last '=' (user@realm!tokenid=secret).
@@ -273,6 +287,9 @@ impl Transport for UreqTransport {
         };
         let mut response = result.map_err(classify)?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(redirect_error(status, response.headers().get("location")));
+        }
         let content_type = response
             .headers()
             .get("content-type")
@@ -294,6 +311,26 @@ impl Transport for UreqTransport {
             content_type,
             body,
         })
+    }
+}
+
+/// A redirect answer as an error naming its target; the server that sent it got the request.
+fn redirect_error(status: u16, location: Option<&ureq::http::HeaderValue>) -> TransportError {
+    let target = match location {
+        None => "without a Location".to_owned(),
+        Some(value) => {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let mut shown: String = text.chars().take(MAX_LOCATION_CHARS).collect();
+            if text.chars().count() > MAX_LOCATION_CHARS {
+                shown.push_str("...");
+            }
+            format!("to {shown}")
+        }
+    };
+    TransportError {
+        kind: TransportErrorKind::Redirect,
+        delivery: Delivery::MaybeSent,
+        message: format!("HTTP {status} {target}"),
     }
 }
 
@@ -345,95 +382,9 @@ fn is_tls_failure(message: &str) -> bool {
         .any(|w| lower.contains(w))
 }
 
-/// Percent-encodes one path segment or form value (RFC 3986 unreserved characters stay).
-pub fn encode(text: &str) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(text, SET).to_string()
-}
-
-/// An `application/x-www-form-urlencoded` body (also used as a query string), built in the
-/// order parameters are added.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Form {
-    pairs: Vec<(String, String)>,
-}
-
-impl Form {
-    pub fn new() -> Form {
-        Form::default()
-    }
-
-    /// Adds `key=value`.
-    pub fn set(mut self, key: &str, value: impl fmt::Display) -> Form {
-        self.pairs.push((key.to_string(), value.to_string()));
-        self
-    }
-
-    /// Adds `key=value` when `value` is `Some`.
-    pub fn set_opt(self, key: &str, value: Option<impl fmt::Display>) -> Form {
-        match value {
-            Some(v) => self.set(key, v),
-            None => self,
-        }
-    }
-
-    /// Adds `key=1` or `key=0` (PVE's booleans).
-    pub fn flag(self, key: &str, value: bool) -> Form {
-        self.set(key, if value { 1 } else { 0 })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    /// The value of `key`, if set (for tests and logging).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The parameters in order.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    pub fn encode(&self) -> String {
-        self.pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_path_segments_and_forms() {
-        assert_eq!(
-            encode("UPID:pve1:000003E9:00001B5F:6B0128C0:qmclone:9000:root@pam!cs:"),
-            "UPID%3Apve1%3A000003E9%3A00001B5F%3A6B0128C0%3Aqmclone%3A9000%3Aroot%40pam%21cs%3A"
-        );
-        assert_eq!(encode("pve-node_1.x~"), "pve-node_1.x~");
-        let form = Form::new()
-            .set("net0", "virtio=02:01:00:CC:00:01,bridge=vmbr1,tag=1577")
-            .flag("full", false)
-            .set_opt("storage", None::<&str>)
-            .set("description", "a b&c=d");
-        assert_eq!(
-            form.encode(),
-            "net0=virtio%3D02%3A01%3A00%3ACC%3A00%3A01%2Cbridge%3Dvmbr1%2Ctag%3D1577&full=0&description=a%20b%26c%3Dd"
-        );
-        assert_eq!(form.get("full"), Some("0"));
-    }
 
     #[test]
     fn connect_errors_are_never_sent() {
@@ -463,5 +414,27 @@ mod tests {
         );
         let connect = classify(ureq::Error::Timeout(ureq::Timeout::Connect));
         assert_eq!(connect.delivery, Delivery::NotSent);
+    }
+
+    #[test]
+    fn redirects_name_their_target() {
+        let to = ureq::http::HeaderValue::from_static("https://elsewhere.example:8006/x");
+        let e = redirect_error(302, Some(&to));
+        assert_eq!(
+            (e.kind, e.delivery),
+            (TransportErrorKind::Redirect, Delivery::MaybeSent)
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("redirect (HTTP 302 to https://elsewhere.example:8006/x)")
+                && text.contains("never redirects"),
+            "{text}"
+        );
+        let long = ureq::http::HeaderValue::from_str(&"a".repeat(500)).unwrap();
+        assert!(redirect_error(301, Some(&long)).message.ends_with("a..."));
+        assert_eq!(
+            redirect_error(307, None).message,
+            "HTTP 307 without a Location"
+        );
     }
 }

@@ -203,7 +203,8 @@ fn full_lifecycle_by_password() {
         "no PTY, no shell"
     );
     assert_eq!(
-        state.invocations as usize, connections,
+        usize::try_from(state.invocations).ok(),
+        Some(connections),
         "one PowerShell start per connection"
     );
     assert!(state.launches.iter().all(|l| l.script.is_some()));

@@ -91,7 +91,7 @@ fn a_wrong_host_key_is_refused_before_any_credential_is_sent() {
     let p = hv.payload(VM, UUID);
     let real = hv.host.info.host_key_fingerprint.clone();
     let wrong_fp = hv.with_host(&p, |h| {
-        h["host_key_fingerprint"] = json!("SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik")
+        h["host_key_fingerprint"] = json!("SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik");
     });
     let before = hv.host.sshd_log();
     let (run, cost) = hv.run_counted("delete", &wrong_fp);
@@ -341,7 +341,7 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
         drop(held);
     });
     let p = hv.with_host(&hv.payload(VM, UUID), |h| {
-        h["port"] = json!(port.to_string())
+        h["port"] = json!(port.to_string());
     });
     let run = hv.run_with_timeout("status", &p, "3");
     let err = run.failure_within(1, Duration::from_secs(3));
@@ -384,7 +384,7 @@ fn a_create_that_never_reached_powershell_is_not_cleaned_up() {
         }
     });
     let p = hv.with_host(&hv.payload(VM, UUID), |h| {
-        h["port"] = json!(port.to_string())
+        h["port"] = json!(port.to_string());
     });
     let run = hv.run_with_timeout("create", &p, "3");
     let err = run.failure_within(1, Duration::from_secs(3));

@@ -132,7 +132,7 @@ impl Hv {
             "virtualmachinename": name,
             "cloudstack.vm.details": {
                 "id": 45, "name": name, "uuid": uuid, "state": "Starting", "type": "User",
-                "cpus": 2, "minRam": 536870912u64, "maxRam": 536870912u64,
+                "cpus": 2, "minRam": 536_870_912_u64, "maxRam": 536_870_912_u64,
                 "vncPassword": "uHQHQ4niy8f4ogwCM1k-rw",
                 "details": {"deployvm": "true", "External:template_type": "template"},
                 "nics": [
@@ -157,8 +157,10 @@ impl Hv {
 
     /// Runs an action and reports what it cost on the host.
     pub fn run_counted(&self, action: &str, payload: &Value) -> (Run, Cost) {
-        let connections =
-            || self.host.connections() + self.host.winrm_counters().connections as usize;
+        let connections = || {
+            self.host.connections()
+                + usize::try_from(self.host.winrm_counters().connections).expect("a count")
+        };
         let (c0, l0) = (connections(), self.state().invocations);
         let w0 = self.host.winrm_counters();
         let run = self.run(action, payload);

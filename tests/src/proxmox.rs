@@ -106,7 +106,7 @@ impl Payload {
         v["virtualmachinename"] = json!(vm.name);
         v["cloudstack.vm.details"] = json!({
             "id": vm.id, "name": vm.name, "uuid": vm.uuid, "state": "Starting", "type": "User",
-            "cpus": 2, "minSpeed": 500, "maxSpeed": 500, "minRam": 1073741824u64, "maxRam": 1073741824u64,
+            "cpus": 2, "minSpeed": 500, "maxSpeed": 500, "minRam": 1_073_741_824_u64, "maxRam": 1_073_741_824_u64,
             "arch": "x86_64", "bootArgs": "", "enableHA": false, "limitCpuUse": false,
             "enableDynamicallyScaleVm": false, "enterHardwareSetup": false,
             "vncPassword": "uHQHQ4niy8f4ogwCM1k-rw",
@@ -278,7 +278,7 @@ pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Ou
         &[action.as_ref(), file.as_os_str(), timeout.as_ref()],
     )
     .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
-    .env("RUST_LOG", "debug".as_ref())
+    .rust_log("debug")
     .env("PROXMOX_EXT_STATE_DIR", state.as_os_str())
     .run();
     let json = run.json();

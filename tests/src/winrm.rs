@@ -14,7 +14,11 @@ pub fn status_line(id: &str) -> String {
         uuid: UUID.into(),
         fields: NoFields {},
     };
-    STATUS.command(&data, id).unwrap().as_str().to_owned()
+    STATUS
+        .command(&data, id)
+        .expect("a status command line")
+        .as_str()
+        .to_owned()
 }
 
 /// The peer's operations in order, without the Receives that timed out (how many there are

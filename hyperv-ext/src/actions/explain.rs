@@ -1,6 +1,7 @@
 //! The scripts' failures as sentences for the operator.
 
 use anyhow::anyhow;
+use ext_sdk::HostPort;
 use hyperv_protocol::Failure;
 
 use super::VmRef;
@@ -14,7 +15,10 @@ pub(super) fn explain(
     target: &dyn Transport,
     vm: &VmRef,
 ) -> anyhow::Error {
-    let host = format!("{}:{}", target.host(), target.port());
+    let host = HostPort {
+        host: target.host().to_owned(),
+        port: Some(target.port()),
+    };
     let RemoteError::Failed(f) = error else {
         return anyhow!("{doing} on {host}: {error}");
     };

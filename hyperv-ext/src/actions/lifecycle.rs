@@ -1,58 +1,46 @@
 //! create (with rollback, and cleanup after a timeout) and delete (with the VM's disks).
 
-use ext_sdk::{DetailReader, Invocation, MacAddress, Nic, Response, Vlan};
+use ext_sdk::{DetailReader, Invocation, Response};
 use hyperv_protocol::Failure;
 use hyperv_protocol::call::{CLEANUP_CREATE, CREATE, DELETE};
 use hyperv_protocol::data::{CleanupData, CreateData, DeleteFields, NicData};
 use hyperv_protocol::reply::{Deleted, Lookup};
 
-use super::{VmRef, VmReply, explain, finish, run_on_vm, take};
+use super::{VmRef, VmReply, explain, read_settings, run_on_vm};
 use crate::remote::{self, RemoteError};
 use crate::settings::{self, Source};
 use crate::transport::{Connector, Transport};
 use crate::validate;
 
 /// The NICs in device order, each with a unicast MAC and a VLAN (or untagged).
-fn nics(list: &[Nic], d: &mut DetailReader) -> Vec<NicData> {
-    let mut ordered: Vec<&Nic> = list.iter().collect();
-    ordered.sort_by_key(|n| n.device_id.unwrap_or(u32::MAX));
-    ordered
+fn nics(d: &mut DetailReader) -> Vec<NicData> {
+    d.nics()
         .iter()
-        .enumerate()
-        .map(|(i, nic)| {
-            let mac = match nic.mac.as_deref() {
-                Some(m) => take(
-                    d,
-                    MacAddress::parse_nic(m)
-                        .map(|m| m.to_bare_upper())
-                        .map_err(|e| format!("NIC {i}: {e}")),
-                ),
-                None => take(d, Err(format!("NIC {i} has no MAC address"))),
-            };
-            let vlan = take(
-                d,
-                nic.vlan()
-                    .map(Vlan::tag)
-                    .map_err(|e| format!("NIC {i}: {e}")),
-            );
-            NicData { mac, vlan }
+        .map(|nic| NicData {
+            mac: nic.mac.to_bare_upper(),
+            vlan: nic.vlan.tag(),
         })
         .collect()
 }
 
 pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let switch = settings::switch(&mut d);
-    let vhd_path = settings::vhd_path(&mut d);
-    let vm_path = settings::vm_path(&mut d);
-    let instance = settings::instance(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    let details = inv.payload.vm.clone().unwrap_or_default();
-    let mem = take(&mut d, validate::memory_bytes(details.min_ram));
-    let cpus = take(&mut d, validate::cpus(details.cpus));
-    let nics = nics(inv.payload.nics(), &mut d);
-    finish(d)?;
+    let vm_details = inv.payload.vm.as_ref();
+    let (target, switch, vhd_path, vm_path, instance, vm, mem, cpus, nics) =
+        read_settings(&inv.payload, |d| {
+            (
+                settings::connection(d),
+                settings::switch(d),
+                settings::vhd_path(d),
+                settings::vm_path(d),
+                settings::instance(d),
+                VmRef::read(&inv.payload, d),
+                d.check(validate::memory_bytes(vm_details.and_then(|v| v.min_ram)))
+                    .unwrap_or_default(),
+                d.check(validate::cpus(vm_details.and_then(|v| v.cpus)))
+                    .unwrap_or_default(),
+                nics(d),
+            )
+        })?;
 
     let (tpl, iso, size, extension) = match &instance.source {
         Source::Template(path) => {

@@ -79,18 +79,14 @@ fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response>
     }
 }
 
-/// A payload value checked by a validator: the value, or the type's default with the problem
-/// recorded in `d` (reported with the details' problems by [`finish`]).
-fn take<T: Default>(d: &mut DetailReader, result: Result<T, String>) -> T {
-    result.unwrap_or_else(|problem| {
-        d.problem(problem);
-        T::default()
-    })
-}
-
-/// Fails with every detail and payload problem in one message, before anything is sent.
-fn finish(d: DetailReader) -> anyhow::Result<()> {
-    d.finish()
+/// Reads an action's settings with one reader, and fails with every detail and payload
+/// problem in one message before anything is sent.
+fn read_settings<T>(
+    payload: &Payload,
+    read: impl FnOnce(&mut DetailReader) -> T,
+) -> anyhow::Result<T> {
+    payload
+        .read(read)
         .map_err(|e| anyhow!("{e}; nothing was changed on the host"))
 }
 
@@ -104,21 +100,18 @@ struct VmRef {
 
 impl VmRef {
     fn read(payload: &Payload, d: &mut DetailReader) -> VmRef {
-        let name = match payload.vm_name() {
-            Some(n) => take(d, validate::vm_name(n)),
-            None => take(
-                d,
-                Err("the payload names no VM (virtualmachinename)".into()),
-            ),
-        };
-        let uuid = match payload.vm_uuid() {
-            Some(u) => take(d, validate::vm_uuid(u)),
-            None => take(
-                d,
-                Err("the payload has no VM UUID (virtualmachineid)".into()),
-            ),
-        };
-        VmRef { name, uuid }
+        let name = payload
+            .vm_name()
+            .ok_or_else(|| "the payload names no VM (virtualmachinename)".to_owned())
+            .and_then(validate::vm_name);
+        let uuid = payload
+            .vm_uuid()
+            .ok_or_else(|| "the payload has no VM UUID (virtualmachineid)".to_owned())
+            .and_then(validate::vm_uuid);
+        VmRef {
+            name: d.check(name).unwrap_or_default(),
+            uuid: d.check(uuid).unwrap_or_default(),
+        }
     }
 }
 
@@ -141,11 +134,13 @@ fn run_on_vm<'h, S, F: Serialize, R: DeserializeOwned>(
     read: impl FnOnce(&mut DetailReader) -> S,
     fields: impl FnOnce(&S) -> F,
 ) -> anyhow::Result<VmReply<'h, S, R>> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let settings = read(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    finish(d)?;
+    let (target, settings, vm) = read_settings(&inv.payload, |d| {
+        (
+            settings::connection(d),
+            read(d),
+            VmRef::read(&inv.payload, d),
+        )
+    })?;
     let data = VmData {
         name: vm.name.clone(),
         uuid: vm.uuid.clone(),

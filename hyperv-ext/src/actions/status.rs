@@ -7,7 +7,7 @@ use hyperv_protocol::call::{STATUS, STATUSES};
 use hyperv_protocol::data::NoFields;
 use hyperv_protocol::reply::{Lookup, VmState};
 
-use super::{VmRef, VmReply, explain, finish, run_script};
+use super::{VmRef, VmReply, explain, read_settings, run_script};
 use crate::transport::Connector;
 use crate::{remote, settings};
 
@@ -42,9 +42,7 @@ pub fn status(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Respons
 }
 
 pub fn statuses(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    finish(d)?;
+    let target = read_settings(&inv.payload, settings::connection)?;
     let host = hosts.transport(target);
     let reply = remote::run(&*host, STATUSES, &NoFields {}, &inv.deadline, &inv.id)
         .map_err(|e| explain(e, "listing the VMs' states", &*host, &VmRef::default()))?;

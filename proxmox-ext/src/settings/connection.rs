@@ -1,68 +1,16 @@
-//! Settings, read from CloudStack details with the same keys as upstream's `proxmox.py`, so
-//! existing CloudStack setups keep working.
-//!
-//! Connection details (`url`, `user`, `token`, `secret`, `verify_tls_certificate`,
-//! `ca_certificate`) come from the host, else the extension; `node` and `network_bridge` from
-//! the host only; template and instance details (`template_type`, `template_id`, `iso_path`,
-//! `iso_os_type`, `disk_size_gb`, `storage`, `is_full_clone`, `vm_name`) from
-//! `externaldetails.virtualmachine`; `vmid_range` and `state_dir` (what `prepare` uses to hand
-//! out VMIDs) from the host, the cluster mapping or the extension. Each action reads what it needs through one
-//! [`DetailReader`], so a misconfigured setup gets one error naming every problem.
+//! Where the Proxmox API is and how to authenticate: what every action reads.
 
 use std::fmt;
 use std::path::PathBuf;
 
-use ext_sdk::{Detail, DetailReader, Level, Secret};
+use ext_sdk::net::is_dns_label;
+use ext_sdk::{DetailReader, HostPort, Secret};
 
+use super::{
+    CA_CERTIFICATE, DEFAULT_API_PORT, DEFAULT_VERIFY_TLS, NODE, SECRET, TOKEN, URL, USER,
+    VERIFY_TLS,
+};
 use crate::transport::TlsMode;
-
-const HOST_OR_EXTENSION: &[Level] = &[Level::Host, Level::Extension];
-const VM: &[Level] = &[Level::VirtualMachine];
-
-pub const URL: Detail = Detail::new("url", HOST_OR_EXTENSION)
-    .hint("Proxmox API address, e.g. https://pve1:8006 or pve1 (port 8006 by default)");
-pub const USER: Detail =
-    Detail::new("user", HOST_OR_EXTENSION).hint("owner of the API token, e.g. root@pam");
-pub const TOKEN: Detail = Detail::new("token", HOST_OR_EXTENSION)
-    .hint("API token id, the part after '!' in user@realm!tokenid");
-pub const SECRET: Detail = Detail::new("secret", HOST_OR_EXTENSION)
-    .secret()
-    .hint("the API token's secret (a UUID)");
-pub const NODE: Detail = Detail::new("node", &[Level::Host]).hint("Proxmox node name, e.g. pve1");
-pub const NETWORK_BRIDGE: Detail =
-    Detail::new("network_bridge", &[Level::Host]).hint("bridge the VM NICs attach to, e.g. vmbr0");
-pub const VERIFY_TLS: Detail = Detail::new("verify_tls_certificate", HOST_OR_EXTENSION);
-pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", HOST_OR_EXTENSION)
-    .hint("path to a PEM file to trust, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem");
-
-/// Where a management server or zone gets its ids from (host, cluster mapping, extension).
-const SERVER_OR_ZONE: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
-pub const VMID_RANGE: Detail = Detail::new("vmid_range", SERVER_OR_ZONE)
-    .hint("the VMIDs prepare may hand out, e.g. 20000-29999: give each management server or zone deploying into one Proxmox cluster its own range");
-pub const STATE_DIR: Detail = Detail::new("state_dir", SERVER_OR_ZONE)
-    .hint("directory for the VMID ledger (default /var/lib/cloudstack/management/proxmox-ext)");
-
-pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", VM).hint("template or iso");
-pub const TEMPLATE_ID: Detail =
-    Detail::new("template_id", VM).hint("VMID of the Proxmox template to clone");
-pub const ISO_PATH: Detail =
-    Detail::new("iso_path", VM).hint("ISO volume, e.g. local:iso/debian-12.iso");
-pub const ISO_OS_TYPE: Detail =
-    Detail::new("iso_os_type", VM).hint("Proxmox ostype, e.g. l26 or win11");
-pub const DISK_SIZE_GB: Detail =
-    Detail::new("disk_size_gb", VM).hint("size of the new disk in GiB");
-pub const STORAGE: Detail =
-    Detail::new("storage", VM).hint("Proxmox storage for new disks, e.g. local-lvm");
-pub const IS_FULL_CLONE: Detail = Detail::new("is_full_clone", VM);
-pub const VM_NAME: Detail =
-    Detail::new("vm_name", VM).hint("Proxmox VM name (letters, digits, '-', '.')");
-pub const PROXMOX_VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail])
-    .hint("set by the prepare action; the VM's Proxmox id");
-
-pub const SNAP_NAME: Detail = Detail::new("snap_name", &[Level::Parameter])
-    .hint("letter first, then letters, digits, '-' or '_'");
-pub const SNAP_DESCRIPTION: Detail = Detail::new("snap_description", &[Level::Parameter]);
-pub const SNAP_SAVE_MEMORY: Detail = Detail::new("snap_save_memory", &[Level::Parameter]);
 
 /// The Proxmox API's address: `https://host:port`, always with a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +21,7 @@ pub struct ApiUrl {
 }
 
 impl ApiUrl {
-    pub const DEFAULT_PORT: u16 = 8006;
+    pub const DEFAULT_PORT: u16 = DEFAULT_API_PORT;
 
     /// Accepts what operators type: `pve1`, `pve1:8006`, `https://pve1`, `https://pve1:8006/`,
     /// any of them with `/api2/json` (or `/api2/extjs`), and `[v6::addr]:port`.
@@ -99,42 +47,10 @@ impl ApiUrl {
         if rest.contains('/') || rest.contains('@') || rest.contains('?') || rest.contains('#') {
             return Err("expected https://host[:port] (optionally ending in /api2/json)".into());
         }
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or("unclosed '[' in an IPv6 address")?;
-            match after {
-                "" => (host, None),
-                p => (
-                    host,
-                    Some(p.strip_prefix(':').ok_or("expected ':port' after ']'")?),
-                ),
-            }
-        } else {
-            match rest.rsplit_once(':') {
-                Some((host, port)) if !host.contains(':') => (host, Some(port)),
-                Some(_) => {
-                    return Err(
-                        "write an IPv6 address in brackets, e.g. https://[2001:db8::1]:8006".into(),
-                    );
-                }
-                None => (rest, None),
-            }
-        };
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("no host name".into());
-        }
-        let port = match port {
-            None => Self::DEFAULT_PORT,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("'{p}' is not a port number"))?,
-        };
+        let address = HostPort::parse(rest)?;
         Ok(ApiUrl {
-            host: host.to_string(),
-            port,
+            host: address.host,
+            port: address.port.unwrap_or(Self::DEFAULT_PORT),
         })
     }
 
@@ -146,11 +62,11 @@ impl ApiUrl {
 
 impl fmt::Display for ApiUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "https://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "https://{}:{}", self.host, self.port)
-        }
+        let address = HostPort {
+            host: self.host.clone(),
+            port: Some(self.port),
+        };
+        write!(f, "https://{address}")
     }
 }
 
@@ -165,13 +81,9 @@ pub struct Connection {
     pub tls: TlsMode,
 }
 
-/// PVE node names: letters, digits and '-', not starting or ending with '-'.
-pub fn parse_node(text: &str) -> Result<String, String> {
-    let ok = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-');
-    if ok {
+/// PVE node names: one DNS label (letters, digits and '-', not starting or ending with '-').
+fn parse_node(text: &str) -> Result<String, String> {
+    if is_dns_label(text) {
         Ok(text.to_string())
     } else {
         Err("a node name has letters, digits and '-' only, e.g. pve1".into())
@@ -235,7 +147,7 @@ impl Connection {
         let node: String = d.required_with(&NODE, parse_node);
         let verify: Option<bool> = d.optional(&VERIFY_TLS);
         let ca: Option<PathBuf> = d.optional_with(&CA_CERTIFICATE, parse_ca_file);
-        let tls = match (verify.unwrap_or(true), ca) {
+        let tls = match (verify.unwrap_or(DEFAULT_VERIFY_TLS), ca) {
             (false, _) => TlsMode::Insecure,
             (true, Some(path)) => TlsMode::CaFile(path),
             (true, None) => TlsMode::System,

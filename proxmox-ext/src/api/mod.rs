@@ -1,14 +1,20 @@
 //! The typed Proxmox VE API this extension uses, over any [`Transport`].
 //!
+//! Each PVE call is one method taking the call's parameter struct ([`params`]); how those
+//! become a form body or query string is private to this module, so callers never spell a
+//! PVE parameter name.
+//!
 //! Requests go to `/api2/extjs`: its envelope carries PVE's error message on every PVE
 //! version (the json format lost it before libpve-http-server-perl 5.2.0, and ureq cannot
 //! read reason phrases), which is also what Proxmox's own Rust client does. Paths are built
 //! from percent-encoded segments and never end in a slash. Every request is bounded by the
 //! invocation's [`Deadline`] and retried according to [`RetryPolicy`].
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use ext_sdk::Deadline;
+use ext_sdk::text::truncate;
 use log::{debug, warn};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -19,14 +25,24 @@ use crate::model::{
     Vmid, VncProxy,
 };
 use crate::retry::{Idempotency, RetryPolicy};
-use crate::transport::{Form, Method, Request, Transport, TransportErrorKind, encode};
+use crate::settings::Connection;
+use crate::transport::{Method, Request, Transport, TransportErrorKind, UreqTransport};
 use crate::upid::Upid;
+
+mod form;
+pub mod params;
+
+use form::{Form, encode};
+use params::{
+    CloneVm, ClusterResources, CreateSnapshot, CreateVm, DestroyVm, NextId, Reboot, ResourceKind,
+    SetTags, Shutdown, TaskLog, UpdateConfig,
+};
 
 /// How long one request may take at most (upstream uses the same), within the deadline.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `/seg/seg/...` with every segment percent-encoded and no trailing slash.
-pub fn path(segments: &[&str]) -> String {
+fn path(segments: &[&str]) -> String {
     segments.iter().map(|s| format!("/{}", encode(s))).collect()
 }
 
@@ -37,9 +53,25 @@ fn vm_path(node: &str, vmid: Vmid, rest: &[&str]) -> String {
     path(&segments)
 }
 
+/// A client of the API `conn` names, bounded by `deadline`: one connection pool for the whole
+/// invocation.
+pub fn connect(conn: &Connection, deadline: Deadline) -> Result<Client, Error> {
+    let transport = UreqTransport::new(
+        &conn.url.api_base(),
+        &conn.token_id,
+        &conn.secret,
+        &conn.tls,
+    )?;
+    debug!(
+        "Proxmox API {} as {} on node {}",
+        conn.url, conn.token_id, conn.node
+    );
+    Ok(Client::new(Rc::new(transport), deadline, &conn.token_id))
+}
+
 /// A power command under `…/status/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PowerCommand {
+enum PowerCommand {
     Start,
     Stop,
     Shutdown,
@@ -50,7 +82,7 @@ pub enum PowerCommand {
 }
 
 impl PowerCommand {
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             PowerCommand::Start => "start",
             PowerCommand::Stop => "stop",
@@ -63,31 +95,31 @@ impl PowerCommand {
     }
 }
 
-/// A Proxmox API client for one invocation.
-pub struct Client<T: Transport> {
-    transport: T,
+/// A Proxmox API client for one invocation. Cheap to clone: clones share the transport (and
+/// so its connection pool).
+#[derive(Clone)]
+pub struct Client {
+    transport: Rc<dyn Transport>,
     deadline: Deadline,
-    token_id: String,
+    token_id: Rc<str>,
     retry: RetryPolicy,
 }
 
-impl<T: Transport> Client<T> {
-    pub fn new(transport: T, deadline: Deadline, token_id: &str) -> Client<T> {
+impl Client {
+    pub fn new(transport: Rc<dyn Transport>, deadline: Deadline, token_id: &str) -> Client {
         Client {
             transport,
             deadline,
-            token_id: token_id.to_string(),
+            token_id: token_id.into(),
             retry: RetryPolicy::default(),
         }
     }
 
     /// The same client bounded by another deadline (e.g. the cleanup reserve).
-    pub fn with_deadline(&self, deadline: Deadline) -> Client<&T> {
+    pub fn with_deadline(&self, deadline: Deadline) -> Client {
         Client {
-            transport: &self.transport,
             deadline,
-            token_id: self.token_id.clone(),
-            retry: self.retry,
+            ..self.clone()
         }
     }
 
@@ -184,98 +216,7 @@ impl<T: Transport> Client<T> {
         upid_of(data, &format!("{method} {path}"))
     }
 
-    // ---------------------------------------------------------------- cluster
-
-    /// `GET /cluster/nextid`: the lowest free VMID (nothing is reserved), or with `Some(id)`,
-    /// `id` itself if it is free.
-    pub fn next_id(&self, wanted: Option<Vmid>) -> Result<Vmid, Error> {
-        let data: Value = self.get("/cluster/nextid", Form::new().set_opt("vmid", wanted))?;
-        let text = match &data {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            other => other.to_string(),
-        };
-        text.parse().map_err(|detail| Error::BadResponse {
-            what: "GET /cluster/nextid".into(),
-            detail,
-        })
-    }
-
-    /// `GET /cluster/resources?type=vm`: every guest of the cluster with its node.
-    pub fn cluster_vms(&self) -> Result<Vec<ClusterVm>, Error> {
-        self.get("/cluster/resources", Form::new().set("type", "vm"))
-    }
-
-    /// `GET /cluster/status`: the cluster and its nodes with their addresses.
-    pub fn cluster_members(&self) -> Result<Vec<ClusterMember>, Error> {
-        self.get("/cluster/status", Form::new())
-    }
-
-    // ------------------------------------------------------------------- node
-
-    /// `GET /nodes/{node}/qemu`: the VMs (templates included) on one node.
-    pub fn node_vms(&self, node: &str) -> Result<Vec<NodeVm>, Error> {
-        self.get(&path(&["nodes", node, "qemu"]), Form::new())
-    }
-
-    /// `GET /nodes/{node}/network`.
-    pub fn network(&self, node: &str) -> Result<Vec<NetworkInterface>, Error> {
-        self.get(&path(&["nodes", node, "network"]), Form::new())
-    }
-
-    /// `POST /nodes/{node}/qemu`: create a VM (`vmid` and config keys in `form`).
-    pub fn create_vm(&self, node: &str, form: Form) -> Result<Upid, Error> {
-        self.task(Method::Post, &path(&["nodes", node, "qemu"]), form)
-    }
-
-    // --------------------------------------------------------------------- vm
-
-    /// `GET …/status/current`.
-    pub fn vm_status(&self, node: &str, vmid: Vmid) -> Result<VmStatus, Error> {
-        self.get(&vm_path(node, vmid, &["status", "current"]), Form::new())
-    }
-
-    /// `GET …/config`: the current config, keys as PVE stores them.
-    pub fn vm_config(
-        &self,
-        node: &str,
-        vmid: Vmid,
-    ) -> Result<serde_json::Map<String, Value>, Error> {
-        self.get(&vm_path(node, vmid, &["config"]), Form::new())
-    }
-
-    /// `POST /nodes/{node}/qemu/{source}/clone`.
-    pub fn clone_vm(&self, node: &str, source: Vmid, form: Form) -> Result<Upid, Error> {
-        self.task(Method::Post, &vm_path(node, source, &["clone"]), form)
-    }
-
-    /// `POST …/config`: the asynchronous config change; `None` when PVE finished it inline.
-    pub fn update_config(&self, node: &str, vmid: Vmid, form: Form) -> Result<Option<Upid>, Error> {
-        let what = format!("POST {}", vm_path(node, vmid, &["config"]));
-        match self.call(
-            Method::Post,
-            &vm_path(node, vmid, &["config"]),
-            form,
-            Idempotency::Write,
-        )? {
-            Value::Null => Ok(None),
-            data => upid_of(data, &what).map(Some),
-        }
-    }
-
-    /// `PUT …/config`: a synchronous change of options PVE applies at once (such as `tags`).
-    pub fn put_config(&self, node: &str, vmid: Vmid, form: Form) -> Result<(), Error> {
-        self.call(
-            Method::Put,
-            &vm_path(node, vmid, &["config"]),
-            form,
-            Idempotency::Write,
-        )
-        .map(drop)
-    }
-
-    /// `POST …/status/{command}`.
-    pub fn power(
+    fn power(
         &self,
         node: &str,
         vmid: Vmid,
@@ -289,19 +230,167 @@ impl<T: Transport> Client<T> {
         )
     }
 
-    /// `DELETE /nodes/{node}/qemu/{vmid}` (options as query parameters).
-    pub fn destroy_vm(&self, node: &str, vmid: Vmid, options: Form) -> Result<Upid, Error> {
-        self.task(Method::Delete, &vm_path(node, vmid, &[]), options)
+    // ---------------------------------------------------------------- cluster
+
+    /// `GET /cluster/nextid`: the lowest free VMID (nothing is reserved), or with a `vmid`,
+    /// that id itself if it is free.
+    pub fn next_id(&self, params: &NextId) -> Result<Vmid, Error> {
+        let data: Value = self.get("/cluster/nextid", Form::of(params)?)?;
+        let text = match &data {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => other.to_string(),
+        };
+        text.parse().map_err(|detail| Error::BadResponse {
+            what: "GET /cluster/nextid".into(),
+            detail,
+        })
+    }
+
+    /// `GET /cluster/resources?type=vm`: every guest of the cluster with its node.
+    pub fn cluster_vms(&self) -> Result<Vec<ClusterVm>, Error> {
+        let params = ClusterResources {
+            kind: ResourceKind::Vm,
+        };
+        self.get("/cluster/resources", Form::of(&params)?)
+    }
+
+    /// `GET /cluster/status`: the cluster and its nodes with their addresses.
+    pub fn cluster_members(&self) -> Result<Vec<ClusterMember>, Error> {
+        self.get("/cluster/status", Form::default())
+    }
+
+    // ------------------------------------------------------------------- node
+
+    /// `GET /nodes/{node}/qemu`: the VMs (templates included) on one node.
+    pub fn node_vms(&self, node: &str) -> Result<Vec<NodeVm>, Error> {
+        self.get(&path(&["nodes", node, "qemu"]), Form::default())
+    }
+
+    /// `GET /nodes/{node}/network`.
+    pub fn network(&self, node: &str) -> Result<Vec<NetworkInterface>, Error> {
+        self.get(&path(&["nodes", node, "network"]), Form::default())
+    }
+
+    /// `POST /nodes/{node}/qemu`: create a VM.
+    pub fn create_vm(&self, node: &str, params: &CreateVm) -> Result<Upid, Error> {
+        self.task(
+            Method::Post,
+            &path(&["nodes", node, "qemu"]),
+            Form::of(params)?,
+        )
+    }
+
+    // --------------------------------------------------------------------- vm
+
+    /// `GET …/status/current`.
+    pub fn vm_status(&self, node: &str, vmid: Vmid) -> Result<VmStatus, Error> {
+        self.get(
+            &vm_path(node, vmid, &["status", "current"]),
+            Form::default(),
+        )
+    }
+
+    /// `GET …/config`: the current config, keys as PVE stores them.
+    pub fn vm_config(
+        &self,
+        node: &str,
+        vmid: Vmid,
+    ) -> Result<serde_json::Map<String, Value>, Error> {
+        self.get(&vm_path(node, vmid, &["config"]), Form::default())
+    }
+
+    /// `POST /nodes/{node}/qemu/{source}/clone`.
+    pub fn clone_vm(&self, node: &str, source: Vmid, params: &CloneVm) -> Result<Upid, Error> {
+        self.task(
+            Method::Post,
+            &vm_path(node, source, &["clone"]),
+            Form::of(params)?,
+        )
+    }
+
+    /// `POST …/config`: the asynchronous config change; `None` when PVE finished it inline.
+    pub fn update_config(
+        &self,
+        node: &str,
+        vmid: Vmid,
+        params: &UpdateConfig,
+    ) -> Result<Option<Upid>, Error> {
+        let path = vm_path(node, vmid, &["config"]);
+        match self.call(Method::Post, &path, Form::of(params)?, Idempotency::Write)? {
+            Value::Null => Ok(None),
+            data => upid_of(data, &format!("POST {path}")).map(Some),
+        }
+    }
+
+    /// `PUT …/config` with the tags alone: a synchronous change PVE applies at once.
+    pub fn set_tags(&self, node: &str, vmid: Vmid, params: &SetTags) -> Result<(), Error> {
+        self.call(
+            Method::Put,
+            &vm_path(node, vmid, &["config"]),
+            Form::of(params)?,
+            Idempotency::Write,
+        )
+        .map(drop)
+    }
+
+    /// `POST …/status/start`.
+    pub fn start(&self, node: &str, vmid: Vmid) -> Result<Upid, Error> {
+        self.power(node, vmid, PowerCommand::Start, Form::default())
+    }
+
+    /// `POST …/status/stop`: off at once, as pulling the plug.
+    pub fn stop(&self, node: &str, vmid: Vmid) -> Result<Upid, Error> {
+        self.power(node, vmid, PowerCommand::Stop, Form::default())
+    }
+
+    /// `POST …/status/shutdown`: ACPI shutdown.
+    pub fn shutdown(&self, node: &str, vmid: Vmid, params: &Shutdown) -> Result<Upid, Error> {
+        self.power(node, vmid, PowerCommand::Shutdown, Form::of(params)?)
+    }
+
+    /// `POST …/status/reboot`: ACPI reboot.
+    pub fn reboot(&self, node: &str, vmid: Vmid, params: &Reboot) -> Result<Upid, Error> {
+        self.power(node, vmid, PowerCommand::Reboot, Form::of(params)?)
+    }
+
+    /// `POST …/status/reset`: a hard reset.
+    pub fn reset(&self, node: &str, vmid: Vmid) -> Result<Upid, Error> {
+        self.power(node, vmid, PowerCommand::Reset, Form::default())
+    }
+
+    /// `POST …/status/suspend`: pause in memory.
+    pub fn suspend(&self, node: &str, vmid: Vmid) -> Result<Upid, Error> {
+        self.power(node, vmid, PowerCommand::Suspend, Form::default())
+    }
+
+    /// `POST …/status/resume`.
+    pub fn resume(&self, node: &str, vmid: Vmid) -> Result<Upid, Error> {
+        self.power(node, vmid, PowerCommand::Resume, Form::default())
+    }
+
+    /// `DELETE /nodes/{node}/qemu/{vmid}` (parameters in the query string).
+    pub fn destroy_vm(&self, node: &str, vmid: Vmid, params: &DestroyVm) -> Result<Upid, Error> {
+        self.task(Method::Delete, &vm_path(node, vmid, &[]), Form::of(params)?)
     }
 
     /// `GET …/snapshot` (includes the `current` pseudo-snapshot).
     pub fn snapshots(&self, node: &str, vmid: Vmid) -> Result<Vec<Snapshot>, Error> {
-        self.get(&vm_path(node, vmid, &["snapshot"]), Form::new())
+        self.get(&vm_path(node, vmid, &["snapshot"]), Form::default())
     }
 
     /// `POST …/snapshot`.
-    pub fn create_snapshot(&self, node: &str, vmid: Vmid, form: Form) -> Result<Upid, Error> {
-        self.task(Method::Post, &vm_path(node, vmid, &["snapshot"]), form)
+    pub fn create_snapshot(
+        &self,
+        node: &str,
+        vmid: Vmid,
+        params: &CreateSnapshot,
+    ) -> Result<Upid, Error> {
+        self.task(
+            Method::Post,
+            &vm_path(node, vmid, &["snapshot"]),
+            Form::of(params)?,
+        )
     }
 
     /// `DELETE …/snapshot/{name}`.
@@ -309,7 +398,7 @@ impl<T: Transport> Client<T> {
         self.task(
             Method::Delete,
             &vm_path(node, vmid, &["snapshot", name]),
-            Form::new(),
+            Form::default(),
         )
     }
 
@@ -318,7 +407,7 @@ impl<T: Transport> Client<T> {
         self.task(
             Method::Post,
             &vm_path(node, vmid, &["snapshot", name, "rollback"]),
-            Form::new(),
+            Form::default(),
         )
     }
 
@@ -326,7 +415,7 @@ impl<T: Transport> Client<T> {
     /// not something to wait for.
     pub fn vnc_proxy(&self, node: &str, vmid: Vmid) -> Result<VncProxy, Error> {
         let p = vm_path(node, vmid, &["vncproxy"]);
-        let data = self.call(Method::Post, &p, Form::new(), Idempotency::Write)?;
+        let data = self.call(Method::Post, &p, Form::default(), Idempotency::Write)?;
         decode(data, &format!("POST {p}"))
     }
 
@@ -336,12 +425,12 @@ impl<T: Transport> Client<T> {
     pub fn task_status(&self, upid: &Upid) -> Result<TaskStatus, Error> {
         self.get(
             &path(&["nodes", &upid.node, "tasks", &upid.to_string(), "status"]),
-            Form::new(),
+            Form::default(),
         )
     }
 
-    /// `GET /nodes/{node}/tasks/{upid}/log`: lines from `start`, and the total count when PVE
-    /// gives it.
+    /// `GET /nodes/{node}/tasks/{upid}/log`: `limit` lines from line `start`, and the total
+    /// count when PVE gives it.
     pub fn task_log(
         &self,
         upid: &Upid,
@@ -352,7 +441,7 @@ impl<T: Transport> Client<T> {
         let (data, body) = self.exchange(
             Method::Get,
             &p,
-            Form::new().set("start", start).set("limit", limit),
+            Form::of(&TaskLog { start, limit })?,
             Idempotency::Read,
         )?;
         let total = serde_json::from_slice::<Value>(&body).ok().and_then(|b| {
@@ -389,102 +478,12 @@ fn upid_of(data: Value, what: &str) -> Result<Upid, Error> {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let cut = (0..=max)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    format!("{}...", &text[..cut])
-}
-
-#[cfg(test)]
-pub(crate) mod fake {
-    //! An in-memory transport: answers scripted per request line, and a log of what was sent.
-
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-    use std::time::Duration;
-
-    use crate::transport::{Method, Request, Response, Transport, TransportError};
-
-    pub type Answer = Result<Response, TransportError>;
-
-    #[derive(Default)]
-    pub struct FakeTransport {
-        /// (method, path prefix) → queued answers; the last answer repeats.
-        pub script: RefCell<Vec<(Method, String, VecDeque<Answer>)>>,
-        pub sent: RefCell<Vec<Request>>,
-    }
-
-    pub fn json(status: u16, body: &str) -> Answer {
-        Ok(Response {
-            status,
-            content_type: Some("application/json".into()),
-            body: body.as_bytes().to_vec(),
-        })
-    }
-
-    pub fn data(value: serde_json::Value) -> Answer {
-        json(
-            200,
-            &serde_json::json!({"data": value, "success": 1}).to_string(),
-        )
-    }
-
-    impl FakeTransport {
-        pub fn on(&self, method: Method, path: &str, answers: Vec<Answer>) -> &Self {
-            self.script
-                .borrow_mut()
-                .push((method, path.to_string(), answers.into()));
-            self
-        }
-
-        pub fn lines(&self) -> Vec<String> {
-            self.sent
-                .borrow()
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path_and_query))
-                .collect()
-        }
-    }
-
-    impl Transport for FakeTransport {
-        fn send(&self, request: &Request, _timeout: Duration) -> Answer {
-            self.sent.borrow_mut().push(request.clone());
-            let mut script = self.script.borrow_mut();
-            let entry = script
-                .iter_mut()
-                .find(|(m, p, _)| {
-                    *m == request.method && request.path_and_query.starts_with(p.as_str())
-                })
-                .unwrap_or_else(|| {
-                    panic!(
-                        "unexpected request {} {}",
-                        request.method, request.path_and_query
-                    )
-                });
-            if entry.2.len() > 1 {
-                entry.2.pop_front().expect("answer")
-            } else {
-                entry.2.front().cloned().expect("answer")
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::fake::{FakeTransport, data, json};
     use super::*;
+    use crate::testing::{FakeTransport, client, data, json};
     use crate::transport::{Delivery, TransportError};
     use serde_json::json;
-
-    fn client(t: &FakeTransport) -> Client<&FakeTransport> {
-        Client::new(t, Deadline::after(Duration::from_secs(10)), "root@pam!cs")
-    }
 
     #[test]
     fn paths_are_encoded_without_trailing_slashes() {
@@ -497,26 +496,78 @@ mod tests {
 
     #[test]
     fn next_id_reads_strings_and_numbers() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(
             Method::Get,
             "/cluster/nextid",
             vec![data(json!("100")), data(json!(101))],
         );
         let c = client(&t);
-        assert_eq!(c.next_id(None).unwrap().get(), 100);
-        assert_eq!(c.next_id(None).unwrap().get(), 101);
-        let t = FakeTransport::default();
+        assert_eq!(c.next_id(&NextId::default()).unwrap().get(), 100);
+        assert_eq!(c.next_id(&NextId::default()).unwrap().get(), 101);
+        let t = FakeTransport::new();
         t.on(Method::Get, "/cluster/nextid", vec![data(json!("abc"))]);
         assert!(matches!(
-            client(&t).next_id(None),
+            client(&t).next_id(&NextId::default()),
             Err(Error::BadResponse { .. })
         ));
     }
 
     #[test]
+    fn typed_parameters_in_pves_spelling() {
+        let t = FakeTransport::new();
+        let upid = "UPID:pve1:000003E9:00001B5F:6B0128C0:qmshutdown:100:root@pam!cs:";
+        t.on(Method::Post, "/nodes/pve1/qemu/", vec![data(json!(upid))]);
+        t.on(Method::Delete, "/nodes/pve1/qemu/", vec![data(json!(upid))]);
+        t.on(Method::Get, "/cluster/nextid", vec![data(json!("20001"))]);
+        let c = client(&t);
+        let vmid = Vmid::new(100).unwrap();
+        c.shutdown(
+            "pve1",
+            vmid,
+            &Shutdown {
+                force_stop: true,
+                timeout: 60,
+            },
+        )
+        .unwrap();
+        c.reboot("pve1", vmid, &Reboot { timeout: None }).unwrap();
+        c.destroy_vm(
+            "pve1",
+            vmid,
+            &DestroyVm {
+                purge: true,
+                destroy_unreferenced_disks: true,
+            },
+        )
+        .unwrap();
+        c.next_id(&NextId {
+            vmid: Some(Vmid::new(20001).unwrap()),
+        })
+        .unwrap();
+        assert_eq!(
+            t.requests(),
+            [
+                (
+                    "POST /nodes/pve1/qemu/100/status/shutdown".to_owned(),
+                    Some("forceStop=1&timeout=60".to_owned())
+                ),
+                (
+                    "POST /nodes/pve1/qemu/100/status/reboot".to_owned(),
+                    Some(String::new())
+                ),
+                (
+                    "DELETE /nodes/pve1/qemu/100?purge=1&destroy-unreferenced-disks=1".to_owned(),
+                    None
+                ),
+                ("GET /cluster/nextid?vmid=20001".to_owned(), None),
+            ]
+        );
+    }
+
+    #[test]
     fn task_status_is_polled_on_the_upids_node() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(
             Method::Get,
             "/nodes/pve2/tasks/",
@@ -536,7 +587,7 @@ mod tests {
 
     #[test]
     fn reads_retry_transient_failures_writes_do_not() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(
             Method::Get,
             "/nodes/pve1/qemu",
@@ -549,7 +600,7 @@ mod tests {
         assert!(client(&t).node_vms("pve1").unwrap().is_empty());
         assert_eq!(t.lines().len(), 3);
 
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         let reset = Err(TransportError {
             kind: TransportErrorKind::Io,
             delivery: Delivery::MaybeSent,
@@ -561,12 +612,7 @@ mod tests {
             vec![reset, data(json!("x"))],
         );
         let err = client(&t)
-            .power(
-                "pve1",
-                Vmid::new(100).unwrap(),
-                PowerCommand::Start,
-                Form::new(),
-            )
+            .start("pve1", Vmid::new(100).unwrap())
             .unwrap_err();
         assert!(matches!(err, Error::Transport(_)), "{err}");
         assert_eq!(
@@ -578,7 +624,7 @@ mod tests {
 
     #[test]
     fn writes_retry_when_pve_started_nothing() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         let upid = "UPID:pve1:000003E9:00001B5F:6B0128C0:qmstart:100:root@pam!cs:";
         t.on(
             Method::Post,
@@ -589,25 +635,21 @@ mod tests {
                 data(json!(upid)),
             ],
         );
-        let got = client(&t)
-            .power(
-                "pve1",
-                Vmid::new(100).unwrap(),
-                PowerCommand::Start,
-                Form::new(),
-            )
-            .unwrap();
+        let got = client(&t).start("pve1", Vmid::new(100).unwrap()).unwrap();
         assert_eq!(got.to_string(), upid);
         assert_eq!(t.lines().len(), 3);
     }
 
     #[test]
     fn deadline_bounds_requests() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(Method::Get, "/cluster/nextid", vec![data(json!("100"))]);
-        let c = Client::new(&t, Deadline::after(Duration::ZERO), "root@pam!cs");
+        let c = Client::new(t.clone(), Deadline::after(Duration::ZERO), "root@pam!cs");
         std::thread::sleep(Duration::from_millis(2));
-        assert!(matches!(c.next_id(None), Err(Error::Deadline(_))));
+        assert!(matches!(
+            c.next_id(&NextId::default()),
+            Err(Error::Deadline(_))
+        ));
         assert!(
             t.lines().is_empty(),
             "nothing is sent once the deadline passed"
