@@ -297,7 +297,11 @@ fn basic_when_chosen_and_offered_and_no_secret_in_a_trace_log() {
     assert_eq!(run.success()["power_state"], "poweroff");
     assert_eq!(cost, Cost::ONE);
     let c = hv.host.winrm_counters();
-    assert_eq!((c.basic_authenticated, c.ntlm_negotiates), (5, 0), "{c:?}");
+    assert_eq!(
+        (c.basic_authenticated, c.ntlm_negotiates),
+        (4 + c.receives, 0),
+        "{c:?}"
+    );
 
     // The same with NTLM at trace level: neither the password nor the Basic header's
     // encoding of it reaches the log.
