@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the demo, the release build and the tests need on a fresh Debian 12 machine,
-# and nothing that is already there: Debian packages (sshd for the Hyper-V test host, the
-# package tests' tools) and a Python virtualenv holding the Proxmox VE simulator (fakepve,
-# AGPL: installed here at test time, never vendored), the peer implementation we benchmark
-# against, and cargo-zigbuild with Zig (the release build's linker for glibc 2.28).
-# Idempotent; safe to run before every test run.
+# and nothing that is already there: Debian packages (sshd for the Hyper-V test host, headers for
+# the ssh2 crate's C build, the openssl command for the TLS tests and the benchmark, the package
+# tests' tools) and a Python virtualenv holding the Proxmox VE simulator (fakepve, AGPL:
+# installed here at test time, never vendored), the peer implementation we benchmark against,
+# pyspnego (the NTLM acceptor of the Hyper-V test host's WinRM peer), pywinrm (the WinRM client
+# upstream's hyperv.py uses, to prove that peer speaks real WinRM), and cargo-zigbuild with Zig
+# (the release build's linker for glibc 2.28). Idempotent; safe to run before every test run.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${CSEXT_VENV:-$repo/.venv}
 
 # debootstrap, rpm and cpio: the package tests (a Debian 11 chroot, rpm --root, rpm2cpio).
-apt_packages=(openssh-server libssl-dev pkg-config zlib1g-dev debootstrap rpm cpio)
+apt_packages=(openssh-server openssl libssl-dev pkg-config zlib1g-dev debootstrap rpm cpio)
 # cargo-zigbuild and Zig link the release binaries against glibc 2.28 (scripts/build.sh).
 python_requirements=("fakepve[crypto]==0.5.0" "cloudstack-extension-proxmox-ngine==0.2.0"
-  "cargo-zigbuild==0.24.0" "ziglang==0.17.1")
+  "pyspnego==0.12.4" "pywinrm==0.5.0" "cargo-zigbuild==0.24.0" "ziglang==0.17.1")
 
 say() { printf 'setup: %s\n' "$*"; }
 

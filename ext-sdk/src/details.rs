@@ -8,6 +8,7 @@
 //! where to set each of them, instead of fixing them one failed deploy at a time.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -114,6 +115,82 @@ impl Detail {
     }
 }
 
+/// Whether no key or alias is declared twice across `tables`: an extension's declarations
+/// ([`crate::logging::DETAILS`] among them) must name each key once, or a settings reference
+/// would list it twice and typo detection could not tell which is meant. A `const fn`, so an
+/// extension checks its table when it compiles:
+///
+/// ```
+/// # use ext_sdk::{Detail, Level};
+/// const DETAILS: &[Detail] = &[Detail::new("url", &[Level::Host])];
+/// const _: () = assert!(ext_sdk::details::keys_are_unique(&[DETAILS, ext_sdk::logging::DETAILS]));
+/// ```
+pub const fn keys_are_unique(tables: &[&[Detail]]) -> bool {
+    let mut seen = 0;
+    let total = count_keys(tables);
+    while seen < total {
+        let mut other = seen + 1;
+        while other < total {
+            if str_eq(key_at(tables, seen), key_at(tables, other)) {
+                return false;
+            }
+            other += 1;
+        }
+        seen += 1;
+    }
+    true
+}
+
+/// How many keys and aliases `tables` declare.
+const fn count_keys(tables: &[&[Detail]]) -> usize {
+    let (mut count, mut t) = (0, 0);
+    while t < tables.len() {
+        let mut d = 0;
+        while d < tables[t].len() {
+            count += 1 + tables[t][d].aliases.len();
+            d += 1;
+        }
+        t += 1;
+    }
+    count
+}
+
+/// The `index`-th key or alias of `tables`, each detail's key before its aliases.
+const fn key_at(tables: &[&[Detail]], mut index: usize) -> &'static str {
+    let mut t = 0;
+    while t < tables.len() {
+        let mut d = 0;
+        while d < tables[t].len() {
+            let detail = &tables[t][d];
+            if index == 0 {
+                return detail.key;
+            }
+            if index <= detail.aliases.len() {
+                return detail.aliases[index - 1];
+            }
+            index -= 1 + detail.aliases.len();
+            d += 1;
+        }
+        t += 1;
+    }
+    ""
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// A value found for a [`Detail`], with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<'p> {
@@ -125,47 +202,63 @@ pub struct Found<'p> {
     pub key: &'static str,
 }
 
+/// `key`'s value in one detail map, if the map and the key are there.
+fn get<'a>(map: Option<&'a BTreeMap<String, String>>, key: &str) -> Option<Cow<'a, str>> {
+    map.and_then(|m| m.get(key))
+        .map(|s| Cow::Borrowed(s.as_str()))
+}
+
 impl Payload {
+    /// Starts reading details with declared precedence; see [`DetailReader`].
+    pub fn details(&self) -> DetailReader<'_> {
+        DetailReader::new(self)
+    }
+
+    /// Reads an action's settings with one [`DetailReader`] and fails with every problem at
+    /// once: what an action does before it connects anywhere.
+    ///
+    /// ```
+    /// # use ext_sdk::{Detail, Level, Payload};
+    /// const NODE: Detail = Detail::new("node", &[Level::Host]);
+    /// let payload = Payload::from_slice(br#"{"externaldetails":{"host":{}}}"#, "p")?;
+    /// let problems = payload
+    ///     .read(|d| {
+    ///         let node: String = d.required(&NODE);
+    ///         let name = d.check(payload.vm_name().ok_or("the payload names no VM"));
+    ///         (node, name)
+    ///     })
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     problems.to_string(),
+    ///     "missing required details: 'node' (host detail); the payload names no VM"
+    /// );
+    /// # Ok::<(), ext_sdk::PayloadError>(())
+    /// ```
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&mut DetailReader<'_>) -> T,
+    ) -> Result<T, DetailsError> {
+        let mut d = self.details();
+        let settings = read(&mut d);
+        d.finish()?;
+        Ok(settings)
+    }
+
     /// Looks a detail up across its levels. Empty or blank values count as absent.
     pub fn lookup(&self, detail: &Detail) -> Option<Found<'_>> {
         let names = std::iter::once(detail.key).chain(detail.aliases.iter().copied());
         let vm_details = self.vm.as_ref().map(|vm| &vm.details);
         for &level in detail.levels {
             for name in names.clone() {
+                let external = &self.externaldetails;
                 let raw: Option<Cow<'_, str>> = match level {
-                    Level::Host => self
-                        .externaldetails
-                        .host
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::ResourceMap => self
-                        .externaldetails
-                        .resourcemap
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::Extension => self
-                        .externaldetails
-                        .extension
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::VirtualMachine => self
-                        .externaldetails
-                        .virtualmachine
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str()))
-                        .or_else(|| {
-                            vm_details
-                                .and_then(|d| d.get(&format!("External:{name}")))
-                                .map(|s| Cow::Borrowed(s.as_str()))
-                        }),
-                    Level::VmDetail => vm_details
-                        .and_then(|d| d.get(name))
-                        .map(|s| Cow::Borrowed(s.as_str())),
-                    Level::Action => self
-                        .externaldetails
-                        .action
-                        .get(name)
-                        .map(|s| Cow::Borrowed(s.as_str())),
+                    Level::Host => get(Some(&external.host), name),
+                    Level::ResourceMap => get(Some(&external.resourcemap), name),
+                    Level::Extension => get(Some(&external.extension), name),
+                    Level::VirtualMachine => get(Some(&external.virtualmachine), name)
+                        .or_else(|| get(vm_details, &format!("External:{name}"))),
+                    Level::VmDetail => get(vm_details, name),
+                    Level::Action => get(Some(&external.action), name),
                     Level::Parameter => self
                         .parameters
                         .get(name)
@@ -339,6 +432,11 @@ impl<'p> DetailReader<'p> {
         }
     }
 
+    /// The payload being read.
+    pub fn payload(&self) -> &'p Payload {
+        self.payload
+    }
+
     /// A detail that may be absent; an unusable value is recorded and `None` returned.
     pub fn optional<T: FromDetail>(&mut self, detail: &Detail) -> Option<T> {
         self.optional_with(detail, T::from_detail)
@@ -411,6 +509,14 @@ impl<'p> DetailReader<'p> {
             value,
             problem: problem.into(),
         });
+    }
+
+    /// Records the problem of a failed check and goes on: the value, or `None` once the
+    /// problem is recorded (so one error names it with every other problem).
+    pub fn check<T, E: fmt::Display>(&mut self, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|problem| self.problem(problem.to_string()))
+            .ok()
     }
 
     /// Records an input problem that is not about one detail (a NIC without a MAC address,
@@ -513,6 +619,22 @@ mod tests {
             text.contains("'port' = 'abc' (host detail): expected a whole number"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn keys_declared_twice_are_found() {
+        const OTHER_BRIDGE: Detail =
+            Detail::new("bridge", &[Level::Host]).alias(&["network_bridge"]);
+        assert!(keys_are_unique(&[
+            &[URL, SECRET, SWITCH, PORT],
+            crate::logging::DETAILS
+        ]));
+        assert!(
+            !keys_are_unique(&[&[URL, SWITCH], &[OTHER_BRIDGE]]),
+            "an alias twice"
+        );
+        assert!(!keys_are_unique(&[&[URL], &[PORT, URL]]), "a key twice");
+        assert!(keys_are_unique(&[]));
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// Parses an unsigned integer from decimal text; `"512.0"` style integral floats are accepted.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the float is checked to be whole and in range first"
+)]
 pub fn parse_u64(text: &str) -> Option<u64> {
     let text = text.trim();
     if let Ok(n) = text.parse::<u64>() {
@@ -30,6 +35,10 @@ pub fn parse_u64(text: &str) -> Option<u64> {
 }
 
 /// Parses a signed integer from decimal text; integral floats are accepted.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the float is checked to be whole and in range first"
+)]
 pub fn parse_i64(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(n) = text.parse::<i64>() {
@@ -63,16 +72,7 @@ pub fn scalar_text(value: &Value) -> Option<String> {
 }
 
 fn truncated(value: &Value) -> String {
-    let text = value.to_string();
-    if text.len() <= 40 {
-        text
-    } else {
-        let cut = (0..=40)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}...", &text[..cut])
-    }
+    crate::text::truncate(&value.to_string(), 40).into_owned()
 }
 
 /// An optional string; numbers and booleans are rendered as text.
@@ -86,24 +86,36 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     }
 }
 
+/// An optional scalar: null or a blank string is `None`; anything else must be what `read`
+/// accepts, else the error names `expected` and quotes the value.
+fn optional_scalar<'de, D: Deserializer<'de>, T>(
+    d: D,
+    expected: &str,
+    read: impl FnOnce(&Value) -> Option<T>,
+) -> Result<Option<T>, D::Error> {
+    let value = Value::deserialize(d)?;
+    match &value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        v => read(v).map(Some).ok_or_else(|| {
+            D::Error::custom(format!("expected {expected}, found {}", truncated(&value)))
+        }),
+    }
+}
+
 /// An optional unsigned integer given as a number or a numeric string.
 pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let value = Value::deserialize(d)?;
-    let parsed = match &value {
-        Value::Null => return Ok(None),
-        Value::String(s) if s.trim().is_empty() => return Ok(None),
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().and_then(|f| parse_u64(&f.to_string()))),
-        Value::String(s) => parse_u64(s),
-        _ => None,
-    };
-    parsed.map(Some).ok_or_else(|| {
-        D::Error::custom(format!(
-            "expected a non-negative whole number or numeric string, found {}",
-            truncated(&value)
-        ))
-    })
+    optional_scalar(
+        d,
+        "a non-negative whole number or numeric string",
+        |value| match value {
+            Value::Number(n) => n
+                .as_u64()
+                .or_else(|| n.as_f64().and_then(|f| parse_u64(&f.to_string()))),
+            Value::String(s) => parse_u64(s),
+            _ => None,
+        },
+    )
 }
 
 /// An optional `u32` given as a number or a numeric string.
@@ -118,45 +130,31 @@ pub fn opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
 
 /// An optional signed integer given as a number or a numeric string.
 pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let value = Value::deserialize(d)?;
-    let parsed = match &value {
-        Value::Null => return Ok(None),
-        Value::String(s) if s.trim().is_empty() => return Ok(None),
+    optional_scalar(d, "a whole number or numeric string", |value| match value {
         Value::Number(n) => n
             .as_i64()
             .or_else(|| n.as_f64().and_then(|f| parse_i64(&f.to_string()))),
         Value::String(s) => parse_i64(s),
         _ => None,
-    };
-    parsed.map(Some).ok_or_else(|| {
-        D::Error::custom(format!(
-            "expected a whole number or numeric string, found {}",
-            truncated(&value)
-        ))
     })
 }
 
 /// An optional boolean: `true`, `"true"`, `"yes"`, `"1"`, `1`, and their negatives.
 pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    let value = Value::deserialize(d)?;
-    let parsed = match &value {
-        Value::Null => return Ok(None),
-        Value::String(s) if s.trim().is_empty() => return Ok(None),
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_u64() {
-            Some(0) => Some(false),
-            Some(1) => Some(true),
+    optional_scalar(
+        d,
+        "true/false (or \"yes\"/\"no\", 1/0)",
+        |value| match value {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_u64() {
+                Some(0) => Some(false),
+                Some(1) => Some(true),
+                _ => None,
+            },
+            Value::String(s) => parse_bool(s),
             _ => None,
         },
-        Value::String(s) => parse_bool(s),
-        _ => None,
-    };
-    parsed.map(Some).ok_or_else(|| {
-        D::Error::custom(format!(
-            "expected true/false (or \"yes\"/\"no\", 1/0), found {}",
-            truncated(&value)
-        ))
-    })
+    )
 }
 
 /// A string→string details map. Absent or null is empty; scalar values become text; nested

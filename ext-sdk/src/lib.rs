@@ -10,6 +10,10 @@
 //! - [`Detail`] / [`DetailReader`]: settings read across detail levels with a declared
 //!   precedence, with one error naming **all** missing or invalid details and where to set
 //!   them.
+//! - [`hardware`] and [`net`]: the checks every hypervisor needs on CloudStack's input,
+//!   done once: NICs in device order with MAC and VLAN ([`DetailReader::nics`]), vCPUs and
+//!   memory, `host[:port]` with IPv6 in brackets ([`HostPort`]), DNS names; and
+//!   [`Payload::read`], which reads all of an action's settings before anything is sent.
 //! - [`Action`]: built-ins matched case-insensitively; custom actions by name.
 //! - [`Response`]: results shaped exactly as CloudStack parses them (`power_state`, `statuses`,
 //!   the `prepare` merge patch, `console`, UI tables).
@@ -94,8 +98,10 @@
 pub mod action;
 pub mod build_info;
 pub mod catalog;
+pub mod check;
 pub mod deadline;
 pub mod details;
+pub mod hardware;
 pub mod layout;
 pub mod lenient;
 pub mod logging;
@@ -107,12 +113,15 @@ pub mod redact;
 pub mod register;
 pub mod response;
 pub mod runner;
+pub mod tcp;
+pub mod text;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};
 pub use catalog::{ActionSpec, CustomActionSpec, ParamType, Parameter, Registration};
 pub use deadline::{Deadline, DeadlineExceeded};
 pub use details::{Detail, DetailReader, DetailsError, FromDetail, Level};
-pub use net::{MacAddress, NetError, Vlan};
+pub use hardware::{CheckedNic, SizeLimits};
+pub use net::{HostPort, MacAddress, NetError, Vlan};
 pub use output::MAX_OUTPUT_BYTES;
 pub use payload::{Caller, ExternalDetails, Nic, Payload, PayloadError, VmDetails};
 pub use redact::Secret;

@@ -6,6 +6,11 @@
 //! crates (HTTP, TLS) stay at `warn` unless `RUST_LOG` says otherwise, since their debug output
 //! is noisy. Every line carries a timestamp, the level, the invocation id, the action and the
 //! VM name, and passes through [`crate::redact::redact`].
+//!
+//! Whatever the filter says, other crates never log at `trace`: that is where they dump raw
+//! traffic (ureq-proto prints every byte sent and received, 16 to a line, so a token secret or a
+//! console ticket is split over two lines where redaction by value cannot see it). The cap is
+//! applied to each record before it is formatted, so no `RUST_LOG` spelling can lift it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -35,6 +40,9 @@ pub const LOG_LEVEL: Detail = Detail::new(
 )
 .hint("error, warn, info, debug or trace");
 
+/// The details the SDK itself reads, beside each extension's own.
+pub const DETAILS: &[Detail] = &[LOG_FILE, LOG_LEVEL];
+
 /// Where and how much to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
@@ -42,6 +50,8 @@ pub struct LogConfig {
     pub path: Option<PathBuf>,
     /// An env_logger filter.
     pub filter: String,
+    /// The executable's name: its crate (and the SDK) may log at `trace`, no other crate may.
+    pub exe_name: String,
 }
 
 /// What every log line is tagged with.
@@ -85,7 +95,11 @@ impl LogConfig {
                 )
             }
         };
-        LogConfig { path, filter }
+        LogConfig {
+            path,
+            filter,
+            exe_name: exe_name.to_owned(),
+        }
     }
 }
 
@@ -97,12 +111,19 @@ fn is_off(path: &Path) -> bool {
 
 fn open_log(path: &Path) -> Option<File> {
     // Create at most the last directory level (`extensions/` under CloudStack's log
-    // directory): on a machine without CloudStack's tree, logging is simply off.
+    // directory): on a machine without CloudStack's tree, logging is simply off. Modes are
+    // explicit (0750, 0640), so a umask of 000 makes nothing world-writable.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
         && dir.parent().is_some_and(Path::exists)
     {
-        let _ = std::fs::create_dir(dir);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o750);
+        }
+        let _ = builder.create(dir);
     }
     let mut options = OpenOptions::new();
     options.create(true).append(true);
@@ -126,6 +147,48 @@ impl Write for RecordWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
+    }
+}
+
+/// The crates allowed to log at `trace`: the SDK and the extension itself (`exe_name` with `-`
+/// as `_`, the name of its library and binary crates). Our own code logs no raw traffic.
+fn own_crates(exe_name: &str) -> Vec<String> {
+    vec!["ext_sdk".to_owned(), exe_name.replace('-', "_")]
+}
+
+/// Whether `target` (a module path) belongs to one of `own` crates.
+fn is_own(target: &str, own: &[String]) -> bool {
+    own.iter().any(|c| {
+        target
+            .strip_prefix(c.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+/// Whether a record may be written at all: dependencies are capped at `debug`.
+fn admissible(metadata: &log::Metadata<'_>, own: &[String]) -> bool {
+    metadata.level() < log::Level::Trace || is_own(metadata.target(), own)
+}
+
+/// env_logger behind the dependency cap.
+struct CappedLogger {
+    inner: env_logger::Logger,
+    own: Vec<String>,
+}
+
+impl log::Log for CappedLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        admissible(metadata, &self.own) && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if admissible(record.metadata(), &self.own) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
     }
 }
 
@@ -153,13 +216,36 @@ pub fn init(config: &LogConfig, context: LogContext) -> Option<File> {
             );
             buf.write_all(line.as_bytes())
         });
-    builder.try_init().ok()?;
+    let inner = builder.build();
+    let max_level = inner.filter();
+    let logger = CappedLogger {
+        inner,
+        own: own_crates(&config.exe_name),
+    };
+    log::set_boxed_logger(Box::new(logger)).ok()?;
+    log::set_max_level(max_level);
     Some(file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_never_log_at_trace() {
+        use log::Level::{Debug, Trace};
+        let own = own_crates("proxmox-ext");
+        let meta = |level, target| log::Metadata::builder().level(level).target(target).build();
+        assert!(admissible(&meta(Trace, "proxmox_ext::api"), &own));
+        assert!(admissible(&meta(Trace, "proxmox_ext"), &own));
+        assert!(admissible(&meta(Trace, "ext_sdk::runner"), &own));
+        // ureq-proto's hex dump of the raw traffic, whatever RUST_LOG says.
+        assert!(!admissible(&meta(Trace, "ureq_proto::util"), &own));
+        assert!(!admissible(&meta(Trace, "rustls::client::hs"), &own));
+        // A crate whose name merely starts like ours is not ours.
+        assert!(!admissible(&meta(Trace, "proxmox_extra::x"), &own));
+        assert!(admissible(&meta(Debug, "ureq::run"), &own));
+    }
 
     #[test]
     fn off_spellings() {

@@ -1,7 +1,8 @@
-//! NIC addressing shared by every hypervisor: VLANs from CloudStack broadcast URIs and MAC
-//! addresses in the forms hypervisors want.
+//! Addressing shared by every hypervisor: VLANs from CloudStack broadcast URIs, MAC addresses
+//! in the forms hypervisors want, `host[:port]` with IPv6 in brackets, and DNS names.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
 /// Why a NIC's network settings cannot be used.
@@ -157,9 +158,183 @@ impl fmt::Display for MacAddress {
     }
 }
 
+/// Whether `label` is one DNS label (RFC 1123): 1 to 63 letters, digits and '-', not starting
+/// or ending with '-'.
+pub fn is_dns_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// Whether `name` is a DNS name: at most 253 characters of dot-separated [DNS
+/// labels](is_dns_label).
+pub fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
+/// A host and an optional port as operators write them: `hv1`, `hv1:2222`, `192.0.2.5:22`,
+/// `[2001:db8::1]:8006`, `[2001:db8::1]`. The host is an IP address or a DNS name; an IPv6
+/// address stands in brackets, as in URLs (RFC 3986), since its colons would otherwise be
+/// taken for a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// The host name or address; an IPv6 address without brackets.
+    pub host: String,
+    /// The port, when one was given (never 0).
+    pub port: Option<u16>,
+}
+
+impl HostPort {
+    /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<HostPort, String> {
+        let text = text.trim();
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or("unclosed '[' in an IPv6 address")?;
+            if host.parse::<Ipv6Addr>().is_err() {
+                return Err(format!(
+                    "'[{}]' is not an IPv6 address",
+                    host.escape_debug()
+                ));
+            }
+            match after {
+                "" => (host, None),
+                _ => (
+                    host,
+                    Some(
+                        after
+                            .strip_prefix(':')
+                            .ok_or("expected ':port' after ']'")?,
+                    ),
+                ),
+            }
+        } else {
+            match text.split_once(':') {
+                Some((_, port)) if port.contains(':') => {
+                    return Err(
+                        "write an IPv6 address in brackets, e.g. [2001:db8::1] or [2001:db8::1]:22"
+                            .to_owned(),
+                    );
+                }
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("no host name".to_owned());
+        }
+        if host.parse::<IpAddr>().is_err() && !is_dns_name(host) {
+            return Err(format!(
+                "'{}' is not a host name or IP address",
+                host.escape_debug()
+            ));
+        }
+        let port =
+            match port {
+                None => None,
+                Some(p) => Some(p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| {
+                    format!("'{}' is not a port number (1-65535)", p.escape_debug())
+                })?),
+            };
+        Ok(HostPort {
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The host as it stands before a port: an IPv6 address in brackets.
+    pub fn bracketed_host(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+}
+
+impl fmt::Display for HostPort {
+    /// `host`, `host:port`, `[v6]:port`: what [`HostPort::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.bracketed_host())?;
+        match self.port {
+            Some(port) => write!(f, ":{port}"),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_names_and_labels() {
+        for good in ["pve1", "pve-1", "i-2-45-VM", "9lives", "web01.example.net"] {
+            assert!(is_dns_name(good), "{good}");
+        }
+        assert!(is_dns_label(&"x".repeat(63)));
+        for bad in [
+            "",
+            "-pve",
+            "pve-",
+            "pve_1",
+            "a b",
+            "a..b",
+            "a.",
+            "\u{e9}",
+            &"x".repeat(64),
+        ] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
+        assert!(!is_dns_name(&["abc"; 64].join(".")), "over 253 characters");
+        assert!(!is_dns_label("a.b"));
+    }
+
+    #[test]
+    fn host_and_port_forms() {
+        let hp = |host: &str, port: Option<u16>| HostPort {
+            host: host.to_owned(),
+            port,
+        };
+        for (text, want) in [
+            ("hv1", hp("hv1", None)),
+            (" hv1.example.net:2222 ", hp("hv1.example.net", Some(2222))),
+            ("192.0.2.5:22", hp("192.0.2.5", Some(22))),
+            ("[2001:db8::1]:8006", hp("2001:db8::1", Some(8006))),
+            ("[fd00::5]", hp("fd00::5", None)),
+        ] {
+            let parsed = HostPort::parse(text).unwrap();
+            assert_eq!(parsed, want, "{text}");
+            assert_eq!(
+                HostPort::parse(&parsed.to_string()),
+                Ok(want),
+                "{text} round trip"
+            );
+        }
+        assert_eq!(hp("2001:db8::1", Some(22)).to_string(), "[2001:db8::1]:22");
+        assert_eq!(hp("2001:db8::1", None).bracketed_host(), "[2001:db8::1]");
+        for (bad, why) in [
+            ("", "no host name"),
+            (":22", "no host name"),
+            ("hv1:0", "not a port number"),
+            ("hv1:99999", "not a port number"),
+            ("hv1:abc", "not a port number"),
+            ("2001:db8::1", "in brackets"),
+            ("[::1", "unclosed"),
+            ("[hv1]:22", "not an IPv6 address"),
+            ("[::1]22", "expected ':port'"),
+            ("hv 1", "not a host name"),
+            ("hv1;rm", "not a host name"),
+            ("-x", "not a host name"),
+        ] {
+            let err = HostPort::parse(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn vlan_forms() {

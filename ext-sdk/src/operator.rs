@@ -21,6 +21,11 @@ use crate::runner::Meta;
 const COMMANDS: &[&str] = &["--register", "--entry-point"];
 
 /// Runs an operator command if argv asks for one; `None` for everything else.
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "an operator command is a command-line tool, not a CloudStack action: text on stdout, errors on stderr"
+)]
 pub(crate) fn dispatch(meta: &Meta, argv: &[OsString]) -> Option<ExitCode> {
     let registration = meta.registration.as_ref()?;
     let first = argv.get(1)?.to_str()?;

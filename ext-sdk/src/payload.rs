@@ -5,6 +5,9 @@
 //! numeric strings, booleans may be `"true"`/`"yes"`/`"1"`, absent or null maps are empty and
 //! unknown keys are ignored. Reading a payload never panics; a wrong type is reported with the
 //! JSON path of the offending field.
+//!
+//! This module only models the document; reading settings out of it is [`crate::details`]'s
+//! job, which depends on this module and not the other way round.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +17,6 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::details::DetailReader;
 use crate::lenient;
 use crate::net::{NetError, Vlan};
 use crate::redact::Secret;
@@ -274,9 +276,39 @@ pub struct Nic {
     /// IPv4 gateway.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub gateway: Option<String>,
-    /// IPv6 address, if any.
-    #[serde(default, deserialize_with = "lenient::opt_string")]
+    /// IPv6 address, if any. CloudStack's `NetworkTO` spells the key `ip6address` (its Java
+    /// field name, all lower case); read it through [`Nic::ipv6_address`], which also accepts
+    /// `ip6Address`.
+    #[serde(
+        rename = "ip6address",
+        default,
+        deserialize_with = "lenient::opt_string"
+    )]
     pub ip6_address: Option<String>,
+    /// `ip6Address`: the spelling this SDK once read and wrote by mistake, still accepted on
+    /// input (hand-written payloads, tests); `ip6address` wins when both are present.
+    #[serde(
+        rename = "ip6Address",
+        default,
+        deserialize_with = "lenient::opt_string"
+    )]
+    pub ip6_address_camel_case: Option<String>,
+    /// IPv6 gateway (`ip6gateway`).
+    #[serde(
+        rename = "ip6gateway",
+        default,
+        deserialize_with = "lenient::opt_string"
+    )]
+    pub ip6_gateway: Option<String>,
+    /// IPv6 prefix, e.g. `fd00::/64` (`ip6cidr`).
+    #[serde(rename = "ip6cidr", default, deserialize_with = "lenient::opt_string")]
+    pub ip6_cidr: Option<String>,
+    /// First IPv6 DNS server (`ip6Dns1`: camel case, unlike the address).
+    #[serde(rename = "ip6Dns1", default, deserialize_with = "lenient::opt_string")]
+    pub ip6_dns1: Option<String>,
+    /// Second IPv6 DNS server (`ip6Dns2`).
+    #[serde(rename = "ip6Dns2", default, deserialize_with = "lenient::opt_string")]
+    pub ip6_dns2: Option<String>,
     /// e.g. `vlan://1577`, `vlan://untagged`.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub broadcast_uri: Option<String>,
@@ -305,6 +337,11 @@ impl Nic {
     pub fn vlan(&self) -> Result<Vlan, NetError> {
         Vlan::from_broadcast_uri(self.broadcast_uri.as_deref())
     }
+
+    /// The NIC's IPv6 address: `ip6address` (CloudStack's spelling), else `ip6Address`.
+    pub fn ipv6_address(&self) -> Option<&str> {
+        non_empty(&self.ip6_address).or_else(|| non_empty(&self.ip6_address_camel_case))
+    }
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -330,7 +367,7 @@ impl Payload {
                 size: meta.len(),
             });
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_PAYLOAD_BYTES + 1).read_to_end(&mut bytes))
             .map_err(io)?;
@@ -388,11 +425,6 @@ impl Payload {
     /// The NICs of the VM, empty when the payload has none.
     pub fn nics(&self) -> &[Nic] {
         self.vm.as_ref().map(|vm| vm.nics.as_slice()).unwrap_or(&[])
-    }
-
-    /// Starts reading details with declared precedence; see [`DetailReader`].
-    pub fn details(&self) -> DetailReader<'_> {
-        DetailReader::new(self)
     }
 }
 
@@ -455,6 +487,43 @@ mod tests {
             Payload::from_slice(deep.as_bytes(), "p"),
             Err(PayloadError::Json { .. })
         ));
+    }
+
+    #[test]
+    fn ipv6_keys_in_cloudstacks_spelling_and_the_old_one() {
+        let p = Payload::from_slice(
+            br#"{"cloudstack.vm.details":{"nics":[
+                {"deviceId":0,"ip6address":"fd00::5","ip6gateway":"fd00::1","ip6cidr":"fd00::/64",
+                 "ip6Dns1":"fd00::53","ip6Dns2":"fd00::54"},
+                {"deviceId":1,"ip6Address":"fd00::6"},
+                {"deviceId":2,"ip6address":"fd00::7","ip6Address":"fd00::8"},
+                {"deviceId":3,"ip6address":" "}]}}"#,
+            "p",
+        )
+        .unwrap();
+        let nics = p.nics();
+        assert_eq!(nics[0].ipv6_address(), Some("fd00::5"));
+        assert_eq!(
+            (
+                nics[0].ip6_gateway.as_deref(),
+                nics[0].ip6_cidr.as_deref(),
+                nics[0].ip6_dns1.as_deref(),
+                nics[0].ip6_dns2.as_deref()
+            ),
+            (
+                Some("fd00::1"),
+                Some("fd00::/64"),
+                Some("fd00::53"),
+                Some("fd00::54")
+            )
+        );
+        assert_eq!(nics[1].ipv6_address(), Some("fd00::6"));
+        assert_eq!(
+            nics[2].ipv6_address(),
+            Some("fd00::7"),
+            "CloudStack's spelling wins"
+        );
+        assert_eq!(nics[3].ipv6_address(), None);
     }
 
     #[test]

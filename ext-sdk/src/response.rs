@@ -30,7 +30,7 @@ impl PowerState {
 }
 
 /// What `prepare` gives back: a JSON merge patch onto the VM transfer object. CloudStack applies
-/// only `details`, `vncPassword` and each NIC's `mac`/`ip`/`ip6Address`.
+/// only `details`, `vncPassword` and each NIC's `mac`/`ip`/`ip6address`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PreparePatch {
     /// VM details to set (stored verbatim; an unprefixed key later appears only in
@@ -54,7 +54,8 @@ pub struct NicPatch {
     pub mac: Option<String>,
     /// A new IPv4 address.
     pub ip: Option<String>,
-    /// A new IPv6 address.
+    /// A new IPv6 address, written as `ip6address`: the key CloudStack's `NetworkTO` has (a
+    /// patch spelling it `ip6Address` would be merged in and then ignored).
     pub ip6_address: Option<String>,
 }
 
@@ -75,7 +76,7 @@ impl NicPatch {
             ("nicUuid", &self.nic_uuid),
             ("mac", &self.mac),
             ("ip", &self.ip),
-            ("ip6Address", &self.ip6_address),
+            ("ip6address", &self.ip6_address),
         ];
         for (key, value) in fields {
             if let Some(v) = value {
@@ -243,6 +244,18 @@ mod tests {
             Response::prepare(patch).to_json(),
             json!({"details":{"proxmox_vmid":"103"},
                    "nics":[{"uuid":"net","nicUuid":"nic","mac":"52:54:00:ab:cd:ef"}]})
+        );
+        let ipv6 = PreparePatch {
+            nics: vec![NicPatch {
+                ip6_address: Some("fd00::5".into()),
+                ..NicPatch::for_nic(&nic)
+            }],
+            ..PreparePatch::default()
+        };
+        assert_eq!(
+            Response::prepare(ipv6).to_json(),
+            json!({"nics":[{"uuid":"net","nicUuid":"nic","ip6address":"fd00::5"}]}),
+            "CloudStack's spelling of the key"
         );
         assert_eq!(
             Response::prepare(PreparePatch::default()).to_json(),

@@ -4,6 +4,7 @@
 //! (catching panics), and writes exactly one ASCII JSON document to stdout. Exit codes: 0 on
 //! success, 1 on failure, 2 on usage errors; every one of them comes with a JSON document.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,6 +22,7 @@ use crate::output::{self, MAX_OUTPUT_BYTES, to_ascii_json};
 use crate::payload::Payload;
 use crate::redact;
 use crate::response::{Response, error_document};
+use crate::text;
 
 /// Error messages longer than this are cut: an error quoting a whole HTML page helps nobody
 /// and could push the document past the output limit.
@@ -206,7 +208,8 @@ fn invocation_id() -> String {
     // RandomState is seeded randomly per process: no extra crate needed for a log tag.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
-    format!("{:08x}", h.finish() as u32)
+    // Eight hex digits are plenty to tell concurrent invocations apart.
+    format!("{:08x}", h.finish() & 0xFFFF_FFFF)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -238,9 +241,9 @@ fn start_watchdog(deadline: Deadline) {
 }
 
 fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}... [truncated]", &text[..cut]),
-        None => text.to_owned(),
+    match text::truncate(text, max) {
+        Cow::Owned(cut) => format!("{cut} [truncated]"),
+        Cow::Borrowed(whole) => whole.to_owned(),
     }
 }
 
@@ -291,11 +294,18 @@ where
         return code;
     }
     let started = Instant::now();
-    output::protect_stdio();
+    let protected = output::protect_stdio();
     // The default hook prints to stderr; log instead (a no-op until the logger is up).
     std::panic::set_hook(Box::new(|info| log::error!("panic: {info}")));
 
-    let outcome = execute(meta, argv, started, handler);
+    let outcome = match protected {
+        Ok(()) => execute(meta, argv, started, handler),
+        // Nothing has run yet, and nothing does: the action could not keep its output apart.
+        Err(e) => {
+            init_logging(meta, None, "-", "-", "-");
+            Outcome::Failure(e.to_string())
+        }
+    };
     let failed = match &outcome {
         Outcome::Success(_) | Outcome::Human(_) => None,
         Outcome::Failure(m) | Outcome::Usage(m) => Some(m.clone()),

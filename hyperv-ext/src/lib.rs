@@ -1,14 +1,21 @@
-//! Hyper-V orchestrator extension for CloudStack (SSH + PowerShell).
+//! Hyper-V orchestrator extension for CloudStack (PowerShell over WinRM or SSH).
 //!
-//! Every action is one SSH connection running one constant PowerShell script (`scripts/`),
-//! with user and operator data only in a base64 JSON blob inside it; see `powershell`.
+//! Every action runs one constant PowerShell script (`hyperv_protocol`), with user and
+//! operator data only in a base64 JSON blob inside it, through one [`transport::Transport`]
+//! run: one connection, one PowerShell start. [`remote`] reads the result above any transport;
+//! [`winrm`] and [`ssh`] are the transports the binary uses, chosen per host by
+//! [`settings::connection`].
 
 pub mod actions;
-pub mod powershell;
+pub mod clixml;
+#[cfg(test)]
+mod fake;
 pub mod remote;
 pub mod settings;
 pub mod ssh;
+pub mod transport;
 pub mod validate;
+pub mod winrm;
 
 use ext_sdk::Meta;
 
@@ -18,11 +25,11 @@ pub use actions::{ACTIONS, handle};
 pub const META: Meta = Meta {
     name: "hyperv-ext",
     version: env!("CARGO_PKG_VERSION"),
-    about: "CloudStack orchestrator extension for Hyper-V (SSH + PowerShell)",
+    about: "CloudStack orchestrator extension for Hyper-V (PowerShell over WinRM or SSH)",
     actions: ACTIONS,
     registration: Some(ext_sdk::Registration {
         default_name: "HyperVRs",
-        description: "Hyper-V over SSH and PowerShell (hyperv-ext)",
+        description: "Hyper-V through PowerShell over WinRM or SSH (hyperv-ext)",
         // prepare answers an empty patch: nothing to reserve before create.
         requires_prepare_vm: false,
         reserved_resource_details: &[],

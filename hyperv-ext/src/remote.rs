@@ -1,32 +1,54 @@
-//! One remote operation: the script for it, over one SSH connection, and its parsed result.
+//! One remote operation, whatever the transport: the command line for a script, one run of
+//! it, its framed result read as the script's reply type, and what a failure means.
 
 use ext_sdk::Deadline;
+use hyperv_protocol::{Call, CommandError, Failure, ReplyError};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::powershell::{self, CommandTooLong, Failure, Reply, ReplyError, Script};
-use crate::ssh::{self, Exit, SshError, Target};
+use crate::clixml;
+use crate::transport::{Exit, Sent, Transport, TransportError};
 
 #[derive(Debug)]
 pub enum RemoteError {
-    TooLong(CommandTooLong),
-    Ssh(SshError),
-    /// PowerShell ran (or not) but left no usable result line.
+    /// The command line could not be built; nothing was sent.
+    Command(CommandError),
+    /// The transport failed; [`TransportError::sent`] says whether the script may have run.
+    Transport(TransportError),
+    /// The command ran (or not) but left no usable result line.
     NoResult {
         why: ReplyError,
         exit: Exit,
+        /// The transport's name, for the hint.
+        via: &'static str,
     },
-    /// The script reported a failure.
+    /// The script reported a failure: its own checks or its own rollback ran.
     Failed(Failure),
+}
+
+impl RemoteError {
+    /// Whether the script may have been cut off part-way: it was handed to the host but no
+    /// answer came back (the deadline, a lost connection, no usable result line). What it
+    /// changed is then unknown, and an action that builds something must clean up after it.
+    /// Not for a command that never left (nothing ran) or a reported failure (the script
+    /// finished, rollback included).
+    pub fn interrupted(&self) -> bool {
+        match self {
+            RemoteError::Transport(e) => e.sent() == Sent::Maybe,
+            RemoteError::NoResult { .. } => true,
+            RemoteError::Command(_) | RemoteError::Failed(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for RemoteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RemoteError::TooLong(e) => e.fmt(f),
-            RemoteError::Ssh(e) => e.fmt(f),
-            RemoteError::NoResult { why, exit } => write!(
+            RemoteError::Command(e) => e.fmt(f),
+            RemoteError::Transport(e) => e.fmt(f),
+            RemoteError::NoResult { why, exit, via } => write!(
                 f,
-                "{why} ({exit}); is powershell.exe with the Hyper-V module available to the SSH \
+                "{why} ({exit}); is powershell.exe with the Hyper-V module available to the {via} \
                  user? The log has the remote error output"
             ),
             RemoteError::Failed(failure) => write!(f, "the remote script failed: {failure}"),
@@ -37,45 +59,53 @@ impl std::fmt::Display for RemoteError {
 impl std::error::Error for RemoteError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            RemoteError::Ssh(e) => Some(e),
-            _ => None,
+            RemoteError::Command(e) => Some(e),
+            RemoteError::Transport(e) => Some(e),
+            RemoteError::NoResult { why, .. } => Some(why),
+            RemoteError::Failed(_) => None,
         }
     }
 }
 
-/// Runs `script` with `data` on the host: exactly one connection and one PowerShell start.
-/// `id` (the invocation's) marks the script's result line.
-pub fn run<T: Serialize>(
-    target: &Target,
-    script: Script,
-    data: &T,
+/// Runs `call`'s script with `data` on the host: exactly one run of one command line (one
+/// connection, one PowerShell start). `id` (the invocation's) marks the script's result line.
+pub fn run<D: Serialize, R: DeserializeOwned>(
+    host: &dyn Transport,
+    call: Call<D, R>,
+    data: &D,
     deadline: &Deadline,
     id: &str,
-) -> Result<Reply, RemoteError> {
-    let text = script
-        .render(data, id)
-        .expect("script data is a JSON object");
-    let line = powershell::command_line(script, &text).map_err(RemoteError::TooLong)?;
+) -> Result<R, RemoteError> {
+    let script = call.script().name();
+    let line = call.command(data, id).map_err(RemoteError::Command)?;
     log::info!(
-        "running script '{}' on {}@{}:{} ({} characters)",
-        script.name(),
-        target.username,
-        target.host,
-        target.port,
-        line.len()
+        "running script '{script}' on {}@{}:{} over {} ({} characters)",
+        host.username(),
+        host.host(),
+        host.port(),
+        host.name(),
+        line.as_str().len()
     );
-    let output = ssh::run_command(target, &line, deadline).map_err(RemoteError::Ssh)?;
-    let stderr = powershell::decode_for_log(&output.stderr, 4000);
-    let result = powershell::parse_reply(&output.stdout, id);
+    let output = host.run(&line, deadline).map_err(|e| {
+        log::warn!("script '{script}': {e} (sent: {:?})", e.sent());
+        RemoteError::Transport(e)
+    })?;
+    let stderr = clixml::decode_for_log(&output.stderr, 4000);
+    let result = call.read_result(&output.stdout, id);
     match &result {
         Ok(Ok(_)) => log::debug!(
-            "script '{}' succeeded ({}); stderr: {stderr}",
-            script.name(),
+            "script '{script}' succeeded ({}); stderr: {stderr}",
             output.exit
         ),
-        _ => log::warn!(
-            "script '{}' did not succeed ({}); stderr ({} bytes, {} dropped): {stderr}",
-            script.name(),
+        Ok(Err(failure)) => log::warn!(
+            "script '{script}' failed: {failure} ({}); stderr ({} bytes, {} dropped): {stderr}",
+            output.exit,
+            output.stderr.len(),
+            output.stderr_dropped
+        ),
+        Err(why) => log::warn!(
+            "script '{script}' left no usable result: {why} ({}); stderr ({} bytes, {} \
+             dropped): {stderr}",
             output.exit,
             output.stderr.len(),
             output.stderr_dropped
@@ -87,6 +117,7 @@ pub fn run<T: Serialize>(
         Err(why) => Err(RemoteError::NoResult {
             why,
             exit: output.exit,
+            via: host.name(),
         }),
     }
 }

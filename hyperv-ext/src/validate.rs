@@ -5,6 +5,11 @@
 //! but a value that is invalid for Windows or Hyper-V is refused here, with a clear message,
 //! before any connection is made.
 
+use std::net::Ipv6Addr;
+
+use ext_sdk::HostPort;
+use ext_sdk::hardware::{self, SizeLimits};
+
 /// Names of host objects we look up (virtual switches): free text, exact match, but no
 /// control or line-breaking characters.
 pub fn object_name(name: &str) -> Result<String, String> {
@@ -149,39 +154,22 @@ pub fn join(dir: &str, file: &str) -> String {
     format!("{}\\{file}", dir.trim_end_matches('\\'))
 }
 
-/// Hyper-V wants whole MiB and an even number of them (else "not properly aligned").
+/// What Hyper-V accepts as a VM's size: 1 to 240 virtual processors; whole MiB, at least 32
+/// and an even number of them (else "not properly aligned").
+const SIZE_LIMITS: SizeLimits = SizeLimits {
+    hypervisor: "Hyper-V",
+    max_cpus: Some(240),
+    min_memory_mib: 32,
+    memory_multiple_mib: 2,
+};
+
+/// The VM's memory in bytes, from `minRam`, as Hyper-V accepts it.
 pub fn memory_bytes(min_ram: Option<u64>) -> Result<u64, String> {
-    const MIB: u64 = 1024 * 1024;
-    let bytes = min_ram.ok_or("the VM has no memory size (cloudstack.vm.details.minRam)")?;
-    if !bytes.is_multiple_of(MIB) {
-        return Err(format!(
-            "memory {bytes} bytes is not a whole number of MiB; use a service offering with whole MiB"
-        ));
-    }
-    let mib = bytes / MIB;
-    if mib < 32 {
-        return Err(format!(
-            "memory {mib} MiB is below Hyper-V's minimum of 32 MiB"
-        ));
-    }
-    if !mib.is_multiple_of(2) {
-        return Err(format!(
-            "memory {mib} MiB is odd; Hyper-V needs a multiple of 2 MiB, use {} or {} MiB",
-            mib - 1,
-            mib + 1
-        ));
-    }
-    Ok(bytes)
+    hardware::memory_mib(min_ram, &SIZE_LIMITS).map(|mib| mib * 1024 * 1024)
 }
 
 pub fn cpus(cpus: Option<u32>) -> Result<u32, String> {
-    match cpus {
-        Some(n @ 1..=240) => Ok(n),
-        Some(n) => Err(format!(
-            "{n} CPUs: Hyper-V VMs have 1 to 240 virtual processors"
-        )),
-        None => Err("the VM has no CPU count (cloudstack.vm.details.cpus)".into()),
-    }
+    hardware::vcpus(cpus, &SIZE_LIMITS)
 }
 
 pub fn generation(text: &str) -> Result<u8, String> {
@@ -202,8 +190,8 @@ pub fn username(name: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-/// `host`, `host:port`, `[v6]:port` or a bare IPv6 address. Returns the host and the port
-/// if one was given.
+/// `host`, `host:port`, `[v6]:port` or a bare IPv6 address (`ssh` takes one; with no port
+/// to separate it is unambiguous). Returns the host and the port if one was given.
 pub fn ssh_url(text: &str) -> Result<(String, Option<u16>), String> {
     let lower = text.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -213,55 +201,10 @@ pub fn ssh_url(text: &str) -> Result<(String, Option<u16>), String> {
         .strip_prefix("ssh://")
         .unwrap_or(text)
         .trim_end_matches('/');
-    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in IPv6 address")?;
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!(
-                "'[{}]' is not an IPv6 address",
-                host.escape_debug()
-            ));
-        }
-        match after.strip_prefix(':') {
-            Some(port) => (host, Some(port)),
-            None if after.is_empty() => (host, None),
-            None => return Err("unexpected text after ']'".into()),
-        }
-    } else if text.matches(':').count() > 1 {
-        (text, None)
-    } else {
-        match text.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (text, None),
-        }
-    };
-    let port = match port {
-        Some(p) => Some(
-            p.parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("port '{p}' is not 1-65535"))?,
-        ),
-        None => None,
-    };
-    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
-    let is_name = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if !is_ip && !is_name {
-        return Err(format!(
-            "'{}' is not a host name or IP address",
-            host.escape_debug()
-        ));
+    if text.parse::<Ipv6Addr>().is_ok() {
+        return Ok((text.to_owned(), None));
     }
-    Ok((host.to_owned(), port))
+    HostPort::parse(text).map(|hp| (hp.host, hp.port))
 }
 
 #[cfg(test)]

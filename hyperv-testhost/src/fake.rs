@@ -11,9 +11,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use hyperv_ext::powershell::Script;
+use hyperv_protocol::{Script, decode_command};
 use serde_json::Value;
 
 use crate::control::Knobs;
@@ -195,24 +193,7 @@ fn accept(command: &str) -> Result<(Script, Value), String> {
             command.chars().take(200).collect::<String>()
         )
     })?;
-    if encoded.is_empty()
-        || !encoded
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-    {
-        return Err("the -EncodedCommand argument is not one base64 word".into());
-    }
-    let bytes = STANDARD
-        .decode(encoded)
-        .map_err(|e| format!("bad base64: {e}"))?;
-    if bytes.len() % 2 != 0 {
-        return Err("odd number of bytes: not UTF-16LE".into());
-    }
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let text = String::from_utf16(&units).map_err(|_| "not valid UTF-16LE".to_owned())?;
+    let text = decode_command(encoded)?;
     let (script, json) =
         Script::identify(&text).ok_or("the script is not one of hyperv-ext's constant scripts")?;
     let data: Value =
@@ -285,24 +266,29 @@ fn clixml_error(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyperv_ext::powershell::{command_line, encode_command};
+    use hyperv_protocol::call::STATUS;
+    use hyperv_protocol::data::{NoFields, VmData};
+    use hyperv_protocol::encode_command;
+
+    fn vm1() -> VmData {
+        VmData {
+            name: "vm1".into(),
+            uuid: "u1".into(),
+            fields: NoFields {},
+        }
+    }
 
     #[test]
     fn accepts_exactly_what_hyperv_ext_sends() {
-        let text = Script::Status
-            .render(&serde_json::json!({"name": "vm1"}), "id1")
-            .unwrap();
-        let line = command_line(Script::Status, &text).unwrap();
-        let (script, data) = accept(&line).unwrap();
+        let line = STATUS.command(&vm1(), "id1").unwrap();
+        let (script, data) = accept(line.as_str()).unwrap();
         assert_eq!(script, Script::Status);
-        assert_eq!(data["name"], "vm1");
+        assert_eq!((&data["name"], &data["id"]), (&"vm1".into(), &"id1".into()));
     }
 
     #[test]
     fn refuses_other_flags_and_foreign_scripts() {
-        let text = Script::Status
-            .render(&serde_json::json!({"name": "vm1"}), "id1")
-            .unwrap();
+        let text = Script::Status.render(&vm1(), "id1").unwrap();
         let encoded = encode_command(&text);
         assert!(
             accept(&format!(

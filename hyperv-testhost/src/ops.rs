@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hyperv_ext::powershell::Script;
+use hyperv_protocol::{Failure, Script};
 use serde_json::{Map, Value, json};
 
 use crate::hyperv::{HyperV, Thrown};
@@ -15,8 +15,8 @@ use crate::winpath::WinPath;
 /// How a script ended, before it is framed as `HVX1:{json}`.
 #[derive(Debug)]
 pub enum Stop {
-    /// `Fail 'CODE' detail` (or a custom `Emit ... 1`): an answer the script chose.
-    Fail(Map<String, Value>),
+    /// `Fail 'CODE' detail` (or create's own `Emit ... 1`): an answer the script chose.
+    Fail(Failure),
     /// A cmdlet threw and the script's outer `catch` reported `PS_ERROR`.
     Thrown(Thrown),
 }
@@ -29,12 +29,16 @@ impl From<Thrown> for Stop {
 
 type Step<T> = Result<T, Stop>;
 
-fn fail(code: &str, detail: impl Into<Value>) -> Stop {
+/// The answer object for a failure, as `Fail $c $d` emits it: `detail` is always present
+/// (`null` for the codes that carry none).
+fn failure_object(failure: &Failure) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("ok".into(), false.into());
-    m.insert("code".into(), code.into());
-    m.insert("detail".into(), detail.into());
-    Stop::Fail(m)
+    if let Ok(Value::Object(fields)) = serde_json::to_value(failure) {
+        m.extend(fields);
+    }
+    m.entry("detail").or_insert(Value::Null);
+    m
 }
 
 /// The framed answer for an outcome: `(json object, exit code)`.
@@ -44,9 +48,12 @@ pub fn answer(outcome: Step<Map<String, Value>>) -> (Value, i32) {
             m.insert("ok".into(), true.into());
             (Value::Object(m), 0)
         }
-        Err(Stop::Fail(m)) => (Value::Object(m), 1),
+        Err(Stop::Fail(failure)) => (Value::Object(failure_object(&failure)), 1),
         Err(Stop::Thrown(t)) => (
-            json!({"ok": false, "code": "PS_ERROR", "detail": t.message, "fqid": t.fqid}),
+            Value::Object(failure_object(&Failure::PsError {
+                message: t.message,
+                fqid: t.fqid,
+            })),
             1,
         ),
     }
@@ -127,6 +134,11 @@ pub fn run(
     }
 }
 
+/// `$x.Count`: how many matched.
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 fn done(fields: Value) -> Step<Map<String, Value>> {
     match fields {
         Value::Object(m) => Ok(m),
@@ -138,7 +150,7 @@ fn done(fields: Value) -> Step<Map<String, Value>> {
 
 fn need_rights(hv: &HyperV) -> Step<()> {
     hv.get_vmhost()
-        .map_err(|t| fail("ACCESS_DENIED", t.message))
+        .map_err(|t| Stop::Fail(Failure::AccessDenied { message: t.message }))
 }
 
 fn test_ours(vm: &Vm, p: &Data) -> bool {
@@ -154,19 +166,23 @@ fn find_ours(p: &Data, hv: &HyperV) -> Step<Option<Vm>> {
     let all: Vec<Vm> = hv.get_vm().into_iter().filter(|v| v.name == name).collect();
     let ours: Vec<&Vm> = all.iter().filter(|v| test_ours(v, p)).collect();
     if ours.len() > 1 {
-        return Err(fail("VM_AMBIGUOUS", ours.len()));
+        return Err(Stop::Fail(Failure::VmAmbiguous {
+            count: count(ours.len()),
+        }));
     }
     if let Some(v) = ours.first() {
         return Ok(Some((*v).clone()));
     }
     if !all.is_empty() {
-        return Err(fail("NOT_OURS", all.len()));
+        return Err(Stop::Fail(Failure::NotOurs {
+            count: count(all.len()),
+        }));
     }
     Ok(None)
 }
 
 fn need_ours(p: &Data, hv: &HyperV) -> Step<Vm> {
-    find_ours(p, hv)?.ok_or_else(|| fail("VM_NOT_FOUND", Value::Null))
+    find_ours(p, hv)?.ok_or(Stop::Fail(Failure::VmNotFound))
 }
 
 fn state(hv: &HyperV, vm: &Vm) -> String {
@@ -214,7 +230,7 @@ fn start(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     } else if stopped(&s) {
         hv.start_vm(&v.id)?;
     } else if s != "Running" {
-        return Err(fail("INVALID_STATE", s));
+        return Err(Stop::Fail(Failure::InvalidState { state: s }));
     }
     done(json!({"before": s, "state": state(hv, &v)}))
 }
@@ -240,7 +256,7 @@ fn stop_ours(
         Err(t) => t.message,
     };
     if !p.truthy("fallback") {
-        return Err(fail("STOP_FAILED", error));
+        return Err(Stop::Fail(Failure::StopFailed { reason: error }));
     }
     hv.turn_off(&v.id)?;
     Ok("turnoff")
@@ -267,7 +283,9 @@ fn reboot(
     need_rights(hv)?;
     let v = need_ours(p, hv)?;
     if v.state != "Running" {
-        return Err(fail("INVALID_STATE", v.state.clone()));
+        return Err(Stop::Fail(Failure::InvalidState {
+            state: v.state.clone(),
+        }));
     }
     let how = stop_ours(p, hv, &v, sleep)?;
     hv.start_vm(&v.id)?;
@@ -280,7 +298,9 @@ fn suspend(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     if v.state == "Running" {
         hv.suspend_vm(&v.id)?;
     } else if v.state != "Paused" {
-        return Err(fail("INVALID_STATE", v.state.clone()));
+        return Err(Stop::Fail(Failure::InvalidState {
+            state: v.state.clone(),
+        }));
     }
     done(json!({"before": v.state, "state": state(hv, &v)}))
 }
@@ -291,7 +311,9 @@ fn resume(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     if v.state == "Paused" {
         hv.resume_vm(&v.id)?;
     } else if v.state != "Running" {
-        return Err(fail("INVALID_STATE", v.state.clone()));
+        return Err(Stop::Fail(Failure::InvalidState {
+            state: v.state.clone(),
+        }));
     }
     done(json!({"before": v.state, "state": state(hv, &v)}))
 }
@@ -307,7 +329,7 @@ fn delete(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     }
     hv.remove_vm(&v.id)?;
     if hv.get_vm().iter().any(|x| x.id == v.id) {
-        return Err(fail("STILL_EXISTS", Value::Null));
+        return Err(Stop::Fail(Failure::StillExists));
     }
     let root = WinPath::parse(p.str("vhd_path")?).map_err(|m| Thrown {
         message: m,
@@ -338,9 +360,11 @@ fn find_snap(p: &Data, v: &Vm) -> Step<Checkpoint> {
             .collect();
     }
     match m.as_slice() {
-        [] => Err(fail("SNAPSHOT_NOT_FOUND", Value::Null)),
+        [] => Err(Stop::Fail(Failure::SnapshotNotFound)),
         [one] => Ok((*one).clone()),
-        many => Err(fail("SNAPSHOT_AMBIGUOUS", many.len())),
+        many => Err(Stop::Fail(Failure::SnapshotAmbiguous {
+            count: count(many.len()),
+        })),
     }
 }
 
@@ -349,7 +373,9 @@ fn snap_row(v: &Vm, c: &Checkpoint) -> Value {
         .parent
         .as_ref()
         .and_then(|id| v.checkpoints.iter().find(|x| &x.id == id))
-        .map(|x| x.name.clone());
+        .map(|x| x.name.clone())
+        // `[string]$s.ParentSnapshotName`: a root checkpoint's parent is ''.
+        .unwrap_or_default();
     json!({"name": c.name, "id": c.id, "created": c.created, "parent": parent, "type": "Standard"})
 }
 
@@ -366,7 +392,7 @@ fn create_snapshot(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     need_rights(hv)?;
     let v = need_ours(p, hv)?;
     if v.checkpoints.iter().any(|c| c.name == p.text("snapshot")) {
-        return Err(fail("SNAPSHOT_EXISTS", Value::Null));
+        return Err(Stop::Fail(Failure::SnapshotExists));
     }
     let c = hv.checkpoint_vm(&v.id, p.str("snapshot")?)?;
     let now = hv.vm(&v.id).cloned().unwrap_or(v);
@@ -405,7 +431,7 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     hv.step = "check".into();
     let name = p.text("name");
     if hv.get_vm().iter().any(|v| v.name == name) {
-        return Err(fail("VM_EXISTS", Value::Null));
+        return Err(Stop::Fail(Failure::VmExists));
     }
     let switch = p.text("sw");
     let switches: Vec<_> = hv
@@ -414,11 +440,13 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         .filter(|s| s.name == switch)
         .collect();
     if switches.len() != 1 {
-        return Err(fail("SWITCH_NOT_FOUND", switches.len()));
+        return Err(Stop::Fail(Failure::SwitchNotFound {
+            count: count(switches.len()),
+        }));
     }
     let disk = p.str("disk")?.to_owned();
     if hv.test_path(&disk, false)? {
-        return Err(fail("DISK_EXISTS", Value::Null));
+        return Err(Stop::Fail(Failure::DiskExists));
     }
     let mut undo: Vec<Undo> = Vec::new();
     let mut vm_id = String::new();
@@ -501,13 +529,11 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
                 rollback.push(t.message);
             }
         }
-        let mut m = Map::new();
-        m.insert("ok".into(), false.into());
-        m.insert("code".into(), "CREATE_FAILED".into());
-        m.insert("step".into(), step.into());
-        m.insert("detail".into(), e.message.into());
-        m.insert("rollback".into(), json!(rollback));
-        return Err(Stop::Fail(m));
+        return Err(Stop::Fail(Failure::CreateFailed {
+            step,
+            error: e.message,
+            rollback,
+        }));
     }
     done(json!({"id": vm_id}))
 }

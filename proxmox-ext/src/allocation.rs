@@ -21,10 +21,10 @@ use std::str::FromStr;
 use log::{debug, info};
 
 use crate::api::Client;
+use crate::api::params::NextId;
 use crate::error::Error;
 use crate::ledger::{self, Ledger, LedgerError};
 use crate::model::Vmid;
-use crate::transport::Transport;
 
 /// Candidates Proxmox may refuse before `prepare` gives up.
 const MAX_CONFIRMATIONS: usize = 32;
@@ -142,15 +142,15 @@ impl From<LedgerError> for AllocationError {
 
 /// Hands out a VMID no other deploy of this management server holds, confirmed free by
 /// Proxmox, and records it in the ledger in `state_dir`.
-pub fn allocate<T: Transport>(
-    client: &Client<T>,
+pub fn allocate(
+    client: &Client,
     state_dir: &Path,
     range: Option<VmidRange>,
 ) -> Result<Vmid, AllocationError> {
     let (first, last) = match range {
         Some(r) => (r.first, r.last),
         None => (
-            client.next_id(None)?,
+            client.next_id(&NextId::default())?,
             Vmid::new(u64::from(Vmid::MAX)).expect("MAX is a VMID"),
         ),
     };
@@ -176,7 +176,9 @@ pub fn allocate<T: Transport>(
             ledger.record(candidate)?;
             candidate
         }; // the lock is released here, before asking Proxmox
-        match client.next_id(Some(candidate)) {
+        match client.next_id(&NextId {
+            vmid: Some(candidate),
+        }) {
             Ok(_) => {
                 info!(
                     "VMID {candidate} handed out (range {first}-{last}, ledger in {}; {} ids refused before)",
@@ -210,24 +212,17 @@ fn lowest_free(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use ext_sdk::Deadline;
     use serde_json::json;
 
     use super::*;
-    use crate::api::fake::{FakeTransport, data, json as answer};
+    use crate::testing::{Answer, FakeTransport, client, data, json as answer};
     use crate::transport::Method;
 
     fn vmid(n: u32) -> Vmid {
         Vmid::new(u64::from(n)).unwrap()
     }
 
-    fn client(t: &FakeTransport) -> Client<&FakeTransport> {
-        Client::new(t, Deadline::after(Duration::from_secs(10)), "root@pam!cs")
-    }
-
-    fn taken(n: u32) -> crate::api::fake::Answer {
+    fn taken(n: u32) -> Answer {
         answer(
             200,
             &json!({"success": 0, "status": 400, "message": "Parameter verification failed.\n",
@@ -266,7 +261,7 @@ mod tests {
     #[test]
     fn skips_used_reserved_and_refused_ids() {
         let dir = tempfile::tempdir().unwrap();
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(Method::Get, "/cluster/nextid?vmid=101", vec![taken(101)]);
         t.on(
             Method::Get,
@@ -307,7 +302,7 @@ mod tests {
     #[test]
     fn a_range_is_used_without_asking_for_the_lowest_free_id() {
         let dir = tempfile::tempdir().unwrap();
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(
             Method::Get,
             "/cluster/nextid?vmid=20001",

@@ -22,7 +22,7 @@
 //! `.` stay, an upper-case letter becomes `+` and the letter, anything else `_` and two hex
 //! digits per byte (`i-2-45-+v+m`).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::model::Vmid;
 
@@ -51,7 +51,9 @@ pub fn encode_tag_text(text: &str) -> String {
                 out.push('+');
                 out.push(byte.to_ascii_lowercase() as char);
             }
-            other => out.push_str(&format!("_{other:02x}")),
+            other => {
+                let _ = write!(out, "_{other:02x}");
+            }
         }
     }
     out
@@ -67,7 +69,7 @@ pub fn decode_tag_text(tag: &str) -> Option<String> {
             b'_' => {
                 let hi = (chars.next()? as char).to_digit(16)?;
                 let lo = (chars.next()? as char).to_digit(16)?;
-                bytes.push((hi * 16 + lo) as u8);
+                bytes.push(u8::try_from(hi * 16 + lo).ok()?);
             }
             other => bytes.push(other),
         }
@@ -90,7 +92,7 @@ fn strip_prefix_ci<'t>(tag: &'t str, prefix: &str) -> Option<&'t str> {
 impl Mark {
     pub fn new(uuid: Option<&str>, instance_name: &str, vmid: Vmid) -> Mark {
         Mark {
-            uuid: uuid.map(|u| u.to_ascii_lowercase()),
+            uuid: uuid.map(str::to_ascii_lowercase),
             instance_name: Some(instance_name.to_string()),
             vmid: Some(vmid.get()),
         }
@@ -263,15 +265,9 @@ pub fn looks_like_instance_name(name: &str) -> bool {
 }
 
 /// PVE's `dns-name` format for VM names: dot-separated labels of letters, digits and '-',
-/// not starting or ending with '-'.
+/// not starting or ending with '-' (the SDK's DNS rule, which also bounds a label at 63).
 pub fn check_vm_name(name: &str) -> Result<(), String> {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.len() <= 253 && name.split('.').all(label_ok) {
+    if ext_sdk::net::is_dns_name(name) {
         Ok(())
     } else {
         Err(format!(

@@ -14,8 +14,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +33,9 @@ pub const RESERVATION: Duration = Duration::from_secs(30 * 60);
 /// The ledger file in the state directory.
 pub const FILE_NAME: &str = "vmid-ledger";
 const LOCK_NAME: &str = "vmid-ledger.lock";
+/// The ledger and its lock: the management server's user writes them, its group may read
+/// them; nobody else, whatever the umask.
+const FILE_MODE: u32 = 0o640;
 /// Pause between attempts to take a busy lock (holders keep it for microseconds).
 const LOCK_RETRY: Duration = Duration::from_millis(5);
 
@@ -94,6 +99,7 @@ impl Ledger {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(FILE_MODE)
             .open(&lock_path)
             .map_err(io_error(&lock_path))?;
         loop {
@@ -144,12 +150,17 @@ impl Ledger {
             .push((vmid.get(), self.now + RESERVATION.as_secs()));
         let mut text = String::with_capacity(self.entries.len() * 20);
         for (id, expires) in &self.entries {
-            text.push_str(&format!("{id} {expires}\n"));
+            let _ = writeln!(text, "{id} {expires}");
         }
         let temp = self
             .path
             .with_file_name(format!("{FILE_NAME}.{}.tmp", std::process::id()));
-        let written = File::create(&temp)
+        let written = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .open(&temp)
             .and_then(|mut f| f.write_all(text.as_bytes()))
             .and_then(|()| fs::rename(&temp, &self.path));
         if written.is_err() {
@@ -159,6 +170,7 @@ impl Ledger {
     }
 
     /// Where the ledger lives (for messages).
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ext_sdk::lenient::{opt_bool, opt_string, opt_u64};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A Proxmox VM id: 100..=999999999 (PVE's `pve-vmid` format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +54,12 @@ impl FromStr for Vmid {
     }
 }
 
+impl Serialize for Vmid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.0)
+    }
+}
+
 impl fmt::Display for Vmid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -74,8 +80,6 @@ pub struct VmStatus {
     /// A config lock: `clone`, `backup`, `snapshot`, `suspended` ...
     #[serde(default, deserialize_with = "opt_string")]
     pub lock: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    pub template: Option<bool>,
     /// `;`-separated tags.
     #[serde(default, deserialize_with = "opt_string")]
     pub tags: Option<String>,
@@ -104,8 +108,6 @@ pub struct NodeVm {
     pub template: Option<bool>,
     #[serde(default, deserialize_with = "opt_string")]
     pub tags: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub lock: Option<String>,
 }
 
 /// One `type=vm` entry of `GET /cluster/resources`.
@@ -117,12 +119,6 @@ pub struct ClusterVm {
     pub node: Option<String>,
     #[serde(default, deserialize_with = "opt_string", rename = "type")]
     pub kind: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    pub template: Option<bool>,
     #[serde(default, deserialize_with = "opt_string")]
     pub tags: Option<String>,
 }
@@ -177,8 +173,6 @@ pub struct TaskStatus {
 /// One line of `GET /nodes/{node}/tasks/{upid}/log`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LogLine {
-    #[serde(default, deserialize_with = "opt_u64")]
-    pub n: Option<u64>,
     #[serde(default, deserialize_with = "opt_string")]
     pub t: Option<String>,
 }
@@ -199,10 +193,6 @@ pub struct VncProxy {
 /// One entry of `GET /nodes/{node}/network`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NetworkInterface {
-    #[serde(default, deserialize_with = "opt_string")]
-    pub iface: Option<String>,
-    #[serde(default, deserialize_with = "opt_string", rename = "type")]
-    pub kind: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub address: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]

@@ -60,10 +60,12 @@ pub fn is_retryable(error: &Error, idempotency: Idempotency) -> bool {
         return true; // PVE started nothing: safe for reads and writes alike
     }
     match (error, idempotency) {
-        (Error::Transport(e), Idempotency::Read) => {
-            e.kind != crate::transport::TransportErrorKind::Tls
-                && e.kind != crate::transport::TransportErrorKind::Setup
-        }
+        (Error::Transport(e), Idempotency::Read) => !matches!(
+            e.kind,
+            crate::transport::TransportErrorKind::Tls
+                | crate::transport::TransportErrorKind::Setup
+                | crate::transport::TransportErrorKind::Redirect
+        ),
         (Error::Transport(e), Idempotency::Write) => {
             e.delivery == Delivery::NotSent
                 && e.kind == crate::transport::TransportErrorKind::Connect
@@ -112,6 +114,11 @@ mod tests {
         ));
         assert!(!is_retryable(
             &transport(TransportErrorKind::Tls, Delivery::NotSent),
+            Read
+        ));
+        // Asking again gets the same redirect; it is not PVE answering.
+        assert!(!is_retryable(
+            &transport(TransportErrorKind::Redirect, Delivery::MaybeSent),
             Read
         ));
         // PVE's own answer, e.g. the VM does not exist: asking again changes nothing.

@@ -17,7 +17,7 @@
 use std::fmt;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use log::debug;
@@ -110,7 +110,8 @@ fn resolve_from(
     Ok(fallback)
 }
 
-/// Creates `dir` (and its parents) if needed and proves it can be written.
+/// Creates `dir` (and its parents, all 0750 whatever the umask) if needed and proves it can be
+/// written.
 fn usable(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o750).create(dir)?;
     let probe = dir.join(format!(".probe-{}", std::process::id()));
@@ -118,6 +119,7 @@ fn usable(dir: &Path) -> io::Result<()> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o600)
         .open(&probe)?;
     fs::remove_file(&probe)
 }

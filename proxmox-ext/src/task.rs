@@ -14,7 +14,6 @@ use log::{debug, info, warn};
 
 use crate::api::Client;
 use crate::error::{Error, TaskFailure};
-use crate::transport::Transport;
 use crate::upid::Upid;
 
 const FIRST_POLL_DELAY: Duration = Duration::from_millis(100);
@@ -67,7 +66,7 @@ fn next_delay(current: Duration) -> Duration {
 }
 
 /// Waits for `upid` to stop; `what` ("starting VM 100") names it in errors.
-pub fn wait<T: Transport>(client: &Client<T>, upid: &Upid, what: &str) -> Result<Finished, Error> {
+pub fn wait(client: &Client, upid: &Upid, what: &str) -> Result<Finished, Error> {
     let started = Instant::now();
     let mut delay = FIRST_POLL_DELAY;
     loop {
@@ -96,12 +95,7 @@ pub fn wait<T: Transport>(client: &Client<T>, upid: &Upid, what: &str) -> Result
     }
 }
 
-fn finish<T: Transport>(
-    client: &Client<T>,
-    upid: &Upid,
-    what: &str,
-    exit: ExitStatus,
-) -> Result<Finished, Error> {
+fn finish(client: &Client, upid: &Upid, what: &str, exit: ExitStatus) -> Result<Finished, Error> {
     match exit {
         ExitStatus::Ok => Ok(Finished {
             upid: upid.clone(),
@@ -141,7 +135,7 @@ fn finish<T: Transport>(
 
 /// The task log's last lines (best effort: a failure to read it must not hide the task's own
 /// error).
-fn log_lines<T: Transport>(client: &Client<T>, upid: &Upid) -> Vec<String> {
+fn log_lines(client: &Client, upid: &Upid) -> Vec<String> {
     const PAGE: u64 = 50;
     let read = || -> Result<Vec<String>, Error> {
         let (mut lines, total) = client.task_log(upid, 0, PAGE)?;
@@ -171,22 +165,23 @@ fn tail(lines: &[String], exitstatus: &str) -> Vec<String> {
         .collect();
     useful[useful.len().saturating_sub(LOG_TAIL)..]
         .iter()
-        .map(|l| l.to_string())
+        .map(|l| (*l).clone())
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::fake::{FakeTransport, data};
+    use crate::testing::{FakeTransport, data};
     use crate::transport::Method;
     use ext_sdk::Deadline;
     use serde_json::json;
+    use std::rc::Rc;
 
     const UPID: &str = "UPID:pve1:000003E9:00001B5F:6B0128C0:qmstart:100:root@pam!cs:";
 
-    fn run(t: &FakeTransport, within: Duration) -> Result<Finished, Error> {
-        let client = Client::new(t, Deadline::after(within), "root@pam!cs");
+    fn run(t: &Rc<FakeTransport>, within: Duration) -> Result<Finished, Error> {
+        let client = Client::new(t.clone(), Deadline::after(within), "root@pam!cs");
         wait(&client, &UPID.parse().unwrap(), "starting VM 100")
     }
 
@@ -222,7 +217,7 @@ mod tests {
 
     #[test]
     fn warnings_are_success() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(Method::Get, "/nodes/pve1/tasks/UPID%3Apve1%3A000003E9%3A00001B5F%3A6B0128C0%3Aqmstart%3A100%3Aroot%40pam%21cs%3A/status",
             vec![data(json!({"status": "running"})), data(json!({"status": "stopped", "exitstatus": "WARNINGS: 1"}))]);
         t.on(Method::Get, "/nodes/pve1/tasks/", vec![data(json!([
@@ -233,7 +228,7 @@ mod tests {
 
     #[test]
     fn failures_quote_the_log() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(Method::Get, "/nodes/pve1/tasks/UPID%3Apve1%3A000003E9%3A00001B5F%3A6B0128C0%3Aqmstart%3A100%3Aroot%40pam%21cs%3A/status",
             vec![data(json!({"status": "stopped", "exitstatus": "start failed: QEMU exited with code 1"}))]);
         t.on(
@@ -253,7 +248,7 @@ mod tests {
 
     #[test]
     fn waits_are_bounded_by_the_deadline() {
-        let t = FakeTransport::default();
+        let t = FakeTransport::new();
         t.on(
             Method::Get,
             "/nodes/pve1/tasks/",
@@ -261,7 +256,7 @@ mod tests {
         );
         let started = Instant::now();
         let err = run(&t, Duration::from_millis(400)).unwrap_err();
-        assert!(err.is_deadline(), "{err}");
+        assert!(matches!(err, Error::Deadline(_)), "{err}");
         assert!(
             err.to_string()
                 .contains("deadline reached while starting VM 100 (task UPID:pve1:"),

@@ -9,10 +9,11 @@
 
 use std::fmt;
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use ext_sdk::Secret;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 /// HTTP methods the Proxmox API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,9 @@ pub enum TransportErrorKind {
     Io,
     /// The request could not even be built (bad URL, bad header).
     Setup,
+    /// The server answered with a redirect. PVE never redirects, so something else answered:
+    /// it is not followed and nothing of the answer is used.
+    Redirect,
 }
 
 /// A request that got no HTTP answer.
@@ -100,7 +104,8 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Tls => write!(
                 f,
                 "TLS handshake with the Proxmox API failed: {} (set 'ca_certificate' to the cluster's \
-                 /etc/pve/pve-root-ca.pem, or verify_tls_certificate=false to skip verification)",
+                 /etc/pve/pve-root-ca.pem, or 'tls_fingerprint' to the node certificate's SHA-256 \
+                 fingerprint, or verify_tls_certificate=false to skip verification)",
                 self.message
             ),
             TransportErrorKind::Timeout => write!(
@@ -112,6 +117,13 @@ impl fmt::Display for TransportError {
                 write!(f, "connection to the Proxmox API failed: {}", self.message)
             }
             TransportErrorKind::Setup => write!(f, "cannot build the request: {}", self.message),
+            TransportErrorKind::Redirect => write!(
+                f,
+                "the Proxmox API answered with a redirect ({}); Proxmox VE never redirects, so it \
+                 was not followed and nothing from that host was used: check that 'url' names \
+                 the node's API itself (https://<node>:8006)",
+                self.message
+            ),
         }
     }
 }
@@ -133,11 +145,14 @@ impl<T: Transport + ?Sized> Transport for &T {
 /// How the server's certificate is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMode {
-    /// The system's trust store (upstream's behaviour with `verify_tls_certificate=true`).
+    /// The system's trust store (upstream's behaviour with `verify_tls_certificate=true`);
+    /// only the presented chain's issuer is read from it (see `ext_tls::SystemStore`).
     System,
     /// Only these PEM certificates (e.g. the cluster's `pve-root-ca.pem`, or a self-signed
     /// node certificate) are trusted.
     CaFile(std::path::PathBuf),
+    /// Only the node certificate with this SHA-256 fingerprint (`tls_fingerprint`).
+    Pinned(ext_tls::Fingerprint),
     /// No verification (`verify_tls_certificate=false`).
     Insecure,
 }
@@ -146,10 +161,14 @@ pub enum TlsMode {
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// Connecting takes at most this long, whatever the request's own timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest redirect target quoted in an error (it comes from an untrusted server).
+const MAX_LOCATION_CHARS: usize = 200;
 
 /// The real transport: one ureq agent (and so one connection pool) per invocation.
 pub struct UreqTransport {
     agent: ureq::Agent,
+    /// What the TLS handshakes saw: the presented certificate, and why it was refused.
+    tls: ext_tls::ClientTls,
     /// `https://host:port/api2/extjs`
     base: String,
     authorization: Secret,
@@ -164,74 +183,99 @@ impl UreqTransport {
         secret: &Secret,
         tls: &TlsMode,
     ) -> Result<Self, TransportError> {
-        let tls_config = match tls {
-            TlsMode::System => ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                .build(),
-            TlsMode::Insecure => ureq::tls::TlsConfig::builder()
-                .disable_verification(true)
-                .build(),
-            TlsMode::CaFile(path) => ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::new_with_certs(
-                    &read_pem_certificates(path)?,
-                ))
-                .build(),
+        let trust = match tls {
+            TlsMode::System => ext_tls::Trust::System(ext_tls::SystemStore::from_env()),
+            TlsMode::CaFile(path) => ext_tls::Trust::CaFile(path.clone()),
+            TlsMode::Pinned(fingerprint) => ext_tls::Trust::Pinned(*fingerprint),
+            TlsMode::Insecure => {
+                log::warn!(
+                    "verify_tls_certificate=false: the Proxmox API's certificate is not checked, so \
+                     anyone on the network path can pose as the node and read the API token; set \
+                     'tls_fingerprint' (or 'ca_certificate') instead"
+                );
+                ext_tls::Trust::Insecure
+            }
         };
-        let agent = ureq::Agent::config_builder()
+        let tls = ext_tls::ClientTls::new(&trust).map_err(ca_file_error)?;
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .tls_config(tls_config)
             .user_agent(concat!(
                 "cloudstack-proxmox-ext/",
                 env!("CARGO_PKG_VERSION")
             ))
             // Proxmox answers ≥400 by closing the connection; keep the pool small and fresh.
             .max_idle_connections_per_host(2)
-            .build()
-            .new_agent();
+            // PVE never redirects: a 3xx comes back as it is and becomes an error (see `send`).
+            .max_redirects(0)
+            .build();
+        // ureq's own chain, with ext-tls in place of ureq's rustls connector.
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(tls.ureq_connector());
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         // PVE splits the header value on its last '=' (user@realm!tokenid=secret).
         let authorization = Secret::new(format!("PVEAPIToken={token_id}={}", secret.expose()));
         Ok(UreqTransport {
             agent,
+            tls,
             base: base.trim_end_matches('/').to_string(),
             authorization,
         })
     }
 }
 
-fn read_pem_certificates(
-    path: &Path,
-) -> Result<Vec<ureq::tls::Certificate<'static>>, TransportError> {
-    let setup = |message: String| TransportError {
+/// A `ca_certificate` that cannot be used, in the words the detail's operator knows.
+fn ca_file_error(error: ext_tls::SetupError) -> TransportError {
+    use ext_tls::SetupError as E;
+    let path = error.path().display();
+    let message = match &error {
+        E::ReadCaFile { error, .. } => format!("cannot read ca_certificate '{path}': {error}"),
+        E::BadPem { reason, .. } => format!("ca_certificate '{path}' is not valid PEM: {reason}"),
+        E::NoCertificate { .. } => format!(
+            "ca_certificate '{path}' holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)"
+        ),
+        E::NoUsableCertificate { reason, .. } => format!(
+            "ca_certificate '{path}' holds no certificate usable as a trust anchor: {reason}"
+        ),
+    };
+    TransportError {
         kind: TransportErrorKind::Setup,
         delivery: Delivery::NotSent,
         message,
-    };
-    let pem = std::fs::read(path).map_err(|e| {
-        setup(format!(
-            "cannot read ca_certificate '{}': {e}",
-            path.display()
-        ))
-    })?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(setup(format!(
-                    "ca_certificate '{}' is not valid PEM: {e}",
-                    path.display()
-                )));
-            }
+    }
+}
+
+impl UreqTransport {
+    /// A failed handshake, told with what the server presented: why its certificate was
+    /// refused, and its fingerprint (what `tls_fingerprint` pins).
+    fn tls_failure(&self, mut error: TransportError) -> TransportError {
+        if error.kind != TransportErrorKind::Tls {
+            return error;
         }
+        if let Some(peer) = self.tls.peer() {
+            error.message = match peer.refusal {
+                Some(ext_tls::Refusal::NotPinned { pinned }) => format!(
+                    "the node presented a certificate with SHA-256 fingerprint {}, not the pinned \
+                     'tls_fingerprint' {pinned}; nothing was sent. If the node's certificate was \
+                     renewed, check the new fingerprint on the node (pvenode cert info) and update \
+                     'tls_fingerprint'",
+                    peer.fingerprint
+                ),
+                Some(refusal) => format!(
+                    "the node's certificate was refused: {refusal}; nothing was sent. It presented \
+                     SHA-256 fingerprint {} (to pin it, check it on the node with pvenode cert info \
+                     and set 'tls_fingerprint')",
+                    peer.fingerprint
+                ),
+                None => format!(
+                    "{} (the node presented SHA-256 fingerprint {})",
+                    error.message, peer.fingerprint
+                ),
+            };
+        }
+        error
     }
-    if certs.is_empty() {
-        return Err(setup(format!(
-            "ca_certificate '{}' holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-            path.display()
-        )));
-    }
-    Ok(certs)
 }
 
 impl Transport for UreqTransport {
@@ -271,8 +315,11 @@ impl Transport for UreqTransport {
                     .send(request.form.as_deref().unwrap_or("").as_bytes())
             }
         };
-        let mut response = result.map_err(classify)?;
+        let mut response = result.map_err(|e| self.tls_failure(classify(e)))?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(redirect_error(status, response.headers().get("location")));
+        }
         let content_type = response
             .headers()
             .get("content-type")
@@ -294,6 +341,26 @@ impl Transport for UreqTransport {
             content_type,
             body,
         })
+    }
+}
+
+/// A redirect answer as an error naming its target; the server that sent it got the request.
+fn redirect_error(status: u16, location: Option<&ureq::http::HeaderValue>) -> TransportError {
+    let target = match location {
+        None => "without a Location".to_owned(),
+        Some(value) => {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let mut shown: String = text.chars().take(MAX_LOCATION_CHARS).collect();
+            if text.chars().count() > MAX_LOCATION_CHARS {
+                shown.push_str("...");
+            }
+            format!("to {shown}")
+        }
+    };
+    TransportError {
+        kind: TransportErrorKind::Redirect,
+        delivery: Delivery::MaybeSent,
+        message: format!("HTTP {status} {target}"),
     }
 }
 
@@ -345,95 +412,9 @@ fn is_tls_failure(message: &str) -> bool {
         .any(|w| lower.contains(w))
 }
 
-/// Percent-encodes one path segment or form value (RFC 3986 unreserved characters stay).
-pub fn encode(text: &str) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(text, SET).to_string()
-}
-
-/// An `application/x-www-form-urlencoded` body (also used as a query string), built in the
-/// order parameters are added.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Form {
-    pairs: Vec<(String, String)>,
-}
-
-impl Form {
-    pub fn new() -> Form {
-        Form::default()
-    }
-
-    /// Adds `key=value`.
-    pub fn set(mut self, key: &str, value: impl fmt::Display) -> Form {
-        self.pairs.push((key.to_string(), value.to_string()));
-        self
-    }
-
-    /// Adds `key=value` when `value` is `Some`.
-    pub fn set_opt(self, key: &str, value: Option<impl fmt::Display>) -> Form {
-        match value {
-            Some(v) => self.set(key, v),
-            None => self,
-        }
-    }
-
-    /// Adds `key=1` or `key=0` (PVE's booleans).
-    pub fn flag(self, key: &str, value: bool) -> Form {
-        self.set(key, if value { 1 } else { 0 })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    /// The value of `key`, if set (for tests and logging).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The parameters in order.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    pub fn encode(&self) -> String {
-        self.pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_path_segments_and_forms() {
-        assert_eq!(
-            encode("UPID:pve1:000003E9:00001B5F:6B0128C0:qmclone:9000:root@pam!cs:"),
-            "UPID%3Apve1%3A000003E9%3A00001B5F%3A6B0128C0%3Aqmclone%3A9000%3Aroot%40pam%21cs%3A"
-        );
-        assert_eq!(encode("pve-node_1.x~"), "pve-node_1.x~");
-        let form = Form::new()
-            .set("net0", "virtio=02:01:00:CC:00:01,bridge=vmbr1,tag=1577")
-            .flag("full", false)
-            .set_opt("storage", None::<&str>)
-            .set("description", "a b&c=d");
-        assert_eq!(
-            form.encode(),
-            "net0=virtio%3D02%3A01%3A00%3ACC%3A00%3A01%2Cbridge%3Dvmbr1%2Ctag%3D1577&full=0&description=a%20b%26c%3Dd"
-        );
-        assert_eq!(form.get("full"), Some("0"));
-    }
 
     #[test]
     fn connect_errors_are_never_sent() {
@@ -463,5 +444,27 @@ mod tests {
         );
         let connect = classify(ureq::Error::Timeout(ureq::Timeout::Connect));
         assert_eq!(connect.delivery, Delivery::NotSent);
+    }
+
+    #[test]
+    fn redirects_name_their_target() {
+        let to = ureq::http::HeaderValue::from_static("https://elsewhere.example:8006/x");
+        let e = redirect_error(302, Some(&to));
+        assert_eq!(
+            (e.kind, e.delivery),
+            (TransportErrorKind::Redirect, Delivery::MaybeSent)
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("redirect (HTTP 302 to https://elsewhere.example:8006/x)")
+                && text.contains("never redirects"),
+            "{text}"
+        );
+        let long = ureq::http::HeaderValue::from_str(&"a".repeat(500)).unwrap();
+        assert!(redirect_error(301, Some(&long)).message.ends_with("a..."));
+        assert_eq!(
+            redirect_error(307, None).message,
+            "HTTP 307 without a Location"
+        );
     }
 }

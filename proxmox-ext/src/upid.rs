@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(upid.node, "pve1");
         assert_eq!(upid.pid, 0x3E9);
         assert_eq!(upid.pstart, 0x1B5F);
-        assert_eq!(upid.starttime, 0x6B0128C0);
+        assert_eq!(upid.starttime, 0x6B01_28C0);
         assert_eq!(upid.worker_type, "qmclone");
         assert_eq!(upid.worker_id, "9000");
         assert_eq!(upid.auth_id, "root@pam!cs");
@@ -126,7 +126,7 @@ mod tests {
         let upid: Upid = "UPID:node-2:0000ABCD:1000000AB:6B0128C0:vzdump::root@pam:"
             .parse()
             .unwrap();
-        assert_eq!(upid.pstart, 0x1000000AB);
+        assert_eq!(upid.pstart, 0x0001_0000_00AB);
         assert_eq!(upid.worker_id, "");
     }
 

@@ -10,15 +10,13 @@
 //! reached, the VM is looked up cluster-wide by its VMID (`/cluster/resources`), its mark is
 //! checked, and the action goes to the node that runs it.
 
-use ext_sdk::{DetailReader, Payload};
 use log::{debug, info, warn};
 
 use crate::api::Client;
+use crate::api::params::SetTags;
 use crate::error::Error;
-use crate::identity::{Expected, Mark, Ownership, check_vm_name};
+use crate::identity::{Expected, Mark, Ownership};
 use crate::model::{ClusterVm, VmStatus, Vmid};
-use crate::settings::{PROXMOX_VMID, VM_NAME};
-use crate::transport::{Form, Transport};
 
 /// A VM as CloudStack knows it.
 #[derive(Debug, Clone)]
@@ -59,30 +57,9 @@ impl std::fmt::Display for NotOurs {
 
 impl std::error::Error for NotOurs {}
 
-/// Reads `proxmox_vmid`; an empty or non-numeric id is recorded as a problem.
-pub fn read_vmid(d: &mut DetailReader<'_>) -> Option<Vmid> {
-    let vmid: Option<Vmid> = d.required_with(&PROXMOX_VMID, |s| s.parse::<Vmid>().map(Some));
-    vmid
-}
-
-/// CloudStack's identity of the payload's VM; `vm_name` must be a valid Proxmox name.
-pub fn read_expected(d: &mut DetailReader<'_>, payload: &Payload) -> anyhow::Result<Expected> {
-    let instance_name = payload.vm_name().map(str::to_string).ok_or_else(|| {
-        anyhow::anyhow!("the payload names no VM (virtualmachinename and cloudstack.vm.details.name are missing)")
-    })?;
-    let proxmox_name: String = d
-        .optional_with(&VM_NAME, |s| check_vm_name(s).map(|()| s.to_string()))
-        .unwrap_or_else(|| instance_name.clone());
-    Ok(Expected {
-        instance_name,
-        uuid: payload.vm_uuid().map(str::to_string),
-        proxmox_name,
-    })
-}
-
 impl VmRef {
     /// Where the VM is, or `None` when the cluster has no VM with this id.
-    pub fn locate<T: Transport>(&self, client: &Client<T>) -> Result<Option<Located>, Error> {
+    pub fn locate(&self, client: &Client) -> Result<Option<Located>, Error> {
         let unreachable = match client.vm_status(&self.node, self.vmid) {
             Ok(status) => return Ok(Some(self.located(&self.node, status))),
             Err(e) if e.is_missing_vm() => {
@@ -161,7 +138,7 @@ impl VmRef {
     }
 
     /// The VM if it exists and is this CloudStack VM; an error if a different VM holds the id.
-    pub fn find_ours<T: Transport>(&self, client: &Client<T>) -> anyhow::Result<Option<Located>> {
+    pub fn find_ours(&self, client: &Client) -> anyhow::Result<Option<Located>> {
         let Some(mut found) = self.locate(client)? else {
             return Ok(None);
         };
@@ -181,7 +158,7 @@ impl VmRef {
     }
 
     /// Like [`VmRef::find_ours`], but a missing VM is an error.
-    pub fn require_ours<T: Transport>(&self, client: &Client<T>) -> anyhow::Result<Located> {
+    pub fn require_ours(&self, client: &Client) -> anyhow::Result<Located> {
         self.find_ours(client)?.ok_or_else(|| {
             anyhow::anyhow!(
                 "Proxmox VM {} ('{}') does not exist on node {} or elsewhere in its cluster",
@@ -195,7 +172,7 @@ impl VmRef {
     /// Called once an action on `found` succeeded: a VM recognised by its name alone (made
     /// before marks existed) gets this VM's mark, beside any tags it has. A failure is only
     /// logged, since the action itself succeeded; the next action tries again.
-    pub fn adopt<T: Transport>(&self, client: &Client<T>, found: &Located) {
+    pub fn adopt(&self, client: &Client, found: &Located) {
         if found.ownership == Some(Ownership::Unmarked) {
             self.put_mark(client, &found.node, found.status.tags.as_deref());
         }
@@ -203,15 +180,15 @@ impl VmRef {
 
     /// Marks the VM again when its current tags lack the mark (a snapshot rollback restores
     /// the tags of the snapshot's time, which may predate the mark).
-    pub fn keep_marked<T: Transport>(&self, client: &Client<T>, node: &str, tags: Option<&str>) {
+    pub fn keep_marked(&self, client: &Client, node: &str, tags: Option<&str>) {
         if self.expected.check(None, tags) != Ok(Ownership::Marked) {
             self.put_mark(client, node, tags);
         }
     }
 
-    fn put_mark<T: Transport>(&self, client: &Client<T>, node: &str, tags: Option<&str>) {
+    fn put_mark(&self, client: &Client, node: &str, tags: Option<&str>) {
         let tags = self.mark().merge_into(tags);
-        match client.put_config(node, self.vmid, Form::new().set("tags", &tags)) {
+        match client.set_tags(node, self.vmid, &SetTags { tags: tags.clone() }) {
             Ok(()) => info!(
                 "adopted VM {} ('{}'): it now carries the CloudStack mark ({tags})",
                 self.vmid, self.expected.proxmox_name

@@ -47,6 +47,12 @@ fn create_with_two_nics_reaches_the_extension_parsed() {
         "vlan://untagged has no tag"
     );
     assert_eq!(p["nics"][1]["defaultNic"], false);
+    // NetworkTO's own spelling: ip6address in lower case, ip6Dns1 in camel case.
+    assert_eq!(
+        (&p["nics"][0]["ip6"], &p["nics"][1]["ip6"]),
+        (&Value::Null, &json!("fd00:1:2::17"))
+    );
+    assert_eq!(p["nics"][1]["ip6Dns1"], "fd00:1:2::53");
     // host beats extension for url; template details come from externaldetails.virtualmachine.
     assert_eq!(
         p["url"],
@@ -192,6 +198,43 @@ fn stray_output_never_reaches_stdout_or_stderr() {
     assert!(
         log.contains("stray stderr line") && log.contains("raw stderr bytes"),
         "{log}"
+    );
+}
+
+/// With too few descriptors to point stdin, stdout and stderr at /dev/null (here: a limit of
+/// four, so the real stdout can be saved as descriptor 3 but /dev/null cannot be opened), the
+/// runner cannot keep a library's stray output out of the answer: it refuses to run the
+/// action, and still answers with one error document on the real stdout.
+#[test]
+fn an_unprotectable_stdout_refuses_the_action_with_one_answer() {
+    let s = Scratch::new();
+    let payload = s.payload("payload.json", &fixture("stop"));
+    let probe = probe();
+    let log = s.log_path();
+    let run = Invoke::new(
+        "/bin/sh",
+        &[
+            "-c".as_ref(),
+            r#"ulimit -n 4 && exec "$0" "$@""#.as_ref(),
+            probe.as_os_str(),
+            // noise would write to stdout and stderr behind the runner's back
+            "noise".as_ref(),
+            payload.as_os_str(),
+            "60".as_ref(),
+        ],
+    )
+    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+    .run();
+    let err = run.failure(1);
+    assert!(
+        err.starts_with(
+            "cannot keep stray output away from the answer: pointing descriptor 0 (stdin) at /dev/null failed"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("refusing to run the action, nothing was changed"),
+        "{err}"
     );
 }
 

@@ -91,7 +91,7 @@ fn a_wrong_host_key_is_refused_before_any_credential_is_sent() {
     let p = hv.payload(VM, UUID);
     let real = hv.host.info.host_key_fingerprint.clone();
     let wrong_fp = hv.with_host(&p, |h| {
-        h["host_key_fingerprint"] = json!("SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik")
+        h["host_key_fingerprint"] = json!("SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik");
     });
     let before = hv.host.sshd_log();
     let (run, cost) = hv.run_counted("delete", &wrong_fp);
@@ -341,7 +341,7 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
         drop(held);
     });
     let p = hv.with_host(&hv.payload(VM, UUID), |h| {
-        h["port"] = json!(port.to_string())
+        h["port"] = json!(port.to_string());
     });
     let run = hv.run_with_timeout("status", &p, "3");
     let err = run.failure_within(1, Duration::from_secs(3));
@@ -352,6 +352,50 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
         "{err}"
     );
     drop(keep);
+}
+
+#[test]
+fn a_create_that_never_reached_powershell_is_not_cleaned_up() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let hv = Hv::start();
+    // Accepts TCP, never speaks SSH, and counts the connections.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (stop, accepted) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (stopping, counting) = (Arc::clone(&stop), Arc::clone(&accepted));
+    let server = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        loop {
+            // After `stop`, one last pass takes what is still queued.
+            let last = stopping.load(Ordering::SeqCst);
+            while let Ok((stream, _)) = silent.accept() {
+                counting.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+            if last {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let p = hv.with_host(&hv.payload(VM, UUID), |h| {
+        h["port"] = json!(port.to_string());
+    });
+    let run = hv.run_with_timeout("create", &p, "3");
+    let err = run.failure_within(1, Duration::from_secs(3));
+    stop.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    // Nothing was sent, so nothing can be left over: no cleanup connection.
+    assert!(
+        err.contains("deadline reached while in the SSH handshake") && !err.contains("clean"),
+        "{err}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 /// Runs `command` on the test host with the OpenSSH client, key auth, as a person would.
@@ -386,7 +430,7 @@ fn the_fake_refuses_anything_but_our_scripts() {
         base64::engine::general_purpose::STANDARD.encode(utf16)
     };
     let flags = "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -InputFormat None -EncodedCommand";
-    let real = hyperv_ext::powershell::Script::Statuses
+    let real = hyperv_protocol::Script::Statuses
         .render(&json!({}), "x")
         .unwrap();
     for command in [
@@ -408,10 +452,8 @@ fn the_fake_refuses_anything_but_our_scripts() {
     let state = hv.state();
     assert_eq!((state.invocations, state.rejected), (4, 4));
     // The same text, sent exactly as hyperv-ext sends it, is accepted.
-    let line =
-        hyperv_ext::powershell::command_line(hyperv_ext::powershell::Script::Statuses, &real)
-            .unwrap();
-    let out = openssh(i, &line);
+    let line = hyperv_protocol::command_line(hyperv_protocol::Script::Statuses, &real).unwrap();
+    let out = openssh(i, line.as_str());
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("HVX1:x:{"));
     assert_eq!(hv.state().rejected, 4);

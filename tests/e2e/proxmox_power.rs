@@ -72,7 +72,12 @@ fn start_and_stop_are_idempotent() {
         w.run("stop", &payload).assert_success().message(),
         "Instance stopped"
     );
-    let shutdown = w.pve.requests().into_iter().find(|r| r.is_write()).unwrap();
+    let shutdown = w
+        .pve
+        .requests()
+        .into_iter()
+        .find(e2e::pve::Request::is_write)
+        .unwrap();
     assert_eq!(shutdown.line(), "POST /nodes/pve1/qemu/100/status/shutdown");
     assert_eq!(
         shutdown.form.get("forceStop").map(String::as_str),

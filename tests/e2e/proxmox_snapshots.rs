@@ -80,7 +80,7 @@ fn create_list_restore_delete() {
         .requests()
         .iter()
         .filter(|r| r.is_write())
-        .map(|r| r.line())
+        .map(e2e::pve::Request::line)
         .collect();
     assert_eq!(
         writes,

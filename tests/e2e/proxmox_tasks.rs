@@ -52,10 +52,10 @@ fn concurrent_invocations_do_not_interfere() {
     let w = World::with(Options { time_scale: 0.01 });
     let vms: Vec<TestVm> = (0..4).map(|_| TestVm::new()).collect();
     std::thread::scope(|s| {
-        for (i, vm) in vms.iter().enumerate() {
+        for (i, vm) in (200..).zip(&vms) {
             let w = &w;
             s.spawn(move || {
-                let payload = Payload::vm(&w.pve, vm).vmid(200 + i as u32);
+                let payload = Payload::vm(&w.pve, vm).vmid(i);
                 w.run("create", &payload).assert_success();
             });
         }
@@ -65,8 +65,8 @@ fn concurrent_invocations_do_not_interfere() {
             w.run("statuses", &Payload::host(&w.pve)).assert_success();
         });
     });
-    for (i, vm) in vms.iter().enumerate() {
-        let created = w.pve.vm(200 + i as u32).unwrap();
+    for (i, vm) in (200..).zip(&vms) {
+        let created = w.pve.vm(i).unwrap();
         assert_eq!(
             (created.name.as_str(), created.status.as_str()),
             (vm.name.as_str(), "running")

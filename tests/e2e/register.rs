@@ -289,7 +289,7 @@ fn drift_is_put_back_and_foreign_actions_are_left_alone() {
                 a["parameters"].as_array_mut().unwrap().truncate(1);
             }
             "Suspend" => {
-                a["parameters"] = json!([{"name": "x", "type": "STRING", "required": false}])
+                a["parameters"] = json!([{"name": "x", "type": "STRING", "required": false}]);
             }
             "Resume" => a["enabled"] = json!(false),
             _ => {}

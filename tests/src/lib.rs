@@ -2,8 +2,10 @@
 //! CloudStack does, checking every run against the output contract, and payload fixtures.
 
 pub mod hyperv;
+pub mod logs;
 pub mod proxmox;
 pub mod pve;
+pub mod winrm;
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -180,6 +182,8 @@ pub struct Invoke<'a> {
     args: Vec<&'a OsStr>,
     env: Vec<(&'a str, &'a OsStr)>,
     limit: Duration,
+    rust_log: Option<&'a str>,
+    umask: Option<u32>,
 }
 
 impl<'a> Invoke<'a> {
@@ -190,7 +194,22 @@ impl<'a> Invoke<'a> {
             args: args.to_vec(),
             env: Vec::new(),
             limit: Duration::from_secs(180),
+            rust_log: None,
+            umask: None,
         }
+    }
+
+    /// The `RUST_LOG` filter of the run unless the suite runs with its own `RUST_LOG` (as
+    /// scripts/test.sh does, at `trace`) or the test sets one with [`Invoke::env`].
+    pub fn rust_log(mut self, filter: &'a str) -> Self {
+        self.rust_log = Some(filter);
+        self
+    }
+
+    /// Runs the binary with this umask (e.g. `0o000`, to prove its files get explicit modes).
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.umask = Some(mask);
+        self
     }
 
     /// Sets an environment variable.
@@ -217,8 +236,29 @@ impl<'a> Invoke<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_remove("RUST_LOG");
+        let suite_filter = std::env::var("RUST_LOG")
+            .ok()
+            .filter(|f| !f.trim().is_empty());
+        if let Some(filter) = suite_filter.as_deref().or(self.rust_log) {
+            command.env("RUST_LOG", filter);
+        }
         for (k, v) in &self.env {
             command.env(k, v);
+        }
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            let mask = mask as libc::mode_t;
+            #[expect(
+                unsafe_code,
+                reason = "std has no umask for a child; pre_exec is the only way to set one"
+            )]
+            // SAFETY: umask(2) is async-signal-safe and touches nothing but the child's mask.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
         }
         let mut child = command
             .spawn()
@@ -254,11 +294,36 @@ impl<'a> Invoke<'a> {
         let elapsed = started.elapsed();
         let stdout = out_reader.join().expect("stdout reader");
         let stderr = err_reader.join().expect("stderr reader");
+        self.collect(&stdout);
         Run {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr,
             code: status.code(),
             elapsed,
+        }
+    }
+}
+
+impl Invoke<'_> {
+    /// With `E2E_LOG_DIR` set: keep the run's log and note the secrets it was given and answered
+    /// (see [`logs`]).
+    fn collect(&self, stdout: &[u8]) {
+        if logs::dir().is_none() {
+            return;
+        }
+        for arg in &self.args {
+            logs::note_payload_file(Path::new(arg));
+        }
+        if let Ok(doc) = serde_json::from_slice::<Value>(stdout) {
+            logs::note_json(&doc);
+        }
+        if let Some((_, log)) = self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == "CLOUDSTACK_EXT_LOG")
+        {
+            logs::keep_log(Path::new(log));
         }
     }
 }
@@ -296,7 +361,7 @@ pub fn set(doc: &mut Value, pointer: &str, value: Value) {
     for part in pointer.split('/').skip(1) {
         let part = part.replace("~1", "/").replace("~0", "~");
         if !cur.is_object() {
-            *cur = Value::Object(Default::default());
+            *cur = Value::Object(serde_json::Map::default());
         }
         cur = cur
             .as_object_mut()
@@ -312,5 +377,20 @@ pub fn remove(doc: &mut Value, pointer: &str) {
     let (parent, key) = pointer.rsplit_once('/').expect("pointer");
     if let Some(obj) = doc.pointer_mut(parent).and_then(Value::as_object_mut) {
         obj.remove(&key.replace("~1", "/").replace("~0", "~"));
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes (generous: CI machines are loaded);
+/// returns whether it held.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

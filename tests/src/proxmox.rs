@@ -106,7 +106,7 @@ impl Payload {
         v["virtualmachinename"] = json!(vm.name);
         v["cloudstack.vm.details"] = json!({
             "id": vm.id, "name": vm.name, "uuid": vm.uuid, "state": "Starting", "type": "User",
-            "cpus": 2, "minSpeed": 500, "maxSpeed": 500, "minRam": 1073741824u64, "maxRam": 1073741824u64,
+            "cpus": 2, "minSpeed": 500, "maxSpeed": 500, "minRam": 1_073_741_824_u64, "maxRam": 1_073_741_824_u64,
             "arch": "x86_64", "bootArgs": "", "enableHA": false, "limitCpuUse": false,
             "enableDynamicallyScaleVm": false, "enterHardwareSetup": false,
             "vncPassword": "uHQHQ4niy8f4ogwCM1k-rw",
@@ -269,6 +269,17 @@ pub fn state_dir(dir: &Path) -> PathBuf {
 /// written) and check the output contract every run must keep (see [`crate::Run::json`]).
 /// The state directory is `state_dir(dir)`, through `PROXMOX_EXT_STATE_DIR`.
 pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Outcome {
+    run_with_env(action, payload, dir, timeout_secs, &[])
+}
+
+/// [`run`] with extra environment variables (e.g. `SSL_CERT_DIR` for a test trust store).
+pub fn run_with_env(
+    action: &str,
+    payload: &Payload,
+    dir: &Path,
+    timeout_secs: u32,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Outcome {
     let file = payload.write(dir);
     let log = dir.join("proxmox-ext.log");
     let state = state_dir(dir);
@@ -278,9 +289,12 @@ pub fn run(action: &str, payload: &Payload, dir: &Path, timeout_secs: u32) -> Ou
         &[action.as_ref(), file.as_os_str(), timeout.as_ref()],
     )
     .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
-    .env("RUST_LOG", "debug".as_ref())
-    .env("PROXMOX_EXT_STATE_DIR", state.as_os_str())
-    .run();
+    .rust_log("debug")
+    .env("PROXMOX_EXT_STATE_DIR", state.as_os_str());
+    let run = env
+        .iter()
+        .fold(run, |run, &(key, value)| run.env(key, value))
+        .run();
     let json = run.json();
     Outcome {
         action: action.to_string(),
@@ -324,6 +338,16 @@ impl World {
     /// Run an action with a 120 s timeout.
     pub fn run(&self, action: &str, payload: &Payload) -> Outcome {
         run(action, payload, self.pve.dir(), 120)
+    }
+
+    /// Run with extra environment variables.
+    pub fn run_env(
+        &self,
+        action: &str,
+        payload: &Payload,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Outcome {
+        run_with_env(action, payload, self.pve.dir(), 120, env)
     }
 
     /// Run with an explicit timeout (argv[3]).

@@ -4,6 +4,11 @@
 //! never vendored) on a loopback address of its own, port 8006, and answers JSON control
 //! commands on its stdin/stdout. [`FakePve`] starts it, waits for its "ready" line, wraps
 //! the commands in typed methods and kills the process when dropped.
+//!
+//! In front of the simulator sits the harness's fault proxy: [`FakePve::fault`] arms a
+//! [`Fault`] (an answer dropped, cut off, held back or replaced after PVE acted, or a redirect),
+//! [`FakePve::faults`] reports what the proxy did ([`FaultEvent`]: forwarded or not, what PVE
+//! answered, what the client saw), and [`FakePve::hold_tasks`] keeps tasks `running`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -14,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use ureq::unversioned::transport::Connector as _;
 
 /// The API token the harness accepts (`user@realm!tokenid`).
 pub const TOKEN_ID: &str = "root@pam!cs";
@@ -75,6 +81,163 @@ pub struct Request {
     /// Set when the harness refused the path (trailing slash).
     #[serde(default)]
     pub violation: Option<String>,
+    /// Set when the fault proxy interfered with this request.
+    #[serde(default)]
+    pub fault: Option<FaultEvent>,
+}
+
+/// A fault for the harness's proxy to inject: what it does to the matching requests.
+///
+/// Built from one of the kinds, then narrowed: `Fault::drop().method("POST").path(r"/clone$")`.
+/// Unless said otherwise a fault hits the first matching request once, *after* forwarding it
+/// to the simulator (PVE acts; only the answer is lost or changed); a redirect is not forwarded.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    spec: Value,
+}
+
+impl Fault {
+    fn kind(kind: &str) -> Fault {
+        Fault {
+            spec: json!({"kind": kind}),
+        }
+    }
+
+    /// The connection is closed without an answer.
+    pub fn drop() -> Fault {
+        Self::kind("drop")
+    }
+
+    /// The answer's headers promise the whole body, `keep` bytes of it arrive (half when
+    /// `None`), then the connection is closed.
+    pub fn truncate(keep: Option<usize>) -> Fault {
+        let mut f = Self::kind("truncate");
+        f.spec["keep"] = json!(keep);
+        f
+    }
+
+    /// No answer for `secs` seconds (until [`FakePve::release`] when `None`), then the real
+    /// answer (or, with [`Fault::then_drop`], a closed connection).
+    pub fn hang(secs: Option<f64>) -> Fault {
+        let mut f = Self::kind("hang");
+        f.spec["secs"] = json!(secs);
+        f
+    }
+
+    /// The answer replaced by a bare `status` with `message` as its reason and plain-text body
+    /// (pveproxy's 595/596/597/599, or any status).
+    pub fn status(status: u16, message: &str) -> Fault {
+        let mut f = Self::kind("status");
+        f.spec["status"] = json!(status);
+        f.spec["message"] = json!(message);
+        f
+    }
+
+    /// The answer replaced by a reverse proxy's HTML error page with this status.
+    pub fn html(status: u16) -> Fault {
+        let mut f = Self::kind("html");
+        f.spec["status"] = json!(status);
+        f
+    }
+
+    /// A redirect with this status (301, 302, 307, 308 ...) to the same path on the decoy server
+    /// (see [`FakePve::decoy`]) unless [`Fault::location`] says where.
+    pub fn redirect(status: u16) -> Fault {
+        let mut f = Self::kind("redirect");
+        f.spec["status"] = json!(status);
+        f
+    }
+
+    /// Only requests with this method.
+    pub fn method(mut self, method: &str) -> Fault {
+        self.spec["method"] = json!(method);
+        self
+    }
+
+    /// Only requests whose path (e.g. `/api2/extjs/nodes/pve1/qemu/9000/clone`) this regular
+    /// expression matches (searched, not anchored).
+    pub fn path(mut self, pattern: &str) -> Fault {
+        self.spec["path"] = json!(pattern);
+        self
+    }
+
+    /// Let the first `n` matching requests through untouched.
+    pub fn skip(mut self, n: u32) -> Fault {
+        self.spec["skip"] = json!(n);
+        self
+    }
+
+    /// Hit `n` matching requests (0: every one).
+    pub fn times(mut self, n: u32) -> Fault {
+        self.spec["times"] = json!(n);
+        self
+    }
+
+    /// Whether the request reaches the simulator first.
+    pub fn forward(mut self, forward: bool) -> Fault {
+        self.spec["forward"] = json!(forward);
+        self
+    }
+
+    /// A hang ends with a closed connection instead of the late answer.
+    pub fn then_drop(mut self) -> Fault {
+        self.spec["then"] = json!("drop");
+        self
+    }
+
+    /// Where a redirect points.
+    pub fn location(mut self, url: &str) -> Fault {
+        self.spec["location"] = json!(url);
+        self
+    }
+}
+
+/// What the fault proxy did to one request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FaultEvent {
+    /// The id [`FakePve::fault`] returned for the rule.
+    pub rule: u32,
+    pub kind: String,
+    pub method: String,
+    pub path: String,
+    /// The simulator received (and acted on) the request.
+    pub forwarded: bool,
+    /// What the simulator answered, when forwarded.
+    pub pve_status: Option<u16>,
+    /// The start of the simulator's answer body, when forwarded.
+    pub pve_body: Option<String>,
+    /// What the client got instead, e.g. "connection closed, no answer".
+    pub client_saw: Option<String>,
+}
+
+impl FaultEvent {
+    /// The `data` of the simulator's (withheld) answer, e.g. the UPID of a clone.
+    pub fn pve_data(&self) -> Value {
+        self.pve_body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<Value>(b).ok())
+            .map(|v| v["data"].clone())
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// A task the harness held `running`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HeldTask {
+    pub upid: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub vmid: Option<u32>,
+    /// `None` while held; then "released", "timed out" or "stopped" (by a client's DELETE).
+    pub ended: Option<String>,
+    pub stopped: bool,
+}
+
+/// The server redirects point at, and what reached it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Decoy {
+    pub url: String,
+    pub requests: Vec<Value>,
 }
 
 impl Request {
@@ -222,13 +385,16 @@ impl FakePve {
 
     /// Send one control command; panics with the harness's message when it fails.
     pub fn command(&self, command: Value) -> Value {
-        let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        let mut control = self
+            .control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut line = serde_json::to_string(&command).expect("serialisable command");
         line.push('\n');
         control
             .stdin
             .write_all(line.as_bytes())
-            .and_then(|_| control.stdin.flush())
+            .and_then(|()| control.stdin.flush())
             .expect("write to the harness");
         let mut reply = String::new();
         control
@@ -237,12 +403,12 @@ impl FakePve {
             .expect("read from the harness");
         let reply: Value = serde_json::from_str(&reply)
             .unwrap_or_else(|e| panic!("harness reply {reply:?} to {command}: {e}"));
-        if reply["ok"] != json!(true) {
-            panic!(
-                "harness command {command} failed: {}\n{}",
-                reply["error"], reply["trace"]
-            );
-        }
+        assert!(
+            reply["ok"] == json!(true),
+            "harness command {command} failed: {}\n{}",
+            reply["error"],
+            reply["trace"]
+        );
         reply["result"].clone()
     }
 
@@ -356,14 +522,107 @@ impl FakePve {
     }
 
     /// A proxy-style failure for the next `times` requests with this method (any when
-    /// `None`) whose path contains `path`: `kind` is `"status"` (bare status + reason,
-    /// e.g. 595/596), `"html"` (a reverse proxy's error page) or `"drop"` (connection reset
-    /// without an answer).
+    /// `None`) whose path contains `path`, before they reach the simulator: `kind` is
+    /// `"status"` (bare status + reason, e.g. 595/596), `"html"` (a reverse proxy's error
+    /// page) or `"drop"` (connection closed without an answer). [`FakePve::fault`] does more.
     pub fn inject(&self, method: Option<&str>, path: &str, kind: &str, status: u16, times: u32) {
         self.command(
             json!({"cmd": "inject", "method": method, "path": path, "kind": kind,
                             "status": status, "times": times, "message": reason_for(status)}),
         );
+    }
+
+    /// Sends one request to the simulator's API (through the fault proxy) as any client would,
+    /// authenticated with [`TOKEN_ID`]: `path` is below `/api2/json` (e.g.
+    /// `/nodes/pve1/tasks/<upid>`), `form` the body of a POST or PUT. Returns the HTTP status
+    /// and the body as JSON (`Null` when it is not JSON); redirects are not followed.
+    pub fn api(&self, method: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        // The product's own TLS stack (ext-tls), trusting only the simulator's certificate.
+        let tls = ext_tls::ClientTls::new(&ext_tls::Trust::CaFile(self.ca.clone()))
+            .expect("the simulator's certificate");
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build();
+        let connector =
+            ().chain(ureq::unversioned::transport::TcpConnector::default())
+                .chain(tls.ureq_connector());
+        let agent = ureq::Agent::with_parts(
+            config,
+            connector,
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        );
+        let url = format!("{}/api2/json{path}", self.url());
+        let auth = format!("PVEAPIToken={TOKEN_ID}={}", self.secret);
+        let result = match method {
+            "GET" => agent.get(&url).header("Authorization", &auth).call(),
+            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
+            "POST" => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_form(form.iter().copied()),
+            "PUT" => agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .send_form(form.iter().copied()),
+            other => panic!("no such method {other}"),
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    /// Arms a fault in the proxy; returns its rule id (see [`FaultEvent::rule`]).
+    pub fn fault(&self, fault: Fault) -> u32 {
+        let mut command = fault.spec;
+        command["cmd"] = json!("fault");
+        self.typed(command)
+    }
+
+    /// Everything the proxy did so far, oldest first.
+    pub fn faults(&self) -> Vec<FaultEvent> {
+        self.typed(json!({"cmd": "faults"}))
+    }
+
+    /// Disarms every fault (and lets hanging answers go).
+    pub fn clear_faults(&self) {
+        self.command(json!({"cmd": "clear_faults"}));
+    }
+
+    /// Lets the answers held by a hang fault (of rule `rule`, or all) go out now; returns how many.
+    pub fn release(&self, rule: Option<u32>) -> usize {
+        self.typed(json!({"cmd": "release", "rule": rule}))
+    }
+
+    /// The decoy server redirects point at: its URL and every request that reached it.
+    pub fn decoy(&self) -> Decoy {
+        self.typed(json!({"cmd": "decoy"}))
+    }
+
+    /// What the decoy answers (as `data` in PVE's envelope) from now on.
+    pub fn decoy_answer(&self, data: Value) -> Decoy {
+        self.typed(json!({"cmd": "decoy", "data": data}))
+    }
+
+    /// The next `times` tasks (0: all) of `kind` (e.g. `qmclone`, `qmstart`) stay `running`
+    /// for `secs` seconds, or until [`FakePve::release_tasks`] or a client stops them when
+    /// `None`. A held task has taken the VM's config lock (a clone's target carries
+    /// `lock: clone`); stopped through the API it ends with `received interrupt`, and a
+    /// stopped clone removes its half-made VM.
+    pub fn hold_tasks(&self, kind: &str, times: u32, secs: Option<f64>) {
+        self.command(json!({"cmd": "hold_tasks", "type": kind, "times": times, "secs": secs}));
+    }
+
+    /// Lets held tasks (of `kind`, or all) go on and finish; returns how many.
+    pub fn release_tasks(&self, kind: Option<&str>) -> usize {
+        self.typed(json!({"cmd": "release_tasks", "type": kind}))
+    }
+
+    /// Every task held so far.
+    pub fn held_tasks(&self) -> Vec<HeldTask> {
+        self.typed(json!({"cmd": "held_tasks"}))
     }
 
     /// Leave a VM locked (`clone`, `backup`, `snapshot` ...).
@@ -405,6 +664,11 @@ impl FakePve {
     /// Every task the simulator ran, oldest first.
     pub fn tasks(&self) -> Vec<Task> {
         self.typed(json!({"cmd": "tasks"}))
+    }
+
+    /// The task with this UPID, if the simulator ran one.
+    pub fn task(&self, upid: &str) -> Option<Task> {
+        self.tasks().into_iter().find(|t| t.upid == upid)
     }
 
     /// Volume names on a storage (e.g. `local-lvm`).
@@ -476,7 +740,9 @@ fn random_loopback(attempt: u32) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
-        .as_nanos() as u64;
+        .as_nanos();
+    // Only the low bits matter: they change fastest.
+    let nanos = u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or_default();
     let mut x = nanos ^ (u64::from(std::process::id()) << 20) ^ (u64::from(attempt) << 50);
     // splitmix64: spread the bits
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -1,97 +1,46 @@
 //! create (with rollback, and cleanup after a timeout) and delete (with the VM's disks).
 
-use ext_sdk::{DetailReader, Invocation, MacAddress, Nic, Response, Vlan};
-use serde::Serialize;
+use ext_sdk::{DetailReader, Invocation, Response};
+use hyperv_protocol::Failure;
+use hyperv_protocol::call::{CLEANUP_CREATE, CREATE, DELETE};
+use hyperv_protocol::data::{CleanupData, CreateData, DeleteFields, NicData};
+use hyperv_protocol::reply::{Deleted, Lookup};
 
-use super::{VmRef, VmReply, explain, finish, run_on_vm, take};
-use crate::powershell::{Failure, Script};
+use super::{VmRef, VmReply, explain, read_settings, run_on_vm};
 use crate::remote::{self, RemoteError};
 use crate::settings::{self, Source};
-use crate::ssh::{SshError, Target};
+use crate::transport::{Connector, Transport};
 use crate::validate;
 
-/// `create.ps1`'s data. Short keys: this blob is base64 inside base64 on the longest command
-/// line of all, and must fit cmd.exe's limit.
-#[derive(Serialize)]
-struct CreateData<'a> {
-    name: &'a str,
-    uuid: &'a str,
-    #[serde(rename = "gen")]
-    generation: u8,
-    mem: u64,
-    cpus: u32,
-    sw: &'a str,
-    disk: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tpl: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iso: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
-    dir: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sb: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sbt: Option<&'a str>,
-    /// `"MAC:VLAN"`, `"MAC:"` when untagged; MAC as 12 upper-case hex digits, as Hyper-V
-    /// takes and reports it.
-    nics: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct CleanupData<'a> {
-    name: &'a str,
-    uuid: &'a str,
-    disk: &'a str,
-}
-
-/// What the delete script receives besides the VM: where its disks may be removed.
-#[derive(Serialize)]
-struct DeleteFields {
-    vhd_path: String,
-}
-
 /// The NICs in device order, each with a unicast MAC and a VLAN (or untagged).
-fn nics(list: &[Nic], d: &mut DetailReader) -> Vec<String> {
-    let mut ordered: Vec<&Nic> = list.iter().collect();
-    ordered.sort_by_key(|n| n.device_id.unwrap_or(u32::MAX));
-    ordered
+fn nics(d: &mut DetailReader) -> Vec<NicData> {
+    d.nics()
         .iter()
-        .enumerate()
-        .map(|(i, nic)| {
-            let mac = match nic.mac.as_deref() {
-                Some(m) => take(
-                    d,
-                    MacAddress::parse_nic(m)
-                        .map(|m| m.to_bare_upper())
-                        .map_err(|e| format!("NIC {i}: {e}")),
-                ),
-                None => take(d, Err(format!("NIC {i} has no MAC address"))),
-            };
-            let vlan = take(
-                d,
-                nic.vlan()
-                    .map(Vlan::tag)
-                    .map_err(|e| format!("NIC {i}: {e}")),
-            );
-            format!("{mac}:{}", vlan.map(|t| t.to_string()).unwrap_or_default())
+        .map(|nic| NicData {
+            mac: nic.mac.to_bare_upper(),
+            vlan: nic.vlan.tag(),
         })
         .collect()
 }
 
-pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let switch = settings::switch(&mut d);
-    let vhd_path = settings::vhd_path(&mut d);
-    let vm_path = settings::vm_path(&mut d);
-    let instance = settings::instance(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    let details = inv.payload.vm.clone().unwrap_or_default();
-    let mem = take(&mut d, validate::memory_bytes(details.min_ram));
-    let cpus = take(&mut d, validate::cpus(details.cpus));
-    let nics = nics(inv.payload.nics(), &mut d);
-    finish(d)?;
+pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let vm_details = inv.payload.vm.as_ref();
+    let (target, switch, vhd_path, vm_path, instance, vm, mem, cpus, nics) =
+        read_settings(&inv.payload, |d| {
+            (
+                settings::connection(d),
+                settings::switch(d),
+                settings::vhd_path(d),
+                settings::vm_path(d),
+                settings::instance(d),
+                VmRef::read(&inv.payload, d),
+                d.check(validate::memory_bytes(vm_details.and_then(|v| v.min_ram)))
+                    .unwrap_or_default(),
+                d.check(validate::cpus(vm_details.and_then(|v| v.cpus)))
+                    .unwrap_or_default(),
+                nics(d),
+            )
+        })?;
 
     let (tpl, iso, size, extension) = match &instance.source {
         Source::Template(path) => {
@@ -100,65 +49,68 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
             } else {
                 "vhdx"
             };
-            (Some(path.as_str()), None, None, ext)
+            (Some(path.clone()), None, None, ext)
         }
-        Source::Iso { iso, size_bytes } => (None, Some(iso.as_str()), Some(*size_bytes), "vhdx"),
+        Source::Iso { iso, size_bytes } => (None, Some(iso.clone()), Some(*size_bytes), "vhdx"),
     };
     let disk = validate::join(&vhd_path, &format!("{}.{extension}", vm.name));
     let (sb, sbt) = instance.secure_boot.firmware();
     let gen2 = instance.generation == 2;
     let data = CreateData {
-        name: &vm.name,
-        uuid: &vm.uuid,
+        name: vm.name.clone(),
+        uuid: vm.uuid.clone(),
         generation: instance.generation,
         mem,
         cpus,
-        sw: &switch,
-        disk: &disk,
-        tpl,
+        switch: switch.clone(),
+        disk: disk.clone(),
+        template: tpl,
         iso,
         size,
-        dir: &vm_path,
-        sb: gen2.then_some(sb),
-        sbt: if gen2 { sbt } else { None },
+        vm_path,
+        secure_boot: gen2.then(|| sb.to_owned()),
+        secure_boot_template: sbt.filter(|_| gen2).map(str::to_owned),
         nics,
     };
     let doing = format!("creating VM {}", vm.name);
-    match remote::run(&target, Script::Create, &data, &inv.deadline, &inv.id) {
-        Ok(reply) => Ok(Response::success(format!(
+    let host = hosts.transport(target);
+    let host = &*host;
+    match remote::run(host, CREATE, &data, &inv.deadline, &inv.id) {
+        Ok(created) => Ok(Response::success(format!(
             "VM {} created and started on {}",
-            vm.name, target.host
+            vm.name,
+            host.host()
         ))
-        .with("vm_id", reply.str("id").unwrap_or_default())
+        .with("vm_id", created.id)
         .with("disk", disk.as_str())),
-        Err(RemoteError::Failed(f)) if f.code == "CREATE_FAILED" => {
-            Err(create_failed(&f, &doing, &target))
-        }
-        Err(RemoteError::Failed(f)) => Err(create_refused(f, &doing, &target, &vm, &switch, &disk)),
-        // Cut off mid-way (timeout, dropped session): PowerShell was killed before its own
-        // rollback could run; clean up what it may have left, within the reserved time.
-        Err(e @ (RemoteError::Ssh(SshError::Deadline(_)) | RemoteError::NoResult { .. })) => {
-            let outcome = cleanup(inv, &target, &vm, &disk);
+        Err(RemoteError::Failed(Failure::CreateFailed {
+            step,
+            error,
+            rollback,
+        })) => Err(create_failed(&step, &error, &rollback, &doing, host)),
+        Err(RemoteError::Failed(f)) => Err(create_refused(f, &doing, host, &vm, &switch, &disk)),
+        // Cut off mid-way (the deadline, a dropped session): PowerShell was killed before its
+        // own rollback could run; clean up what it may have left, within the reserved time.
+        Err(e) if e.interrupted() => {
+            let outcome = cleanup(inv, host, &vm, &disk);
             Err(anyhow::anyhow!(
                 "{doing} on {}:{}: {e}; {outcome}",
-                target.host,
-                target.port
+                host.host(),
+                host.port()
             ))
         }
-        Err(e) => Err(explain(e, &doing, &target, &vm)),
+        Err(e) => Err(explain(e, &doing, host, &vm)),
     }
 }
 
 /// The original error first; rollback problems after it.
-fn create_failed(f: &Failure, doing: &str, target: &Target) -> anyhow::Error {
-    let step = f.fields.get("step").and_then(|s| s.as_str()).unwrap_or("?");
-    let detail = f.detail.as_deref().unwrap_or("");
-    let rollback: Vec<&str> = f
-        .fields
-        .get("rollback")
-        .and_then(|r| r.as_array())
-        .map(|a| a.iter().filter_map(|e| e.as_str()).collect())
-        .unwrap_or_default();
+fn create_failed(
+    step: &str,
+    error: &str,
+    rollback: &[String],
+    doing: &str,
+    target: &dyn Transport,
+) -> anyhow::Error {
     let undone = if rollback.is_empty() {
         "everything created so far was removed".to_owned()
     } else {
@@ -168,8 +120,8 @@ fn create_failed(f: &Failure, doing: &str, target: &Target) -> anyhow::Error {
         )
     };
     anyhow::anyhow!(
-        "{doing} on {} failed at step '{step}': {detail}; {undone}",
-        target.host
+        "{doing} on {} failed at step '{step}': {error}; {undone}",
+        target.host()
     )
 }
 
@@ -177,43 +129,41 @@ fn create_failed(f: &Failure, doing: &str, target: &Target) -> anyhow::Error {
 fn create_refused(
     f: Failure,
     doing: &str,
-    target: &Target,
+    target: &dyn Transport,
     vm: &VmRef,
     switch: &str,
     disk: &str,
 ) -> anyhow::Error {
-    let host = &target.host;
-    match f.code.as_str() {
-        "VM_EXISTS" => anyhow::anyhow!(
+    let host = target.host();
+    match f {
+        Failure::VmExists => anyhow::anyhow!(
             "{doing}: a VM named {} already exists on {host}; nothing was created",
             vm.name
         ),
-        "SWITCH_NOT_FOUND" => match f.count() {
-            Some(0) | None => anyhow::anyhow!(
-                "{doing}: {host} has no virtual switch named '{switch}' (network_switch); nothing was created"
-            ),
-            Some(n) => anyhow::anyhow!(
-                "{doing}: {n} virtual switches on {host} are named '{switch}'; rename them so the name is unique; nothing was created"
-            ),
-        },
-        "DISK_EXISTS" => anyhow::anyhow!(
+        Failure::SwitchNotFound { count: 0 } => anyhow::anyhow!(
+            "{doing}: {host} has no virtual switch named '{switch}' (network_switch); nothing was created"
+        ),
+        Failure::SwitchNotFound { count } => anyhow::anyhow!(
+            "{doing}: {count} virtual switches on {host} are named '{switch}'; rename them so the name is unique; nothing was created"
+        ),
+        Failure::DiskExists => anyhow::anyhow!(
             "{doing}: the disk {disk} already exists on {host}; remove it if it is a leftover; nothing was created"
         ),
         _ => explain(RemoteError::Failed(f), doing, target, vm),
     }
 }
 
-fn cleanup(inv: &Invocation, target: &Target, vm: &VmRef, disk: &str) -> String {
+fn cleanup(inv: &Invocation, target: &dyn Transport, vm: &VmRef, disk: &str) -> String {
     let deadline = inv.deadline.cleanup();
     let data = CleanupData {
-        name: &vm.name,
-        uuid: &vm.uuid,
-        disk,
+        name: vm.name.clone(),
+        uuid: vm.uuid.clone(),
+        disk: disk.to_owned(),
     };
-    match remote::run(target, Script::CleanupCreate, &data, &deadline, &inv.id) {
-        Ok(reply) => {
-            let vm_removed = reply.bool("removed_vm") == Some(true);
-            let files = reply.array("removed").map(Vec::len).unwrap_or(0);
+    match remote::run(target, CLEANUP_CREATE, &data, &deadline, &inv.id) {
+        Ok(cleaned) => {
+            let vm_removed = cleaned.removed_vm;
+            let files = cleaned.removed.len();
             log::warn!(
                 "cleanup after the interrupted create: VM removed: {vm_removed}, files removed: {files}"
             );
@@ -229,33 +179,23 @@ fn cleanup(inv: &Invocation, target: &Target, vm: &VmRef, disk: &str) -> String 
     }
 }
 
-pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn delete(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply { vm, reply, .. } = run_on_vm(
         inv,
-        Script::Delete,
+        hosts,
+        DELETE,
         "deleting VM",
         settings::vhd_path,
         |vhd_path| DeleteFields {
             vhd_path: vhd_path.clone(),
         },
     )?;
-    if reply.bool("found") != Some(true) {
+    let Lookup::Found(Deleted { removed, kept }) = reply else {
         return Ok(Response::success(format!(
             "VM {} does not exist on the host: nothing to delete",
             vm.name
         )));
-    }
-    let list = |key| -> Vec<String> {
-        reply
-            .array(key)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
     };
-    let (removed, kept) = (list("removed"), list("kept"));
     let mut message = format!("VM {} deleted with {} disk(s)", vm.name, removed.len());
     if !kept.is_empty() {
         log::warn!(

@@ -2,23 +2,30 @@
 //! connection), runs exactly one remote script, and turns the result into CloudStack's
 //! answer. Failure codes from the scripts become sentences here.
 
+mod explain;
 mod lifecycle;
 mod power;
 mod snapshots;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use anyhow::anyhow;
 use ext_sdk::{
     Action, ActionSpec, DetailReader, Invocation, Parameter, Payload, PreparePatch, Response,
     unsupported_action,
 };
+use hyperv_protocol::Call;
+use hyperv_protocol::data::{NoFields, VmData};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::powershell::{Reply, Script};
-use crate::remote::{self, RemoteError};
+use crate::remote;
 use crate::settings::{self, SNAPSHOT_NAME};
-use crate::ssh::Target;
+use crate::transport::{Connector, Hosts, Transport};
 use crate::validate;
+
+use explain::explain;
 
 pub use status::power_state;
 
@@ -61,45 +68,46 @@ pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec::custom("Resume", "Resume the paused instance", 120),
 ];
 
-/// Dispatches one invocation.
+/// Dispatches one invocation; each host is reached over its transport (WinRM or SSH).
 pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
+    dispatch(inv, &Hosts)
+}
+
+/// Dispatches one invocation, reaching the host through `hosts`.
+fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     match &inv.action {
         // Hyper-V needs nothing reserved before create; an empty merge patch lets an extension
         // registered with orchestratorrequirespreparevm=true deploy all the same.
         Action::Prepare => Ok(Response::prepare(PreparePatch::default())),
-        Action::Create => lifecycle::create(inv),
-        Action::Delete => lifecycle::delete(inv),
-        Action::Start => power::start(inv),
-        Action::Stop => power::stop(inv),
-        Action::Reboot => power::reboot(inv),
-        Action::Status => status::status(inv),
-        Action::Statuses => status::statuses(inv),
+        Action::Create => lifecycle::create(inv, hosts),
+        Action::Delete => lifecycle::delete(inv, hosts),
+        Action::Start => power::start(inv, hosts),
+        Action::Stop => power::stop(inv, hosts),
+        Action::Reboot => power::reboot(inv, hosts),
+        Action::Status => status::status(inv, hosts),
+        Action::Statuses => status::statuses(inv, hosts),
         Action::GetConsole => Err(anyhow!(
             "console access is not supported on Hyper-V: this extension does not expose the \
              VM's console; use Hyper-V Manager or vmconnect on the host"
         )),
-        Action::Custom(c) if c.is("Suspend") => power::suspend(inv),
-        Action::Custom(c) if c.is("Resume") => power::resume(inv),
-        Action::Custom(c) if c.is("ListSnapshots") => snapshots::list(inv),
-        Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv),
-        Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv),
-        Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv),
+        Action::Custom(c) if c.is("Suspend") => power::suspend(inv, hosts),
+        Action::Custom(c) if c.is("Resume") => power::resume(inv, hosts),
+        Action::Custom(c) if c.is("ListSnapshots") => snapshots::list(inv, hosts),
+        Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv, hosts),
+        Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv, hosts),
+        Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv, hosts),
         other => Err(unsupported_action(other, ACTIONS)),
     }
 }
 
-/// A payload value checked by a validator: the value, or the type's default with the problem
-/// recorded in `d` (reported with the details' problems by [`finish`]).
-fn take<T: Default>(d: &mut DetailReader, result: Result<T, String>) -> T {
-    result.unwrap_or_else(|problem| {
-        d.problem(problem);
-        T::default()
-    })
-}
-
-/// Fails with every detail and payload problem in one message, before anything is sent.
-fn finish(d: DetailReader) -> anyhow::Result<()> {
-    d.finish()
+/// Reads an action's settings with one reader, and fails with every detail and payload
+/// problem in one message before anything is sent.
+fn read_settings<T>(
+    payload: &Payload,
+    read: impl FnOnce(&mut DetailReader) -> T,
+) -> anyhow::Result<T> {
+    payload
+        .read(read)
         .map_err(|e| anyhow!("{e}; nothing was changed on the host"))
 }
 
@@ -113,65 +121,57 @@ struct VmRef {
 
 impl VmRef {
     fn read(payload: &Payload, d: &mut DetailReader) -> VmRef {
-        let name = match payload.vm_name() {
-            Some(n) => take(d, validate::vm_name(n)),
-            None => take(
-                d,
-                Err("the payload names no VM (virtualmachinename)".into()),
-            ),
-        };
-        let uuid = match payload.vm_uuid() {
-            Some(u) => take(d, validate::vm_uuid(u)),
-            None => take(
-                d,
-                Err("the payload has no VM UUID (virtualmachineid)".into()),
-            ),
-        };
-        VmRef { name, uuid }
+        let name = payload
+            .vm_name()
+            .ok_or_else(|| "the payload names no VM (virtualmachinename)".to_owned())
+            .and_then(validate::vm_name);
+        let uuid = payload
+            .vm_uuid()
+            .ok_or_else(|| "the payload has no VM UUID (virtualmachineid)".to_owned())
+            .and_then(validate::vm_uuid);
+        VmRef {
+            name: d.check(name).unwrap_or_default(),
+            uuid: d.check(uuid).unwrap_or_default(),
+        }
     }
 }
 
-/// What a VM action's script receives: the VM's identity plus the action's own fields.
-#[derive(Serialize)]
-struct VmData<'a, T> {
-    name: &'a str,
-    uuid: &'a str,
-    #[serde(flatten)]
-    fields: T,
-}
-
 /// A script's answer about one VM, with what was read to ask for it.
-struct VmReply<S> {
-    target: Target,
+struct VmReply<'h, S, R> {
+    host: Box<dyn Transport + 'h>,
     vm: VmRef,
     settings: S,
-    reply: Reply,
+    reply: R,
 }
 
 /// Reads the connection, the action's own settings (`read`) and the VM, and fails with every
-/// problem at once before connecting; then runs `script` with the VM's identity plus
+/// problem at once before connecting; then runs `call` with the VM's identity plus
 /// `fields(&settings)`. `doing` ("starting VM") begins the error message.
-fn run_on_vm<S, T: Serialize>(
+fn run_on_vm<'h, S, F: Serialize, R: DeserializeOwned>(
     inv: &Invocation,
-    script: Script,
+    hosts: &'h dyn Connector,
+    call: Call<VmData<F>, R>,
     doing: &str,
     read: impl FnOnce(&mut DetailReader) -> S,
-    fields: impl FnOnce(&S) -> T,
-) -> anyhow::Result<VmReply<S>> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    let settings = read(&mut d);
-    let vm = VmRef::read(&inv.payload, &mut d);
-    finish(d)?;
+    fields: impl FnOnce(&S) -> F,
+) -> anyhow::Result<VmReply<'h, S, R>> {
+    let (target, settings, vm) = read_settings(&inv.payload, |d| {
+        (
+            settings::connection(d),
+            read(d),
+            VmRef::read(&inv.payload, d),
+        )
+    })?;
     let data = VmData {
-        name: &vm.name,
-        uuid: &vm.uuid,
+        name: vm.name.clone(),
+        uuid: vm.uuid.clone(),
         fields: fields(&settings),
     };
-    let reply = remote::run(&target, script, &data, &inv.deadline, &inv.id)
-        .map_err(|e| explain(e, &format!("{doing} {}", vm.name), &target, &vm))?;
+    let host = hosts.transport(target);
+    let reply = remote::run(&*host, call, &data, &inv.deadline, &inv.id)
+        .map_err(|e| explain(e, &format!("{doing} {}", vm.name), &*host, &vm))?;
     Ok(VmReply {
-        target,
+        host,
         vm,
         settings,
         reply,
@@ -179,52 +179,11 @@ fn run_on_vm<S, T: Serialize>(
 }
 
 /// [`run_on_vm`] for a script that needs only the VM's identity.
-fn run_script(inv: &Invocation, script: Script, doing: &str) -> anyhow::Result<VmReply<()>> {
-    run_on_vm(inv, script, doing, |_| (), |_| ())
-}
-
-/// Turns a remote failure into a message naming the VM, the host and what to do.
-fn explain(error: RemoteError, doing: &str, target: &Target, vm: &VmRef) -> anyhow::Error {
-    let host = format!("{}:{}", target.host, target.port);
-    let RemoteError::Failed(f) = error else {
-        return anyhow!("{doing} on {host}: {error}");
-    };
-    let detail = f.detail.clone().unwrap_or_default();
-    let count = f.count().unwrap_or(0);
-    let name = &vm.name;
-    let text = match f.code.as_str() {
-        "ACCESS_DENIED" => format!(
-            "the SSH user '{}' has no Hyper-V rights on {host} (Get-VMHost failed: {detail}); \
-             add it to 'Hyper-V Administrators' or Administrators",
-            target.username
-        ),
-        "NOT_OURS" => format!(
-            "a VM named {name} exists on {host} but it is not CloudStack VM {} (its Notes lack \
-             'cloudstack-vm-uuid={}'); refusing to touch it",
-            vm.uuid, vm.uuid
-        ),
-        "VM_AMBIGUOUS" => format!(
-            "{count} VMs named {name} on {host} carry CloudStack UUID {}; remove the duplicate \
-             by hand, nothing was changed",
-            vm.uuid
-        ),
-        "VM_NOT_FOUND" => format!("there is no VM named {name} on {host}"),
-        "INVALID_STATE" => format!("VM {name} is {detail}, which does not allow this"),
-        "STOP_FAILED" => format!(
-            "the guest of VM {name} did not shut down ({detail}) and stop_mode=graceful \
-             forbids turning it off"
-        ),
-        "STILL_EXISTS" => format!("Remove-VM returned but VM {name} still exists on {host}"),
-        "SNAPSHOT_NOT_FOUND" => format!("VM {name} has no checkpoint with that name or id"),
-        "SNAPSHOT_AMBIGUOUS" => {
-            format!("{count} checkpoints of VM {name} have that name; name it by its id instead")
-        }
-        "SNAPSHOT_EXISTS" => format!("VM {name} already has a checkpoint with that name"),
-        "PS_ERROR" => {
-            let fqid = f.fields.get("fqid").and_then(|v| v.as_str()).unwrap_or("");
-            format!("PowerShell on {host} failed: {detail} [{fqid}]")
-        }
-        _ => format!("{f}"),
-    };
-    anyhow!("{doing}: {text}")
+fn run_script<'h, R: DeserializeOwned>(
+    inv: &Invocation,
+    hosts: &'h dyn Connector,
+    call: Call<VmData, R>,
+    doing: &str,
+) -> anyhow::Result<VmReply<'h, (), R>> {
+    run_on_vm(inv, hosts, call, doing, |_| (), |()| NoFields {})
 }

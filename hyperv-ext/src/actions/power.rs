@@ -3,26 +3,19 @@
 use std::time::Duration;
 
 use ext_sdk::{Deadline, Invocation, Response};
-use serde::Serialize;
+use hyperv_protocol::Call;
+use hyperv_protocol::call::{REBOOT, RESUME, START, STOP, SUSPEND};
+use hyperv_protocol::data::{StopFields, VmData};
+use hyperv_protocol::reply::{How, Lookup, PowerChange, Stopped};
+use serde::de::DeserializeOwned;
 
 use super::{VmReply, run_on_vm, run_script};
-use crate::powershell::{Reply, Script};
 use crate::settings::{self, StopPolicy};
-
-/// What the stop and reboot scripts receive besides the VM.
-#[derive(Serialize)]
-struct StopFields {
-    /// Power off at once instead of asking the guest.
-    turnoff: bool,
-    /// Seconds the guest may take to shut down.
-    wait: u64,
-    /// Power off when the guest did not shut down in time.
-    fallback: bool,
-}
+use crate::transport::Connector;
 
 /// A success message plus the VM's state afterwards, as the script reported it.
-fn with_state(message: String, reply: &Reply) -> Response {
-    Response::success(message).with("state", reply.str("state").unwrap_or_default())
+fn with_state(message: String, state: String) -> Response {
+    Response::success(message).with("state", state)
 }
 
 /// The guest's shutdown budget: the configured timeout, but leaving time for connecting,
@@ -42,75 +35,78 @@ fn stop_fields(policy: &StopPolicy, deadline: &Deadline) -> StopFields {
     }
 }
 
-fn how(reply: &Reply) -> &'static str {
-    match reply.str("how") {
-        Some("graceful") => "shut down by the guest",
-        Some("turnoff") => "powered off",
-        _ => "already off",
+fn how(how: How) -> &'static str {
+    match how {
+        How::Graceful => "shut down by the guest",
+        How::Turnoff => "powered off",
+        How::AlreadyOff => "already off",
     }
 }
 
-pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_script(inv, Script::Start, "starting VM")?;
-    let message = match reply.str("before") {
-        Some("Running") => format!("VM {} was already running", vm.name),
-        Some("Paused") => format!("VM {} resumed", vm.name),
+pub fn start(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_script(inv, hosts, START, "starting VM")?;
+    let PowerChange { before, state } = reply;
+    let message = match before.as_str() {
+        "Running" => format!("VM {} was already running", vm.name),
+        "Paused" => format!("VM {} resumed", vm.name),
         _ => format!("VM {} started", vm.name),
     };
-    Ok(with_state(message, &reply))
+    Ok(with_state(message, state))
 }
 
 /// Runs a script that stops the VM under the configured stop policy (stop, reboot).
-fn run_stopping(
+fn run_stopping<'h, R: DeserializeOwned>(
     inv: &Invocation,
-    script: Script,
+    hosts: &'h dyn Connector,
+    call: Call<VmData<StopFields>, R>,
     doing: &str,
-) -> anyhow::Result<VmReply<StopPolicy>> {
-    run_on_vm(inv, script, doing, settings::stop_policy, |policy| {
+) -> anyhow::Result<VmReply<'h, StopPolicy, R>> {
+    run_on_vm(inv, hosts, call, doing, settings::stop_policy, |policy| {
         stop_fields(policy, &inv.deadline)
     })
 }
 
-pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_stopping(inv, Script::Stop, "stopping VM")?;
-    if reply.bool("found") != Some(true) {
+pub fn stop(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_stopping(inv, hosts, STOP, "stopping VM")?;
+    let Lookup::Found(Stopped { how: h, state }) = reply else {
         return Ok(Response::success(format!(
             "VM {} does not exist on the host: nothing to stop",
             vm.name
         )));
-    }
+    };
     Ok(with_state(
-        format!("VM {} stopped ({})", vm.name, how(&reply)),
-        &reply,
+        format!("VM {} stopped ({})", vm.name, how(h)),
+        state,
     ))
 }
 
-pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_stopping(inv, Script::Reboot, "rebooting VM")?;
+pub fn reboot(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_stopping(inv, hosts, REBOOT, "rebooting VM")?;
+    let Stopped { how: h, state } = reply;
     Ok(with_state(
-        format!("VM {} rebooted ({}, then started)", vm.name, how(&reply)),
-        &reply,
+        format!("VM {} rebooted ({}, then started)", vm.name, how(h)),
+        state,
     ))
 }
 
-pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_script(inv, Script::Suspend, "suspending VM")?;
-    let message = if reply.str("before") == Some("Paused") {
+pub fn suspend(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_script(inv, hosts, SUSPEND, "suspending VM")?;
+    let message = if reply.before == "Paused" {
         format!("VM {} was already suspended", vm.name)
     } else {
         format!("VM {} suspended", vm.name)
     };
-    Ok(with_state(message, &reply))
+    Ok(with_state(message, reply.state))
 }
 
-pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply { vm, reply, .. } = run_script(inv, Script::Resume, "resuming VM")?;
-    let message = if reply.str("before") == Some("Running") {
+pub fn resume(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply { vm, reply, .. } = run_script(inv, hosts, RESUME, "resuming VM")?;
+    let message = if reply.before == "Running" {
         format!("VM {} was already running", vm.name)
     } else {
         format!("VM {} resumed", vm.name)
     };
-    Ok(with_state(message, &reply))
+    Ok(with_state(message, reply.state))
 }
 
 #[cfg(test)]

@@ -1,59 +1,69 @@
 //! ListSnapshots, CreateSnapshot, RestoreSnapshot, DeleteSnapshot (Hyper-V checkpoints).
 
 use ext_sdk::{Invocation, Response};
-use serde::Serialize;
+use hyperv_protocol::Call;
+use hyperv_protocol::call::{CREATE_SNAPSHOT, DELETE_SNAPSHOT, LIST_SNAPSHOTS, RESTORE_SNAPSHOT};
+use hyperv_protocol::data::{SnapshotFields, VmData};
+use hyperv_protocol::reply::SnapshotChange;
 use serde_json::Value;
 
 use super::{VmReply, power_state, run_on_vm, run_script};
-use crate::powershell::Script;
 use crate::settings;
+use crate::transport::Connector;
 
-/// What the checkpoint scripts receive besides the VM.
-#[derive(Serialize)]
-struct SnapshotFields {
-    snapshot: String,
-}
-
-pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn list(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply { reply, .. } =
-        run_script(inv, Script::ListSnapshots, "listing checkpoints of VM")?;
+        run_script(inv, hosts, LIST_SNAPSHOTS, "listing checkpoints of VM")?;
     // Always an array, also for zero or one checkpoint.
-    let rows: Vec<Value> = reply.array("snapshots").cloned().unwrap_or_default();
+    let rows = reply
+        .snapshots
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<Value>, _>>()?;
     Ok(Response::table(rows))
 }
 
 /// Runs a checkpoint script on the VM; `settings` is the checkpoint's name.
-fn run(inv: &Invocation, script: Script, doing: &str) -> anyhow::Result<VmReply<String>> {
-    run_on_vm(inv, script, doing, settings::snapshot_name, |snapshot| {
-        SnapshotFields {
+fn run<'h>(
+    inv: &Invocation,
+    hosts: &'h dyn Connector,
+    call: Call<VmData<SnapshotFields>, SnapshotChange>,
+    doing: &str,
+) -> anyhow::Result<VmReply<'h, String, SnapshotChange>> {
+    run_on_vm(
+        inv,
+        hosts,
+        call,
+        doing,
+        settings::snapshot_name,
+        |snapshot| SnapshotFields {
             snapshot: snapshot.clone(),
-        }
-    })
-}
-
-pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
-    let VmReply {
-        vm,
-        settings: name,
-        reply,
-        ..
-    } = run(inv, Script::CreateSnapshot, "creating a checkpoint of VM")?;
-    let snapshot = reply.object("snapshot").cloned().unwrap_or_default();
-    Ok(
-        Response::success(format!("checkpoint '{name}' of VM {} created", vm.name))
-            .with("snapshot", Value::Object(snapshot)),
+        },
     )
 }
 
-pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply {
         vm,
         settings: name,
         reply,
         ..
-    } = run(inv, Script::RestoreSnapshot, "restoring a checkpoint of VM")?;
-    let state = reply.str("state").unwrap_or_default();
-    let power = power_state(state);
+    } = run(inv, hosts, CREATE_SNAPSHOT, "creating a checkpoint of VM")?;
+    Ok(
+        Response::success(format!("checkpoint '{name}' of VM {} created", vm.name))
+            .with("snapshot", serde_json::to_value(reply.snapshot)?),
+    )
+}
+
+pub fn restore(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let VmReply {
+        vm,
+        settings: name,
+        reply,
+        ..
+    } = run(inv, hosts, RESTORE_SNAPSHOT, "restoring a checkpoint of VM")?;
+    let state = reply.state;
+    let power = power_state(&state);
     Ok(Response::success(format!(
         "VM {} restored to checkpoint '{name}'; it is now {state}",
         vm.name
@@ -62,10 +72,10 @@ pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
     .with("state", state))
 }
 
-pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn delete(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply {
         vm, settings: name, ..
-    } = run(inv, Script::DeleteSnapshot, "deleting a checkpoint of VM")?;
+    } = run(inv, hosts, DELETE_SNAPSHOT, "deleting a checkpoint of VM")?;
     Ok(Response::success(format!(
         "checkpoint '{name}' of VM {} deleted",
         vm.name

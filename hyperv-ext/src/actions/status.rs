@@ -3,9 +3,12 @@
 use std::collections::BTreeMap;
 
 use ext_sdk::{Invocation, PowerState, Response};
+use hyperv_protocol::call::{STATUS, STATUSES};
+use hyperv_protocol::data::NoFields;
+use hyperv_protocol::reply::{Lookup, VmState};
 
-use super::{VmRef, VmReply, explain, finish, run_script};
-use crate::powershell::Script;
+use super::{VmRef, VmReply, explain, read_settings, run_script};
+use crate::transport::Connector;
 use crate::{remote, settings};
 
 /// Hyper-V's `VMState` name to CloudStack's power state. Guest memory resident (running,
@@ -19,55 +22,43 @@ pub fn power_state(state: &str) -> PowerState {
     }
 }
 
-pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
+pub fn status(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let VmReply {
-        target, vm, reply, ..
-    } = run_script(inv, Script::Status, "reading the state of VM")?;
-    if reply.bool("found") != Some(true) {
+        host, vm, reply, ..
+    } = run_script(inv, hosts, STATUS, "reading the state of VM")?;
+    let Lookup::Found(VmState { state }) = reply else {
         // Rights were proven first, so absent really means absent: report it as off.
         log::warn!(
             "VM {} does not exist on {}; reporting poweroff",
             vm.name,
-            target.host
+            host.host()
         );
         return Ok(Response::power(PowerState::Off).with(
             "message",
             format!("VM {} does not exist on the host", vm.name),
         ));
-    }
-    let state = reply.str("state").unwrap_or_default();
-    Ok(Response::power(power_state(state)).with("state", state))
+    };
+    Ok(Response::power(power_state(&state)).with("state", state))
 }
 
-pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
-    finish(d)?;
-    let reply = remote::run(
-        &target,
-        Script::Statuses,
-        &serde_json::json!({}),
-        &inv.deadline,
-        &inv.id,
-    )
-    .map_err(|e| explain(e, "listing the VMs' states", &target, &VmRef::default()))?;
+pub fn statuses(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
+    let target = read_settings(&inv.payload, settings::connection)?;
+    let host = hosts.transport(target);
+    let reply = remote::run(&*host, STATUSES, &NoFields {}, &inv.deadline, &inv.id)
+        .map_err(|e| explain(e, "listing the VMs' states", &*host, &VmRef::default()))?;
     let mut states: BTreeMap<String, PowerState> = BTreeMap::new();
-    for vm in reply.array("vms").map(Vec::as_slice).unwrap_or_default() {
-        let (Some(name), Some(state)) = (vm["name"].as_str(), vm["state"].as_str()) else {
-            log::warn!("statuses: skipping a malformed entry {vm}");
-            continue;
-        };
-        let power = power_state(state);
+    for vm in reply.vms {
+        let power = power_state(&vm.state);
         // Two CloudStack-marked VMs with one name: CloudStack cannot tell them apart.
         states
-            .entry(name.to_owned())
+            .entry(vm.name)
             .and_modify(|p| *p = PowerState::Unknown)
             .or_insert(power);
     }
     log::info!(
         "statuses: {} CloudStack VMs on {}",
         states.len(),
-        target.host
+        host.host()
     );
     Ok(Response::statuses(states))
 }

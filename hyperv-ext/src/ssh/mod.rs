@@ -11,17 +11,20 @@ mod hostkey;
 mod watchdog;
 
 use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ext_sdk::tcp::ConnectError;
 use ext_sdk::{Deadline, DeadlineExceeded, Secret};
-use ssh2::{BlockDirections, Session};
+use hyperv_protocol::CommandLine;
+use ssh2::{BlockDirections, Channel, Session};
 
 pub use hostkey::{Fingerprint, HostKeyError, HostKeyPolicy};
 use watchdog::Watchdog;
+
+use crate::transport::{Exit, Output, Sent, Transport, TransportError};
 
 /// Most we keep of each stream; the rest is drained and dropped. Results are a few KiB.
 const MAX_STDOUT: usize = 1024 * 1024;
@@ -73,35 +76,6 @@ impl Credential {
                 key: PrivateKey::Inline(_),
                 ..
             } => "public key (inline)",
-        }
-    }
-}
-
-/// What the remote command left behind.
-#[derive(Debug, Clone, Default)]
-pub struct Output {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    /// Bytes of stderr dropped beyond the cap.
-    pub stderr_dropped: usize,
-    pub exit: Exit,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Exit {
-    Status(i32),
-    /// The process died from a signal (e.g. killed), with no exit status.
-    Signal(String),
-    #[default]
-    Unknown,
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Exit::Status(code) => write!(f, "exit status {code}"),
-            Exit::Signal(sig) => write!(f, "killed by signal {sig}"),
-            Exit::Unknown => f.write_str("no exit status"),
         }
     }
 }
@@ -194,6 +168,17 @@ impl std::fmt::Display for SshError {
     }
 }
 
+impl From<ConnectError> for SshError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Resolve { host, error } => SshError::Resolve { host, error },
+            ConnectError::Connect { host, port, error } => SshError::Connect { host, port, error },
+            ConnectError::Deadline(e) => SshError::Deadline(e),
+            ConnectError::Io(e) => SshError::Io(e),
+        }
+    }
+}
+
 impl std::error::Error for SshError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -204,25 +189,59 @@ impl std::error::Error for SshError {
     }
 }
 
-/// Opens one connection to `target`, runs `command` once, and closes the connection.
-pub fn run_command(
+/// The SSH transport: the connection settings are all it needs.
+impl Transport for Target {
+    fn name(&self) -> &'static str {
+        "SSH"
+    }
+
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn username(&self) -> &str {
+        &self.username
+    }
+
+    fn run(&self, command: &CommandLine, deadline: &Deadline) -> Result<Output, TransportError> {
+        run_command(self, command.as_str(), deadline)
+            .map_err(|(sent, error)| TransportError::new(sent, error))
+    }
+}
+
+/// Opens one connection to `target`, runs `command` once, and closes the connection. An
+/// error says whether `command` may have started ([`Sent`]).
+fn run_command(
     target: &Target,
     command: &str,
     deadline: &Deadline,
-) -> Result<Output, SshError> {
+) -> Result<Output, (Sent, SshError)> {
     let started = Instant::now();
     let until = Instant::now() + deadline.remaining();
-    let addrs = resolve(&target.host, target.port, deadline)?;
-    let tcp = connect(&addrs, target, deadline)?;
-    let watchdog =
-        Watchdog::arm(tcp.try_clone().map_err(SshError::Io)?, until).map_err(SshError::Io)?;
+    let not_sent = |e| (Sent::No, e);
+    let tcp = ext_sdk::tcp::connect(&target.host, target.port, CONNECT_TIMEOUT, deadline)
+        .map_err(|e| not_sent(SshError::from(e)))?;
+    let watchdog = tcp
+        .try_clone()
+        .and_then(|socket| Watchdog::arm(socket, until))
+        .map_err(|e| not_sent(SshError::Io(e)))?;
     let result = session(target, command, tcp, deadline);
     match result {
         // Any failure after the watchdog fired is the deadline's doing, whatever libssh2 says;
         // so is a libssh2 timeout, since every `set_timeout` is the time left. The two race:
         // libssh2 may give up a moment before the watchdog wakes.
-        Err(e) if watchdog.fired() || e.is_libssh2_timeout() => Err(SshError::Deadline(
-            deadline.exceeded(&format!("{} on {}:{}", e.stage(), target.host, target.port)),
+        Err((sent, e)) if watchdog.fired() || e.is_libssh2_timeout() => Err((
+            sent,
+            SshError::Deadline(deadline.exceeded(&format!(
+                "{} on {}:{}",
+                e.stage(),
+                target.host,
+                target.port
+            ))),
         )),
         other => {
             log::debug!(
@@ -236,70 +255,25 @@ pub fn run_command(
     }
 }
 
-fn resolve(host: &str, port: u16, deadline: &Deadline) -> Result<Vec<SocketAddr>, SshError> {
-    // getaddrinfo has no timeout of its own: run it on a thread and stop waiting at the deadline.
-    let (tx, rx) = mpsc::channel();
-    let name = (host.to_owned(), port);
-    std::thread::Builder::new()
-        .name("ssh-resolve".into())
-        .spawn(move || {
-            let _ = tx.send(name.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
-        })
-        .map_err(SshError::Io)?;
-    match rx.recv_timeout(deadline.remaining()) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-        Ok(Ok(_)) => Err(SshError::Resolve {
-            host: host.into(),
-            error: "no addresses".into(),
-        }),
-        Ok(Err(e)) => Err(SshError::Resolve {
-            host: host.into(),
-            error: e.to_string(),
-        }),
-        Err(_) => Err(SshError::Deadline(
-            deadline.exceeded(&format!("resolving {host}")),
-        )),
-    }
-}
-
-fn connect(
-    addrs: &[SocketAddr],
-    target: &Target,
-    deadline: &Deadline,
-) -> Result<TcpStream, SshError> {
-    let mut last = None;
-    for addr in addrs {
-        if deadline.expired() {
-            break;
-        }
-        match TcpStream::connect_timeout(addr, deadline.bound(CONNECT_TIMEOUT)) {
-            Ok(tcp) => {
-                let _ = tcp.set_nodelay(true);
-                return Ok(tcp);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    match last {
-        Some(error) if !deadline.expired() => Err(SshError::Connect {
-            host: target.host.clone(),
-            port: target.port,
-            error,
-        }),
-        _ => Err(SshError::Deadline(deadline.exceeded(&format!(
-            "connecting to {}:{}",
-            target.host, target.port
-        )))),
-    }
-}
-
+/// The SSH session on `tcp`: everything up to the channel is [`Sent::No`], `exec` and after
+/// [`Sent::Maybe`].
 fn session(
     target: &Target,
     command: &str,
     tcp: TcpStream,
     deadline: &Deadline,
-) -> Result<Output, SshError> {
-    let poll_socket = tcp.try_clone().map_err(SshError::Io)?;
+) -> Result<Output, (Sent, SshError)> {
+    let poll_socket = tcp.try_clone().map_err(|e| (Sent::No, SshError::Io(e)))?;
+    let (session, channel) = open(target, tcp, deadline).map_err(|e| (Sent::No, e))?;
+    exec(&session, channel, command, &poll_socket, deadline).map_err(|e| (Sent::Maybe, e))
+}
+
+/// Connects, verifies the host key, then authenticates, and opens a session channel.
+fn open(
+    target: &Target,
+    tcp: TcpStream,
+    deadline: &Deadline,
+) -> Result<(Session, Channel), SshError> {
     let mut session = Session::new().map_err(SshError::Session)?;
     session.set_tcp_stream(tcp);
     session.set_timeout(millis(deadline.remaining()));
@@ -321,7 +295,18 @@ fn session(
     // Long commands (a graceful stop may take minutes) pass through NAT and firewalls.
     session.set_keepalive(false, 30);
 
-    let mut channel = session.channel_session().map_err(SshError::Session)?;
+    let channel = session.channel_session().map_err(SshError::Session)?;
+    Ok((session, channel))
+}
+
+/// Runs `command` on `channel` and drains its output until it closes.
+fn exec(
+    session: &Session,
+    mut channel: Channel,
+    command: &str,
+    poll_socket: &TcpStream,
+    deadline: &Deadline,
+) -> Result<Output, SshError> {
     channel.exec(command).map_err(SshError::Session)?;
     channel.send_eof().map_err(SshError::Session)?;
 
@@ -362,7 +347,7 @@ fn session(
         if progressed || channel.eof() != eof_before {
             idle.reset();
         } else {
-            idle.wait(&session, &poll_socket, deadline)?;
+            idle.wait(session, poll_socket, deadline)?;
         }
     }
     idle.reset();
@@ -370,7 +355,7 @@ fn session(
         match channel.wait_close() {
             Ok(()) => break,
             Err(e) if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {
-                idle.wait(&session, &poll_socket, deadline)?
+                idle.wait(session, poll_socket, deadline)?
             }
             Err(e) => return Err(SshError::Session(e)),
         }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hyperv_ext::powershell::Script;
+use hyperv_protocol::Script;
 
 const USAGE: &str =
     "usage: hyperv-testhost --dir DIR\n       hyperv-testhost script NAME [JSON-DATA]";
@@ -42,6 +42,13 @@ fn print_script(name: &str, data: &str, command_line: bool) -> ExitCode {
         eprintln!("unknown script '{name}'; one of: {}", names.join(", "));
         return ExitCode::from(2);
     };
+    if !script.is_read_only() {
+        // stderr, so `line=$(hyperv-testhost script ...)` still captures only the line.
+        eprintln!(
+            "note: script '{name}' changes the host; on a production host run only the \
+             read-only ones (status, statuses, list-snapshots)"
+        );
+    }
     let data: serde_json::Value = match serde_json::from_str(data) {
         Ok(v) => v,
         Err(e) => {
@@ -50,7 +57,7 @@ fn print_script(name: &str, data: &str, command_line: bool) -> ExitCode {
         }
     };
     match script.render(&data, "manual") {
-        Ok(text) if command_line => match hyperv_ext::powershell::command_line(script, &text) {
+        Ok(text) if command_line => match hyperv_protocol::command_line(script, &text) {
             Ok(line) => {
                 println!("{line}");
                 ExitCode::SUCCESS

@@ -7,7 +7,6 @@ use log::debug;
 use super::vm_session;
 use crate::api::Client;
 use crate::error::Error;
-use crate::transport::Transport;
 
 pub fn get_console(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
@@ -45,7 +44,7 @@ pub fn get_console(inv: &Invocation) -> anyhow::Result<Response> {
 
 /// The node's address as the cluster knows it (`/cluster/status`), else the address of the
 /// interface holding the default gateway, else any static address on the node.
-fn node_address<T: Transport>(client: &Client<T>, node: &str) -> anyhow::Result<String> {
+fn node_address(client: &Client, node: &str) -> anyhow::Result<String> {
     match client.cluster_members() {
         Ok(members) => {
             let ip = members

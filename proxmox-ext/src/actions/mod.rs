@@ -1,15 +1,16 @@
 //! CloudStack actions, one module per concern.
 
 use ext_sdk::{
-    Action, ActionSpec, Deadline, DetailReader, Invocation, Parameter, Response, unsupported_action,
+    Action, ActionSpec, DetailReader, Invocation, Parameter, Response, unsupported_action,
 };
 
-use crate::api::Client;
-use crate::settings::{Connection, SNAP_DESCRIPTION, SNAP_NAME, SNAP_SAVE_MEMORY};
-use crate::transport::UreqTransport;
-use crate::vm::{VmRef, read_expected, read_vmid};
+use crate::api::params::DestroyVm;
+use crate::api::{Client, connect};
+use crate::settings::{SNAP_DESCRIPTION, SNAP_NAME, SNAP_SAVE_MEMORY, VmAction};
+use crate::vm::VmRef;
 
 mod console;
+mod create;
 mod lifecycle;
 mod power;
 mod snapshots;
@@ -59,7 +60,7 @@ pub const ACTIONS: &[ActionSpec] = &[
 pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
     match &inv.action {
         Action::Prepare => lifecycle::prepare(inv),
-        Action::Create => lifecycle::create(inv),
+        Action::Create => create::create(inv),
         Action::Delete => lifecycle::delete(inv),
         Action::Start => power::start(inv),
         Action::Stop => power::stop(inv),
@@ -73,47 +74,27 @@ pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv),
         Action::Custom(c) if c.is("Suspend") => power::suspend(inv),
         Action::Custom(c) if c.is("Resume") => power::resume(inv),
-        other => Err(unsupported_action(other, ACTIONS)),
+        other @ Action::Custom(_) => Err(unsupported_action(other, ACTIONS)),
     }
 }
 
-/// The API client for a connection, bounded by the invocation's deadline.
-pub(crate) fn connect(
-    conn: &Connection,
-    deadline: Deadline,
-) -> anyhow::Result<Client<UreqTransport>> {
-    let transport = UreqTransport::new(
-        &conn.url.api_base(),
-        &conn.token_id,
-        &conn.secret,
-        &conn.tls,
-    )?;
-    log::debug!(
-        "Proxmox API {} as {} on node {}",
-        conn.url,
-        conn.token_id,
-        conn.node
-    );
-    Ok(Client::new(transport, deadline, &conn.token_id))
-}
+/// How this extension removes a VM: with its HA, replication and backup-job references and
+/// every disk, also those missing from its config.
+const DESTROY: DestroyVm = DestroyVm {
+    purge: true,
+    destroy_unreferenced_disks: true,
+};
 
-/// What every VM action reads: the connection and the VM, plus whatever `more` reads from the
-/// same details (so one error names every problem). Nothing is sent before all of it is valid.
-pub(crate) fn vm_session<M>(
+/// What every VM action does first: read the connection and the VM, plus whatever `more`
+/// reads from the same details (so one error names every problem), then connect. Nothing is
+/// sent before all of it is valid.
+fn vm_session<M>(
     inv: &Invocation,
     more: impl FnOnce(&mut DetailReader<'_>) -> M,
-) -> anyhow::Result<(Client<UreqTransport>, VmRef, M)> {
-    let mut d = inv.payload.details();
-    let conn = Connection::read(&mut d);
-    let vmid = read_vmid(&mut d);
-    let expected = read_expected(&mut d, &inv.payload);
-    let extra = more(&mut d);
-    d.finish()?;
-    let expected = expected?;
-    let vm = VmRef {
-        vmid: vmid.ok_or_else(|| anyhow::anyhow!("proxmox_vmid is missing"))?,
-        node: conn.node.clone(),
-        expected,
-    };
+) -> anyhow::Result<(Client, VmRef, M)> {
+    let (action, extra) = inv.payload.read(|d| (VmAction::read(d), more(d)))?;
+    // read() records every reason for a `None`, so finishing above already failed then.
+    let VmAction { conn, vm } =
+        action.ok_or_else(|| anyhow::anyhow!("the VM's settings are incomplete"))?;
     Ok((connect(&conn, inv.deadline)?, vm, extra))
 }

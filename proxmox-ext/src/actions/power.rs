@@ -11,11 +11,11 @@ use ext_sdk::{Invocation, Response};
 use log::{info, warn};
 
 use super::vm_session;
-use crate::api::{Client, PowerCommand};
-use crate::error::Error;
+use crate::api::Client;
+use crate::api::params::{Reboot, Shutdown};
+use crate::error::{Error, PveSays};
 use crate::model::Vmid;
 use crate::task;
-use crate::transport::{Form, Transport};
 
 /// Time a guest gets to shut down on ACPI before Proxmox stops it hard.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -23,16 +23,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 const MIN_GRACEFUL: Duration = Duration::from_secs(15);
 
 /// Starts the VM; a task that finds it already running is a success.
-pub(crate) fn start_vm<T: Transport>(
-    client: &Client<T>,
-    node: &str,
-    vmid: Vmid,
-) -> Result<(), Error> {
+pub(crate) fn start_vm(client: &Client, node: &str, vmid: Vmid) -> Result<(), Error> {
     let what = format!("starting VM {vmid}");
-    let upid = client.power(node, vmid, PowerCommand::Start, Form::new())?;
+    let upid = client.start(node, vmid)?;
     match task::wait(client, &upid, &what) {
         Ok(_) => Ok(()),
-        Err(Error::Task(t)) if t.exitstatus.contains("already running") => {
+        Err(e) if e.task_says() == Some(PveSays::AlreadyRunning) => {
             info!("VM {vmid} was already running");
             Ok(())
         }
@@ -40,15 +36,17 @@ pub(crate) fn start_vm<T: Transport>(
     }
 }
 
+/// Resumes a paused VM.
+fn resume_vm(client: &Client, node: &str, vmid: Vmid) -> Result<(), Error> {
+    let upid = client.resume(node, vmid)?;
+    task::wait(client, &upid, &format!("resuming VM {vmid}")).map(drop)
+}
+
 /// Stops the VM hard; a VM that vanished meanwhile counts as stopped.
-pub(crate) fn stop_vm<T: Transport>(
-    client: &Client<T>,
-    node: &str,
-    vmid: Vmid,
-) -> Result<(), Error> {
+pub(crate) fn stop_vm(client: &Client, node: &str, vmid: Vmid) -> Result<(), Error> {
     let what = format!("stopping VM {vmid}");
     let result = client
-        .power(node, vmid, PowerCommand::Stop, Form::new())
+        .stop(node, vmid)
         .and_then(|upid| task::wait(client, &upid, &what));
     match result {
         Ok(_) => Ok(()),
@@ -58,7 +56,7 @@ pub(crate) fn stop_vm<T: Transport>(
 }
 
 /// Seconds the guest may take to react to ACPI, leaving time to spare before the deadline.
-fn grace_secs<T: Transport>(client: &Client<T>) -> Option<u64> {
+fn grace_secs(client: &Client) -> Option<u64> {
     let left = client.deadline().remaining();
     (left >= MIN_GRACEFUL).then(|| SHUTDOWN_GRACE.min(left / 2).as_secs().max(5))
 }
@@ -67,8 +65,7 @@ pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     let found = vm.require_ours(&client)?;
     let message = if found.status.is_paused() {
-        let upid = client.power(&found.node, vm.vmid, PowerCommand::Resume, Form::new())?;
-        task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
+        resume_vm(&client, &found.node, vm.vmid)?;
         "Instance started (resumed from pause)"
     } else if found.status.is_running() {
         "Instance already running"
@@ -94,16 +91,19 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
     match grace_secs(&client) {
         Some(secs) => {
             let what = format!("shutting VM {} down", vm.vmid);
-            let form = Form::new().flag("forceStop", true).set("timeout", secs);
+            let shutdown = Shutdown {
+                force_stop: true,
+                timeout: secs,
+            };
             let result = client
-                .power(&found.node, vm.vmid, PowerCommand::Shutdown, form)
+                .shutdown(&found.node, vm.vmid, &shutdown)
                 .and_then(|upid| task::wait(&client, &upid, &what));
             match result {
                 Ok(_) => {}
                 Err(e) if e.is_missing_vm() => {
                     return Ok(Response::success("Instance already absent"));
                 }
-                Err(e) if e.pve_text().contains("not running") => {}
+                Err(e) if e.pve_says() == Some(PveSays::NotRunning) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -123,19 +123,24 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
         return Ok(Response::success("Instance was stopped; started it"));
     }
     let what = format!("rebooting VM {}", vm.vmid);
-    let form = Form::new().set_opt("timeout", grace_secs(&client));
+    let reboot = Reboot {
+        timeout: grace_secs(&client),
+    };
     let result = client
-        .power(&found.node, vm.vmid, PowerCommand::Reboot, form)
+        .reboot(&found.node, vm.vmid, &reboot)
         .and_then(|upid| task::wait(&client, &upid, &what));
     let rebooted = match result {
         Ok(_) => Response::success("Instance rebooted"),
-        Err(Error::Task(t)) if t.exitstatus.contains("got timeout") => {
+        // The reboot task timing out is the guest ignoring ACPI (a lock wait worded alike
+        // makes the reset below wait for the same lock, and fail saying so).
+        Err(e) if e.task_says() == Some(PveSays::GotTimeout) => {
             warn!(
                 "VM {} ignored the ACPI reboot ({}); resetting it",
-                vm.vmid, t.exitstatus
+                vm.vmid,
+                e.pve_text()
             );
             let upid = client
-                .power(&found.node, vm.vmid, PowerCommand::Reset, Form::new())
+                .reset(&found.node, vm.vmid)
                 .context("the guest ignored the ACPI reboot request, and resetting it failed")?;
             task::wait(&client, &upid, &format!("resetting VM {}", vm.vmid))?;
             Response::success(
@@ -159,7 +164,7 @@ pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
     if !found.status.is_running() {
         anyhow::bail!("cannot suspend Proxmox VM {}: it is not running", vm.vmid);
     }
-    let upid = client.power(&found.node, vm.vmid, PowerCommand::Suspend, Form::new())?;
+    let upid = client.suspend(&found.node, vm.vmid)?;
     task::wait(&client, &upid, &format!("suspending VM {}", vm.vmid))?;
     vm.adopt(&client, &found);
     Ok(Response::success("Instance suspended"))
@@ -170,8 +175,7 @@ pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     let found = vm.require_ours(&client)?;
     let message = if found.status.is_paused() {
-        let upid = client.power(&found.node, vm.vmid, PowerCommand::Resume, Form::new())?;
-        task::wait(&client, &upid, &format!("resuming VM {}", vm.vmid))?;
+        resume_vm(&client, &found.node, vm.vmid)?;
         Some("Instance resumed")
     } else if found.status.is_running() {
         Some("Instance is not suspended; it is running")

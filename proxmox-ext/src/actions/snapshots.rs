@@ -1,37 +1,19 @@
 //! The custom actions `ListSnapshots`, `CreateSnapshot`, `RestoreSnapshot` and
-//! `DeleteSnapshot`, with upstream's parameter names (`snap_name`, `snap_description`,
-//! `snap_save_memory`).
+//! `DeleteSnapshot`, with upstream's parameter names (see [`crate::settings::NewSnapshot`]).
 
 use ext_sdk::{Invocation, Response};
 use serde_json::json;
 
 use super::power::start_vm;
 use super::vm_session;
-use crate::settings::{SNAP_DESCRIPTION, SNAP_NAME, SNAP_SAVE_MEMORY};
+use crate::api::Client;
+use crate::api::params::CreateSnapshot;
+use crate::error::Error;
+use crate::model::Vmid;
+use crate::settings::{NewSnapshot, snapshot_name};
 use crate::task;
 use crate::time::iso8601_utc;
-use crate::transport::Form;
-
-/// PVE's `pve-configid` (letter first, then letters, digits, '-' or '_'; at most 40), minus
-/// its reserved names.
-fn parse_snapshot_name(name: &str) -> Result<String, String> {
-    let valid = name.len() >= 2
-        && name.len() <= 40
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid {
-        return Err(
-            "a snapshot name has 2 to 40 letters, digits, '-' or '_', and starts with a letter"
-                .into(),
-        );
-    }
-    if name.eq_ignore_ascii_case("current") || name.eq_ignore_ascii_case("pending") {
-        return Err(format!("'{name}' is reserved by Proxmox"));
-    }
-    Ok(name.to_string())
-}
+use crate::upid::Upid;
 
 /// The VM's snapshots, oldest first, without PVE's `current` pseudo-entry; times in ISO 8601
 /// UTC.
@@ -61,25 +43,22 @@ pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
-    let (client, vm, (name, description, save_memory)) = vm_session(inv, |d| {
-        let name: String = d.required_with(&SNAP_NAME, parse_snapshot_name);
-        let description: Option<String> = d.optional(&SNAP_DESCRIPTION);
-        let save_memory: Option<bool> = d.optional(&SNAP_SAVE_MEMORY);
-        (name, description, save_memory.unwrap_or(false))
-    })?;
+    let (client, vm, snapshot) = vm_session(inv, NewSnapshot::read)?;
+    let NewSnapshot {
+        name,
+        description,
+        save_memory,
+    } = snapshot;
     let found = vm.require_ours(&client)?;
     // RAM can only be saved from a running VM.
     let with_memory = save_memory && found.status.is_running();
-    let form = Form::new()
-        .set("snapname", &name)
-        .set_opt("description", description.as_deref())
-        .flag("vmstate", with_memory);
-    let upid = client.create_snapshot(&found.node, vm.vmid, form)?;
-    task::wait(
-        &client,
-        &upid,
-        &format!("creating snapshot '{name}' of VM {}", vm.vmid),
-    )?;
+    let params = CreateSnapshot {
+        snapname: name.clone(),
+        description,
+        vmstate: with_memory,
+    };
+    let upid = client.create_snapshot(&found.node, vm.vmid, &params)?;
+    wait_for(&client, &upid, "creating", &name, vm.vmid)?;
     vm.adopt(&client, &found);
     let note = if save_memory && !with_memory {
         " (without memory: the VM is not running)"
@@ -94,16 +73,10 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
 /// Rolls back; a VM that was running before is running after (PVE leaves it stopped unless
 /// the snapshot holds RAM).
 pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
-    let (client, vm, name) = vm_session(inv, |d| {
-        d.required_with::<String>(&SNAP_NAME, parse_snapshot_name)
-    })?;
+    let (client, vm, name) = vm_session(inv, snapshot_name)?;
     let found = vm.require_ours(&client)?;
     let upid = client.rollback_snapshot(&found.node, vm.vmid, &name)?;
-    task::wait(
-        &client,
-        &upid,
-        &format!("restoring snapshot '{name}' of VM {}", vm.vmid),
-    )?;
+    wait_for(&client, &upid, "restoring", &name, vm.vmid)?;
     // The rollback also restored the tags of the snapshot's time, which may lack the mark.
     let after = client.vm_status(&found.node, vm.vmid)?;
     vm.keep_marked(&client, &found.node, after.tags.as_deref());
@@ -119,41 +92,28 @@ pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
-    let (client, vm, name) = vm_session(inv, |d| {
-        d.required_with::<String>(&SNAP_NAME, parse_snapshot_name)
-    })?;
+    let (client, vm, name) = vm_session(inv, snapshot_name)?;
     let found = vm.require_ours(&client)?;
     let upid = client.delete_snapshot(&found.node, vm.vmid, &name)?;
-    task::wait(
-        &client,
-        &upid,
-        &format!("deleting snapshot '{name}' of VM {}", vm.vmid),
-    )?;
+    wait_for(&client, &upid, "deleting", &name, vm.vmid)?;
     vm.adopt(&client, &found);
     Ok(Response::success(format!(
         "Instance Snapshot '{name}' deleted"
     )))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn snapshot_names() {
-        assert!(parse_snapshot_name("before-upgrade").is_ok());
-        assert!(parse_snapshot_name("s_1").is_ok());
-        for bad in [
-            "",
-            "a",
-            "1abc",
-            "bad.name",
-            "with space",
-            "current",
-            "Pending",
-            &"x".repeat(41),
-        ] {
-            assert!(parse_snapshot_name(bad).is_err(), "{bad}");
-        }
-    }
+/// Waits for a snapshot task; `doing` ("deleting") names it in errors.
+fn wait_for(
+    client: &Client,
+    upid: &Upid,
+    doing: &str,
+    name: &str,
+    vmid: Vmid,
+) -> Result<(), Error> {
+    task::wait(
+        client,
+        upid,
+        &format!("{doing} snapshot '{name}' of VM {vmid}"),
+    )
+    .map(drop)
 }

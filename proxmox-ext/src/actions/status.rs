@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use ext_sdk::{Invocation, MAX_OUTPUT_BYTES, PowerState, Response};
 use log::{debug, warn};
 
-use super::{connect, vm_session};
+use super::vm_session;
+use crate::api::connect;
 use crate::identity::{Mark, looks_like_instance_name};
 use crate::model::NodeVm;
 use crate::settings::Connection;
@@ -48,9 +49,7 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
 /// An answer larger than the SDK's output limit fails on purpose, with a message saying so:
 /// CloudStack then asks for each VM's `status` instead.
 pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
-    let mut d = inv.payload.details();
-    let conn = Connection::read(&mut d);
-    d.finish()?;
+    let conn = inv.payload.read(Connection::read)?;
     let client = connect(&conn, inv.deadline)?;
     let vms = client.node_vms(&conn.node)?;
     let states = cloudstack_vms(&vms, &conn.node);

@@ -1,6 +1,8 @@
 //! A test extension: reports what ext-sdk parsed, and breaks the rules on request so the tests
 //! can prove the runner still keeps the output contract.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -43,7 +45,7 @@ fn echo(inv: &Invocation) -> Value {
             json!({
                 "deviceId": n.device_id, "nicUuid": n.nic_uuid, "uuid": n.uuid, "mac": n.mac,
                 "vlan": match n.vlan() { Ok(v) => json!(v.tag()), Err(e) => json!(e.to_string()) },
-                "defaultNic": n.default_nic,
+                "defaultNic": n.default_nic, "ip6": n.ipv6_address(), "ip6Dns1": n.ip6_dns1,
             })
         })
         .collect();
@@ -57,7 +59,7 @@ fn echo(inv: &Invocation) -> Value {
         "vm_name": p.vm_name(), "vm_uuid": p.vm_uuid(),
         "caller": p.caller.as_ref().and_then(|c| c.name.clone()),
         "cpus": p.vm.as_ref().and_then(|v| v.cpus),
-        "memory_mib": p.vm.as_ref().and_then(|v| v.memory_mib()),
+        "memory_mib": p.vm.as_ref().and_then(ext_sdk::VmDetails::memory_mib),
         "nics": nics,
         "url": lookup(&URL), "node": lookup(&NODE), "user": lookup(&USER), "template_id": lookup(&TEMPLATE_ID),
         "proxmox_vmid": lookup(&VMID), "snap_name": lookup(&SNAP_NAME),
@@ -105,6 +107,11 @@ fn handle(inv: &Invocation) -> anyhow::Result<Response> {
                 (0..2000).map(|i| json!({"name": format!("row-{i:05}"), "pad": "x".repeat(40)}));
             Ok(Response::table(rows.collect()))
         }
+        #[expect(
+            clippy::print_stdout,
+            clippy::print_stderr,
+            reason = "a library misbehaving is what this action simulates"
+        )]
         "noise" => {
             println!("stray stdout line from a library");
             eprintln!("stray stderr line from a library");

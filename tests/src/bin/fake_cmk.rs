@@ -18,6 +18,12 @@
 //! default, parameters replaced as a whole) and cmk (`-o json`, nothing printed for an empty
 //! answer, errors on stdout with exit status 1).
 
+#![forbid(unsafe_code)]
+#![expect(
+    clippy::print_stdout,
+    reason = "a stand-in for cmk, which prints its answers and errors on stdout"
+)]
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,0 +1,67 @@
+//! The scripts' failures as sentences for the operator.
+
+use anyhow::anyhow;
+use ext_sdk::HostPort;
+use hyperv_protocol::Failure;
+
+use super::VmRef;
+use crate::remote::RemoteError;
+use crate::transport::Transport;
+
+/// Turns a remote failure into a message naming the VM, the host and what to do.
+pub(super) fn explain(
+    error: RemoteError,
+    doing: &str,
+    target: &dyn Transport,
+    vm: &VmRef,
+) -> anyhow::Error {
+    let host = HostPort {
+        host: target.host().to_owned(),
+        port: Some(target.port()),
+    };
+    let RemoteError::Failed(f) = error else {
+        return anyhow!("{doing} on {host}: {error}");
+    };
+    let name = &vm.name;
+    let text = match &f {
+        Failure::AccessDenied { message } => format!(
+            "the {} user '{}' has no Hyper-V rights on {host} (Get-VMHost failed: {message}); \
+             add it to 'Hyper-V Administrators' or Administrators",
+            target.name(),
+            target.username()
+        ),
+        Failure::NotOurs { .. } => format!(
+            "a VM named {name} exists on {host} but it is not CloudStack VM {} (its Notes lack \
+             'cloudstack-vm-uuid={}'); refusing to touch it",
+            vm.uuid, vm.uuid
+        ),
+        Failure::VmAmbiguous { count } => format!(
+            "{count} VMs named {name} on {host} carry CloudStack UUID {}; remove the duplicate \
+             by hand, nothing was changed",
+            vm.uuid
+        ),
+        Failure::VmNotFound => format!("there is no VM named {name} on {host}"),
+        Failure::InvalidState { state } => {
+            format!("VM {name} is {state}, which does not allow this")
+        }
+        Failure::StopFailed { reason } => format!(
+            "the guest of VM {name} did not shut down ({reason}) and stop_mode=graceful \
+             forbids turning it off"
+        ),
+        Failure::StillExists => format!("Remove-VM returned but VM {name} still exists on {host}"),
+        Failure::SnapshotNotFound => format!("VM {name} has no checkpoint with that name or id"),
+        Failure::SnapshotAmbiguous { count } => {
+            format!("{count} checkpoints of VM {name} have that name; name it by its id instead")
+        }
+        Failure::SnapshotExists => format!("VM {name} already has a checkpoint with that name"),
+        Failure::PsError { message, fqid } => {
+            format!("PowerShell on {host} failed: {message} [{fqid}]")
+        }
+        // Only create sends these, and it explains them itself (it knows the switch and disk).
+        Failure::VmExists
+        | Failure::SwitchNotFound { .. }
+        | Failure::DiskExists
+        | Failure::CreateFailed { .. } => f.to_string(),
+    };
+    anyhow!("{doing}: {text}")
+}

@@ -1,0 +1,138 @@
+//! Settings, read from CloudStack details with the same keys as upstream's `proxmox.py`, so
+//! existing CloudStack setups keep working, into one typed struct per action.
+//!
+//! Connection details (`url`, `user`, `token`, `secret`, `verify_tls_certificate`,
+//! `ca_certificate`, `tls_fingerprint`) come from the host, else the extension; `node` and
+//! `network_bridge` from the host only; template and instance details (`template_type`, `template_id`, `iso_path`,
+//! `iso_os_type`, `disk_size_gb`, `storage`, `is_full_clone`, `vm_name`) from
+//! `externaldetails.virtualmachine`; `vmid_range` and `state_dir` (what `prepare` uses to hand
+//! out VMIDs) from the host, the cluster mapping or the extension; the snapshot actions'
+//! parameters from the custom action. Every key is declared once below and listed in
+//! [`DETAILS`]; what an action reads is one struct:
+//!
+//! | action | settings |
+//! |---|---|
+//! | `prepare` | [`Prepare`] |
+//! | `statuses` | [`Connection`] |
+//! | every VM action | [`VmAction`] (connection and VM), plus: |
+//! | `create` | [`Create`] |
+//! | `CreateSnapshot` | [`NewSnapshot`] |
+//! | `RestoreSnapshot`, `DeleteSnapshot` | [`snapshot_name`] |
+//!
+//! Each is read through one [`ext_sdk::DetailReader`], so a misconfigured setup gets one
+//! error naming every problem.
+
+use ext_sdk::{Detail, Level};
+
+mod connection;
+mod create;
+mod prepare;
+mod snapshot;
+mod vm;
+
+pub use connection::Connection;
+pub use create::{Create, Source};
+pub use prepare::Prepare;
+pub use snapshot::{NewSnapshot, snapshot_name};
+pub use vm::VmAction;
+
+const HOST_OR_EXTENSION: &[Level] = &[Level::Host, Level::Extension];
+const VM: &[Level] = &[Level::VirtualMachine];
+/// Where a management server or zone gets its ids from (host, cluster mapping, extension).
+const SERVER_OR_ZONE: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
+const PARAMETER: &[Level] = &[Level::Parameter];
+
+pub const URL: Detail = Detail::new("url", HOST_OR_EXTENSION)
+    .hint("Proxmox API address, e.g. https://pve1:8006 or pve1 (port 8006 by default)");
+pub const USER: Detail =
+    Detail::new("user", HOST_OR_EXTENSION).hint("owner of the API token, e.g. root@pam");
+pub const TOKEN: Detail = Detail::new("token", HOST_OR_EXTENSION)
+    .hint("API token id, the part after '!' in user@realm!tokenid");
+pub const SECRET: Detail = Detail::new("secret", HOST_OR_EXTENSION)
+    .secret()
+    .hint("the API token's secret (a UUID)");
+pub const NODE: Detail = Detail::new("node", &[Level::Host]).hint("Proxmox node name, e.g. pve1");
+pub const NETWORK_BRIDGE: Detail =
+    Detail::new("network_bridge", &[Level::Host]).hint("bridge the VM NICs attach to, e.g. vmbr0");
+pub const VERIFY_TLS: Detail = Detail::new("verify_tls_certificate", HOST_OR_EXTENSION);
+pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", HOST_OR_EXTENSION)
+    .hint("path to a PEM file to trust, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem");
+pub const TLS_FINGERPRINT: Detail = Detail::new("tls_fingerprint", HOST_OR_EXTENSION).hint(
+    "SHA-256 fingerprint of the node's certificate as the Proxmox VE GUI shows it (Node > System > Certificates) or pvenode cert info prints it, e.g. AB:CD:...:EF",
+);
+
+pub const VMID_RANGE: Detail = Detail::new("vmid_range", SERVER_OR_ZONE)
+    .hint("the VMIDs prepare may hand out, e.g. 20000-29999: give each management server or zone deploying into one Proxmox cluster its own range");
+pub const STATE_DIR: Detail = Detail::new("state_dir", SERVER_OR_ZONE)
+    .hint("directory for the VMID ledger (default: proxmox-ext in the home of the management server's user)");
+
+pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", VM).hint("template or iso");
+pub const TEMPLATE_ID: Detail =
+    Detail::new("template_id", VM).hint("VMID of the Proxmox template to clone");
+pub const ISO_PATH: Detail =
+    Detail::new("iso_path", VM).hint("ISO volume, e.g. local:iso/debian-12.iso");
+pub const ISO_OS_TYPE: Detail =
+    Detail::new("iso_os_type", VM).hint("Proxmox ostype, e.g. l26 or win11");
+pub const DISK_SIZE_GB: Detail =
+    Detail::new("disk_size_gb", VM).hint("size of the new disk in GiB");
+pub const STORAGE: Detail =
+    Detail::new("storage", VM).hint("Proxmox storage for new disks, e.g. local-lvm");
+pub const IS_FULL_CLONE: Detail = Detail::new("is_full_clone", VM);
+pub const VM_NAME: Detail =
+    Detail::new("vm_name", VM).hint("Proxmox VM name (letters, digits, '-', '.')");
+pub const PROXMOX_VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail])
+    .hint("set by the prepare action; the VM's Proxmox id");
+
+pub const SNAP_NAME: Detail =
+    Detail::new("snap_name", PARAMETER).hint("letter first, then letters, digits, '-' or '_'");
+pub const SNAP_DESCRIPTION: Detail = Detail::new("snap_description", PARAMETER);
+pub const SNAP_SAVE_MEMORY: Detail = Detail::new("snap_save_memory", PARAMETER);
+
+/// Every detail this extension reads (the SDK's own, such as `log_file`, are in
+/// [`ext_sdk::logging::DETAILS`]): what a settings reference or a typo check enumerates.
+pub const DETAILS: &[Detail] = &[
+    URL,
+    USER,
+    TOKEN,
+    SECRET,
+    NODE,
+    NETWORK_BRIDGE,
+    VERIFY_TLS,
+    CA_CERTIFICATE,
+    TLS_FINGERPRINT,
+    VMID_RANGE,
+    STATE_DIR,
+    TEMPLATE_TYPE,
+    TEMPLATE_ID,
+    ISO_PATH,
+    ISO_OS_TYPE,
+    DISK_SIZE_GB,
+    STORAGE,
+    IS_FULL_CLONE,
+    VM_NAME,
+    PROXMOX_VMID,
+    SNAP_NAME,
+    SNAP_DESCRIPTION,
+    SNAP_SAVE_MEMORY,
+];
+
+// Each key once: checked when the extension compiles.
+const _: () = assert!(
+    ext_sdk::details::keys_are_unique(&[DETAILS, ext_sdk::logging::DETAILS]),
+    "a detail key or alias is declared twice"
+);
+
+/// The API port when `url` names none (pveproxy's).
+pub const DEFAULT_API_PORT: u16 = 8006;
+/// Whether the API's certificate is checked when `verify_tls_certificate` is not set.
+pub const DEFAULT_VERIFY_TLS: bool = true;
+/// `iso_os_type` when not set: Linux 2.6 and later.
+pub const DEFAULT_OS_TYPE: &str = "l26";
+/// `disk_size_gb` when not set: the size of an ISO install's new disk, in GiB.
+pub const DEFAULT_ISO_DISK_GB: u32 = 64;
+/// `storage` for an ISO install's new disk when not set.
+pub const DEFAULT_ISO_STORAGE: &str = "local-lvm";
+/// `is_full_clone` when not set: a linked clone.
+pub const DEFAULT_FULL_CLONE: bool = false;
+/// `snap_save_memory` when not set.
+pub const DEFAULT_SAVE_MEMORY: bool = false;
