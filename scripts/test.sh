@@ -3,49 +3,103 @@
 # lint gates, the release build, the package tests (scripts/test-packages.sh), then every test
 # against real peers (fakepve for Proxmox VE, OpenSSH sshd for Hyper-V) and the
 # documentation examples.
+#
+# Lints, docs, the release build and the tests all go through scripts/cargo-zig.sh (the
+# release profile, glibc 2.28, the build's flags), so each crate is compiled once for all of
+# them, and the tests run on the code and the very binaries the packages ship. Each step
+# prints its wall and CPU time, and the run ends with the table of them.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-
-scripts/setup.sh
 venv=${CSEXT_VENV:-$repo/.venv}
 
-echo "== format and lint (at ${SECONDS} s)"
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc -p ext-sdk --no-deps --locked --quiet
+# Step timing: wall from SECONDS, CPU as the user + system time of every finished child
+# (the shell builtin `times`, read in this shell: a subshell would see none of it).
+timing=$(mktemp)
+trap 'rm -f "$timing"' EXIT
+cpu_seconds() {
+  times >"$timing"
+  awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }; printf "%.0f", t }' "$timing"
+}
+steps=()
+step_name="" step_wall=0 step_cpu=0
+step() {
+  local cpu
+  cpu=$(cpu_seconds)
+  if [ -n "$step_name" ]; then
+    steps+=("$(printf '%-34s %6d s wall %6d s CPU' "$step_name" $((SECONDS - step_wall)) $((cpu - step_cpu)))")
+  fi
+  step_name=$1 step_wall=$SECONDS step_cpu=$cpu
+  [ -z "$1" ] || echo "== $1 (at ${SECONDS} s)"
+}
+summary() {
+  step ""
+  echo "== time per step (CPU: user + system of the step's processes)"
+  printf '%s\n' "${steps[@]}"
+  printf '%-34s %6d s wall %6d s CPU\n' total "$SECONDS" "$(cpu_seconds)"
+}
 
-echo "== build (release: the binaries the packages ship, glibc 2.28, reproducible) (at ${SECONDS} s)"
+step "set-up"
+scripts/setup.sh
+
+step "format and lint"
+cargo fmt --all -- --check
+scripts/cargo-zig.sh clippy --release --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" scripts/cargo-zig.sh doc --release -p ext-sdk --no-deps --locked --quiet
+
+step "build (the shipped binaries)"
 scripts/build.sh --workspace --bins
 # The e2e tests run these very binaries.
 export E2E_BIN_DIR=$repo/target/x86_64-unknown-linux-gnu/release
+shipped_sums=$(cd "$E2E_BIN_DIR" && sha256sum proxmox-ext hyperv-ext)
 
-echo "== packages (build, inspect, install in a Debian 11 chroot and with rpm, rebuild elsewhere) (at ${SECONDS} s)"
+step "packaging tools (cargo-deb, cargo-generate-rpm)"
+(source scripts/tools.sh && ensure_packagers)
+
+step "packages"
 scripts/test-packages.sh
 
-echo "== benchmark harness (its unit tests; the benchmark itself is bench/run.sh) (at ${SECONDS} s)"
-cargo build --release --quiet --locked --manifest-path bench/floor/Cargo.toml
+step "benchmark harness"
+# Its unit tests need bench/floor's measure only; the benchmark itself is bench/run.sh.
+cargo build --release --quiet --locked --manifest-path bench/floor/Cargo.toml --bin measure
 "$venv/bin/python" -m unittest discover -s bench -p 'test_*.py'
 
-echo "== documentation examples (at ${SECONDS} s)"
-cargo test --release --doc -p ext-sdk --locked
+step "documentation examples"
+scripts/cargo-zig.sh test --release --doc -p ext-sdk --locked
 
 # Every extension run of the suite logs at trace (RUST_LOG is passed on to them), each log is
 # kept in E2E_LOG_DIR with the secret values the tests used, and a final scan proves no secret
 # reached any log, not even split over the lines of a library's hex dump of raw traffic.
 # Last, so the run closes on the test runner's summary and the scan.
-echo "== tests (release), extensions logging at trace (at ${SECONDS} s)"
+step "tests, extensions logging at trace"
 export E2E_LOG_DIR="$repo/target/e2e-logs"
 rm -rf "$E2E_LOG_DIR"
 mkdir -p "$E2E_LOG_DIR"
-status=0
+test_log=$repo/target/test-run.log
 if command -v cargo-nextest >/dev/null 2>&1; then
-  RUST_LOG=trace cargo nextest run --release --workspace --locked --no-fail-fast || status=$?
+  # nextest builds the tests with $CARGO (`cargo nextest` would set it to cargo itself).
+  run_tests() {
+    CARGO=$repo/scripts/cargo-zig.sh RUST_LOG=trace \
+      cargo-nextest nextest run --release --workspace --locked --no-fail-fast
+  }
 else
-  RUST_LOG=trace cargo test --release --workspace --locked --no-fail-fast || status=$?
+  run_tests() { RUST_LOG=trace scripts/cargo-zig.sh test --release --workspace --locked --no-fail-fast; }
+fi
+set +e
+run_tests 2>&1 | tee "$test_log"
+status=${PIPESTATUS[0]}
+set -e
+summary_line=$(grep -E '^ *Summary \[' "$test_log" | tail -1 || true)
+if [ "$shipped_sums" != "$(cd "$E2E_BIN_DIR" && sha256sum proxmox-ext hyperv-ext)" ]; then
+  echo "FAIL: building the tests changed the binaries the e2e tests ran: they are not the packaged ones"
+  status=1
 fi
 
-echo "== secrets in the logs of every run (at ${SECONDS} s)"
+step "secrets in the logs of every run"
 python3 tests/scan_logs.py "$E2E_LOG_DIR" || status=$?
+
+summary
+# The test runner's closing line closes the run too.
+[ -z "$summary_line" ] || echo "$summary_line"
 exit "$status"

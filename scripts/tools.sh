@@ -5,15 +5,25 @@
 CARGO_DEB_VERSION=3.8.0
 CARGO_GENERATE_RPM_VERSION=0.21.1
 
-# Puts cargo-zigbuild and zig (the linker for glibc 2.28) on PATH.
+# Puts cargo-zigbuild on PATH and points it at the zig executable of the ziglang wheel.
 ensure_zig() {
   "$repo/scripts/setup.sh" >/dev/null
   local venv=${CSEXT_VENV:-$repo/.venv}
-  export PATH="$venv/bin:$PATH"
-  command -v cargo-zigbuild >/dev/null || {
-    echo "tools: cargo-zigbuild is missing from $venv" >&2
+  local zig
+  zig=$(find "$venv/lib" -path '*/site-packages/ziglang/zig' -type f -perm -u+x | head -1)
+  if [ ! -x "$venv/bin/cargo-zigbuild" ] || [ -z "$zig" ]; then
+    echo "tools: cargo-zigbuild or ziglang is missing from $venv" >&2
     return 1
-  }
+  fi
+  # Only cargo-zigbuild from the virtualenv: its python3 would be found first.
+  mkdir -p "$venv/zig-bin"
+  ln -sfn "$venv/bin/cargo-zigbuild" "$venv/zig-bin/cargo-zigbuild"
+  export PATH="$venv/zig-bin:$PATH"
+  # cargo-zigbuild runs for every C file and link, and asks `python3 -m ziglang` first, a
+  # Python start-up each time (the OpenSSL build has over a thousand files): a Python that
+  # does not exist sends it straight to the zig executable named here.
+  export CARGO_ZIGBUILD_PYTHON_PATH=$venv/zig-bin/no-python
+  export CARGO_ZIGBUILD_ZIG_PATH=$zig
 }
 
 # cargo install of NAME@VERSION unless `cargo NAME --version` already says VERSION.
