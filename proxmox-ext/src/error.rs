@@ -263,32 +263,76 @@ pub enum PveSays {
     AlreadyRunning,
     /// `VM 100 not running` (reboot, shutdown).
     NotRunning,
-    /// `... - got timeout`: `VM quit/powerdown failed - got timeout` (the guest ignored ACPI)
-    /// and lock waits, `can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout`;
-    /// PVE words both alike.
-    GotTimeout,
+    /// `can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout`: another task
+    /// held the VM's config lock for as long as PVE waits for it; the VM itself was not
+    /// touched.
+    LockTimeout,
+    /// `VM quit/powerdown failed - got timeout`: the guest did not react to the ACPI
+    /// shutdown or reboot request in time.
+    PowerdownTimeout,
 }
 
 impl PveSays {
-    /// Reads PVE's text; the first condition that matches wins.
+    /// In the order they are tried: the first condition a line of PVE's text matches wins.
+    const ALL: [PveSays; 7] = [
+        PveSays::NoSuchVm,
+        PveSays::VmidTaken,
+        PveSays::NoWorker,
+        PveSays::AlreadyRunning,
+        PveSays::NotRunning,
+        PveSays::LockTimeout,
+        PveSays::PowerdownTimeout,
+    ];
+
+    /// Reads PVE's text (one message, or several lines of them).
     pub fn classify(text: &str) -> Option<PveSays> {
-        let has = |needle: &str| text.contains(needle);
-        if has("does not exist") && (has("Configuration file") || has("qemu-server")) {
-            Some(PveSays::NoSuchVm)
-        } else if has("already exists") {
-            Some(PveSays::VmidTaken)
-        } else if has("got no worker upid") {
-            Some(PveSays::NoWorker)
-        } else if has("already running") {
-            Some(PveSays::AlreadyRunning)
-        } else if has("not running") {
-            Some(PveSays::NotRunning)
-        } else if has("got timeout") {
-            Some(PveSays::GotTimeout)
-        } else {
-            None
+        Self::ALL
+            .into_iter()
+            .find(|says| text.lines().any(|line| says.is_said_by(line.trim())))
+    }
+
+    fn is_said_by(self, line: &str) -> bool {
+        match self {
+            PveSays::NoSuchVm => quoted(line, "Configuration file '", "' does not exist")
+                .is_some_and(|path| path.contains("qemu-server/") && path.ends_with(".conf")),
+            PveSays::VmidTaken => {
+                vm_then(line, "already exists") || line.contains("config file already exists")
+            }
+            PveSays::NoWorker => line.contains("got no worker upid"),
+            PveSays::AlreadyRunning => vm_then(line, "already running"),
+            PveSays::NotRunning => vm_then(line, "not running"),
+            PveSays::LockTimeout => quoted(line, "can't lock file '", "' - got timeout").is_some(),
+            PveSays::PowerdownTimeout => line.contains("VM quit/powerdown failed - got timeout"),
         }
     }
+}
+
+/// The text between `open` and the next `close` in `line`.
+fn quoted<'l>(line: &'l str, open: &str, close: &str) -> Option<&'l str> {
+    let from = line.find(open)? + open.len();
+    let len = line[from..].find(close)?;
+    Some(&line[from..from + len])
+}
+
+/// Whether `line` says `VM <vmid> <rest>`.
+fn vm_then(line: &str, rest: &str) -> bool {
+    line.match_indices("VM ").any(|(at, _)| {
+        let after = &line[at + 3..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0
+            && after[digits..]
+                .strip_prefix(' ')
+                .is_some_and(|tail| tail.starts_with(rest))
+    })
+}
+
+/// The VM a clone task makes, from the first line of its log: PVE's clone worker prints
+/// `creating a clone of VM 9000 with ID 100` once it holds the new VM's lock, and the task's
+/// own id names only the source. `(source, new)`.
+pub fn clone_log_target(line: &str) -> Option<(u32, u32)> {
+    let rest = line.trim().strip_prefix("creating a clone of VM ")?;
+    let (source, new) = rest.split_once(" with ID ")?;
+    Some((source.parse().ok()?, new.parse().ok()?))
 }
 
 fn text_of(value: &Value) -> Option<String> {
@@ -594,11 +638,32 @@ mod tests {
             ("got no worker upid - start worker failed", Some(NoWorker)),
             ("VM 100 already running", Some(AlreadyRunning)),
             ("VM 100 not running", Some(NotRunning)),
-            ("VM quit/powerdown failed - got timeout", Some(GotTimeout)),
+            (
+                "VM quit/powerdown failed - got timeout",
+                Some(PowerdownTimeout),
+            ),
             (
                 "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout",
-                Some(GotTimeout),
+                Some(LockTimeout),
             ),
+            // A clone waiting for its storage's lock: a lock wait too, not a guest's.
+            (
+                "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout",
+                Some(LockTimeout),
+            ),
+            // QEMU's monitor not answering is neither a lock nor an ignored ACPI request.
+            (
+                "VM 100 qmp command 'query-status' failed - got timeout",
+                None,
+            ),
+            ("CT 100 already running", None),
+            ("disk import already running as PID '4242'", None),
+            ("CT 100 not running", None),
+            ("Disk 'scsi1' for VM '100' does not exist", None),
+            ("ACME account config file 'default' already exists.", None),
+            ("Storage ID 'local' already exists on node pve1", None),
+            ("clone failed: received interrupt", None),
+            ("clone failed: interrupted by signal", None),
             ("snapshot 'before' does not exist", None),
             ("volume local:iso/x.iso does not exist", None),
             ("VM is locked (clone)", None),
@@ -627,7 +692,7 @@ mod tests {
             r#"{"message":"can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout\n"}"#,
         )
         .unwrap_err();
-        assert_eq!(answered.pve_says(), Some(PveSays::GotTimeout));
+        assert_eq!(answered.pve_says(), Some(PveSays::LockTimeout));
         assert_eq!(answered.task_says(), None);
     }
 

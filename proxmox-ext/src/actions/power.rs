@@ -131,9 +131,16 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
         .and_then(|upid| task::wait(&client, &upid, &what));
     let rebooted = match result {
         Ok(_) => Response::success("Instance rebooted"),
-        // The reboot task timing out is the guest ignoring ACPI (a lock wait worded alike
-        // makes the reset below wait for the same lock, and fail saying so).
-        Err(e) if e.task_says() == Some(PveSays::GotTimeout) => {
+        // Another task held the VM's lock all the time PVE waited for it: the guest was not
+        // asked anything, so it is not reset either.
+        Err(e) if e.pve_says() == Some(PveSays::LockTimeout) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "VM {} was not rebooted: another task holds its lock (nothing was reset; reboot again once that task ended)",
+                vm.vmid
+            )));
+        }
+        // The guest did not react to ACPI in time: it is reset.
+        Err(e) if e.task_says() == Some(PveSays::PowerdownTimeout) => {
             warn!(
                 "VM {} ignored the ACPI reboot ({}); resetting it",
                 vm.vmid,
