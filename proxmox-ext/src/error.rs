@@ -20,7 +20,7 @@ use std::fmt;
 use ext_sdk::DeadlineExceeded;
 use serde_json::Value;
 
-use crate::transport::{Response, TransportError};
+use crate::transport::{Delivery, Response, TransportError, TransportErrorKind};
 use crate::upid::Upid;
 
 /// Where a failure status came from.
@@ -72,6 +72,9 @@ pub enum Error {
     Task(Box<TaskFailure>),
     /// The invocation's deadline passed.
     Deadline(DeadlineExceeded),
+    /// The request was sent, and the deadline passed before its answer came: PVE may have
+    /// acted on it.
+    Unanswered(DeadlineExceeded),
 }
 
 impl From<TransportError> for Error {
@@ -91,7 +94,7 @@ impl std::error::Error for Error {
         // Transparent: Display already shows the wrapped error's text.
         match self {
             Error::Transport(e) => e.source(),
-            Error::Deadline(e) => e.source(),
+            Error::Deadline(e) | Error::Unanswered(e) => e.source(),
             _ => None,
         }
     }
@@ -186,7 +189,7 @@ impl fmt::Display for Error {
                 "unexpected answer from the Proxmox API for {what}: {detail}"
             ),
             Error::Task(t) => t.fmt(f),
-            Error::Deadline(d) => d.fmt(f),
+            Error::Deadline(d) | Error::Unanswered(d) => d.fmt(f),
         }
     }
 }
@@ -243,11 +246,31 @@ impl Error {
     pub fn is_no_worker(&self) -> bool {
         self.pve_says() == Some(PveSays::NoWorker)
     }
+
+    /// Whether PVE may have received and carried out the request although no answer says
+    /// so: the connection broke or timed out after the request left, the deadline passed
+    /// while waiting, pveproxy lost its connection to the node after forwarding (596, 597,
+    /// 599), a proxy in front answered in PVE's stead (502, 503, 504 ...), or the answer
+    /// could not be read. PVE's own error answers, 595 (pveproxy could not connect: nothing
+    /// was forwarded) and a redirect (PVE never redirects) are definite.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            Error::Transport(e) => {
+                e.delivery == Delivery::MaybeSent && e.kind != TransportErrorKind::Redirect
+            }
+            Error::Unanswered(_) | Error::BadResponse { .. } => true,
+            Error::Api(a) => a.origin == Origin::Http && a.status >= 500 && a.status != 595,
+            Error::Unauthorized { .. } | Error::Task(_) | Error::Deadline(_) => false,
+        }
+    }
 }
 
-/// The conditions actions decide on that PVE reports only in words. Every string match on
-/// PVE's messages is here, tested against each message PVE really sends (proxmox-api.md
-/// §2): a new PVE wording is then one line to add, not a hunt through the actions.
+/// The conditions actions decide on that PVE reports only in words. Every match on PVE's
+/// messages is here, tested against each message PVE really sends (proxmox-api.md §1.2 and
+/// fakepve's catalogue of PVE's errors): a new PVE wording is then one line to add, not a
+/// hunt through the actions. Each condition matches the shape of PVE's whole sentence (the
+/// VMID, the quoted path), not a fragment several messages share: `got timeout` ends both a
+/// lock wait and an ignored ACPI request, which call for opposite reactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PveSays {
     /// `Configuration file 'nodes/pve1/qemu-server/100.conf' does not exist`: no such VM on
@@ -672,6 +695,48 @@ mod tests {
         ] {
             assert_eq!(PveSays::classify(text), says, "{text}");
         }
+    }
+
+    #[test]
+    fn clone_tasks_name_their_target_in_the_log() {
+        assert_eq!(
+            clone_log_target("creating a clone of VM 9000 with ID 100"),
+            Some((9000, 100))
+        );
+        assert_eq!(clone_log_target("create linked clone of drive scsi0"), None);
+        assert_eq!(
+            clone_log_target("creating a clone of VM x with ID 100"),
+            None
+        );
+    }
+
+    #[test]
+    fn what_may_have_reached_pve() {
+        let transport = |kind, delivery| {
+            Error::Transport(TransportError {
+                kind,
+                delivery,
+                message: "x".into(),
+            })
+        };
+        assert!(transport(TransportErrorKind::Io, Delivery::MaybeSent).may_have_acted());
+        assert!(transport(TransportErrorKind::Timeout, Delivery::MaybeSent).may_have_acted());
+        assert!(!transport(TransportErrorKind::Connect, Delivery::NotSent).may_have_acted());
+        assert!(!transport(TransportErrorKind::Redirect, Delivery::MaybeSent).may_have_acted());
+        let status = |status, body: &str| answer(status, Some("text/plain"), body).unwrap_err();
+        assert!(status(596, "Connection timed out").may_have_acted());
+        assert!(status(502, "<html><title>502</title></html>").may_have_acted());
+        assert!(!status(595, "Connection refused").may_have_acted());
+        let refused = answer(
+            200,
+            None,
+            r#"{"success":0,"status":500,"message":"VM is locked (backup)"}"#,
+        )
+        .unwrap_err();
+        assert!(!refused.may_have_acted());
+        let deadline = ext_sdk::Deadline::after(std::time::Duration::ZERO).exceeded("x");
+        assert!(Error::Unanswered(deadline.clone()).may_have_acted());
+        assert!(!Error::Deadline(deadline).may_have_acted());
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl Client {
                 Err(Error::Transport(e))
                     if e.kind == TransportErrorKind::Timeout && self.deadline.expired() =>
                 {
-                    return Err(Error::Deadline(
+                    return Err(Error::Unanswered(
                         self.deadline.exceeded(&format!("waiting for {what}")),
                     ));
                 }
