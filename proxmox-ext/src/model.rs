@@ -108,6 +108,9 @@ pub struct NodeVm {
     pub template: Option<bool>,
     #[serde(default, deserialize_with = "opt_string")]
     pub tags: Option<String>,
+    /// A config lock: `clone` and `create` while a task makes the VM.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub lock: Option<String>,
 }
 
 /// One `type=vm` entry of `GET /cluster/resources`.
@@ -168,6 +171,29 @@ pub struct TaskStatus {
     /// Only once stopped: `OK`, `WARNINGS: N`, or the error text.
     #[serde(default, deserialize_with = "opt_string")]
     pub exitstatus: Option<String>,
+}
+
+/// One entry of `GET /nodes/{node}/tasks`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskEntry {
+    /// Its UPID, which also names who started it (the listing's `user` drops the token id).
+    #[serde(default, deserialize_with = "opt_string")]
+    pub upid: Option<String>,
+    /// The exit status once it ended; `RUNNING` (or absent) while it runs.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub endtime: Option<u64>,
+}
+
+impl TaskEntry {
+    pub fn is_running(&self) -> bool {
+        self.endtime.is_none()
+            && self
+                .status
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("running"))
+    }
 }
 
 /// One line of `GET /nodes/{node}/tasks/{upid}/log`.
