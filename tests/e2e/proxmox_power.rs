@@ -97,12 +97,13 @@ fn start_and_stop_are_idempotent() {
         "Instance already absent"
     );
     assert!(w.pve.write_lines().is_empty());
-    // status of a VM that is gone: unknown, and why
+    // status of a VM that is gone: powered off (the shared "gone" rule), and why
     let status = w.run("status", &payload);
-    assert_eq!(status.json["power_state"], "unknown");
+    status.assert_success();
+    assert_eq!(status.json["power_state"], "poweroff");
     assert_eq!(
         status.json["message"],
-        "Proxmox VM 100 does not exist on node pve1 or elsewhere in its cluster"
+        "Proxmox VM 100 does not exist on node pve1 or elsewhere in its cluster: it is gone"
     );
     // start of a VM that is gone is an error
     let err = w.run("start", &payload).assert_error();
