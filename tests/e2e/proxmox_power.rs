@@ -169,6 +169,57 @@ fn reboot_falls_back_to_reset_and_starts_a_stopped_vm() {
 }
 
 #[test]
+fn a_reboot_that_waited_for_the_lock_is_no_ignored_acpi_request() {
+    let w = World::new();
+    let (_, payload) = vm_in(&w, "running");
+    // Another task holds the VM's config lock: PVE's reboot task fails waiting for it.
+    w.pve.hold_config_lock(100, None);
+    let err = w.run("reboot", &payload).assert_error();
+    assert!(
+        err.starts_with(
+            "VM 100 was not rebooted: another task holds its lock (nothing was reset; reboot again once that task ended): rebooting VM 100 failed: can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("ACPI"), "{err}");
+    // No hard reset was tried; the guest was never asked anything.
+    assert_eq!(
+        w.pve.write_lines(),
+        ["POST /nodes/pve1/qemu/100/status/reboot"]
+    );
+    let task = w
+        .pve
+        .tasks()
+        .into_iter()
+        .find(|t| t.kind == "qmreboot")
+        .unwrap();
+    assert_eq!(
+        task.exitstatus.as_deref(),
+        Some("can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout")
+    );
+    assert_eq!(w.pve.vm(100).unwrap().status, "running");
+
+    // The guest ignoring ACPI ("VM quit/powerdown failed - got timeout") is still reset.
+    w.pve
+        .command(json!({"cmd": "release_config_lock", "vmid": 100}));
+    w.pve.set_vm(100, json!({"acpi": false}));
+    w.pve.reset_requests();
+    let out = w.run("reboot", &payload);
+    assert!(
+        out.assert_success().message().contains("hard reset"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        w.pve.write_lines(),
+        [
+            "POST /nodes/pve1/qemu/100/status/reboot",
+            "POST /nodes/pve1/qemu/100/status/reset"
+        ]
+    );
+}
+
+#[test]
 fn suspend_and_resume() {
     let w = World::new();
     let (_, payload) = vm_in(&w, "running");
