@@ -23,7 +23,7 @@ use super::plan::CreatePlan;
 use super::rollback::Progress;
 use crate::actions::power::{start_vm, start_vm_then};
 use crate::api::Client;
-use crate::error::Error;
+use crate::error::{Error, PveSays};
 use crate::identity::{Mark, Ownership};
 use crate::model::Vmid;
 use crate::running;
@@ -99,6 +99,9 @@ fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
     } = *job;
     let node = vm.node.as_str();
     let mut attempt = 1;
+    // An answer was lost: the VM at the VMID may be this run's even when PVE refuses the
+    // request sent again.
+    let mut lost_before = false;
     loop {
         let (sent, what) = match &plan.source {
             Source::Clone {
@@ -129,7 +132,26 @@ fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
         let error = match sent {
             Ok(upid) => {
                 progress.made(&upid);
-                task::wait(client, &upid, &what)?;
+                match task::wait(client, &upid, &what) {
+                    Ok(_) => {}
+                    // Sent again after a lost answer, and the first request's worker had the
+                    // VMID first (this one found its config, or waited for its lock in vain).
+                    Err(e)
+                        if lost_before
+                            && matches!(
+                                e.task_says(),
+                                Some(PveSays::VmidTaken | PveSays::LockTimeout)
+                            ) =>
+                    {
+                        progress.made_nothing();
+                        let why = e.to_string();
+                        return match vm.locate(client)? {
+                            Some(found) => claim(job, progress, found, &why, true),
+                            None => Err(e.into()),
+                        };
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 progress.task_ended();
                 return Ok(Made::Fresh);
             }
@@ -138,7 +160,7 @@ fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
         if error.is_vmid_taken() {
             let why = error.to_string();
             return match vm.locate(client)? {
-                Some(found) => claim(job, progress, found, &why, false),
+                Some(found) => claim(job, progress, found, &why, lost_before),
                 None => Err(taken(vm, &why)),
             };
         }
@@ -149,6 +171,7 @@ fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
             "{what}: the request may have reached Proxmox, but its answer was lost ({error}); looking at VM {}",
             vm.vmid
         );
+        lost_before = true;
         let lost = anyhow::Error::new(error).context(format!(
             "{what}: the request may have reached Proxmox, but its answer was lost"
         ));

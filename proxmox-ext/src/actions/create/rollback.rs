@@ -54,6 +54,13 @@ impl Progress {
         self.waiting_for(task);
     }
 
+    /// The task [`Progress::made`] recorded ended without making the VM (another request
+    /// had the VMID first).
+    pub fn made_nothing(&mut self) {
+        self.maker = None;
+        self.pending = None;
+    }
+
     /// The VM carries the mark of `run`: this run made it although the answer was lost, or
     /// an earlier run left it half-made and this run takes it over.
     pub fn found(&mut self, run: &str, this_run: &str) {
