@@ -224,6 +224,37 @@ fn a_lost_answer_next_to_another_deploys_vm_touches_nothing() {
 }
 
 #[test]
+fn a_lost_answer_after_the_vm_exists_rolls_it_back() {
+    let w = World::new();
+    for (path, said) in [
+        (r"/qemu/100/config$", "connection to the Proxmox API failed"),
+        (
+            r"/qemu/100/status/start$",
+            "VM 100 was created but did not start: connection to the Proxmox API failed",
+        ),
+    ] {
+        let vm = TestVm::new();
+        w.pve.reset_requests();
+        let rule = w.pve.fault(Fault::drop().method("POST").path(path));
+        let err = w
+            .run("create", &Payload::vm(&w.pve, &vm).vmid(100))
+            .assert_error();
+        assert!(
+            err.starts_with(said)
+                && err.ends_with("rolled back: removed Proxmox VM 100 that this run had created"),
+            "{err}"
+        );
+        let event = w.pve.faults().into_iter().find(|e| e.rule == rule).unwrap();
+        assert!(event.forwarded, "PVE acted: {event:?}");
+        assert!(vms_left(&w).is_empty(), "{path}");
+        assert_eq!(
+            w.pve.write_lines().last().map(String::as_str),
+            Some("DELETE /nodes/pve1/qemu/100")
+        );
+    }
+}
+
+#[test]
 fn a_clone_unanswered_at_the_deadline_is_rolled_back() {
     let w = World::new();
     let vm = TestVm::new();
