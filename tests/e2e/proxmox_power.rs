@@ -199,24 +199,7 @@ fn a_reboot_that_waited_for_the_lock_is_no_ignored_acpi_request() {
     );
     assert_eq!(w.pve.vm(100).unwrap().status, "running");
 
-    // The guest ignoring ACPI ("VM quit/powerdown failed - got timeout") is still reset.
-    w.pve
-        .command(json!({"cmd": "release_config_lock", "vmid": 100}));
-    w.pve.set_vm(100, json!({"acpi": false}));
-    w.pve.reset_requests();
-    let out = w.run("reboot", &payload);
-    assert!(
-        out.assert_success().message().contains("hard reset"),
-        "{}",
-        out.stdout
-    );
-    assert_eq!(
-        w.pve.write_lines(),
-        [
-            "POST /nodes/pve1/qemu/100/status/reboot",
-            "POST /nodes/pve1/qemu/100/status/reset"
-        ]
-    );
+    // The guest ignoring ACPI is still reset: reboot_falls_back_to_reset_and_starts_a_stopped_vm.
 }
 
 #[test]

@@ -21,7 +21,7 @@ use log::{info, warn};
 
 use super::plan::CreatePlan;
 use super::rollback::Progress;
-use crate::actions::power::{start_vm, start_vm_then};
+use crate::actions::power::{start_vm, start_vm_then, stop_vm};
 use crate::api::Client;
 use crate::error::{Error, PveSays};
 use crate::identity::{Mark, Ownership};
@@ -29,6 +29,7 @@ use crate::model::Vmid;
 use crate::running;
 use crate::settings::Source;
 use crate::task;
+use crate::upid::Upid;
 use crate::vm::{Located, NotOurs, VmRef};
 
 /// How often a VM being made by a task that cannot be found is looked at again.
@@ -91,70 +92,14 @@ pub(super) fn build(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Bu
 /// Sends the request that makes the VM, and deals with what is at the VMID when PVE refuses
 /// it as taken or its answer is lost.
 fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
-    let Job {
-        client,
-        vm,
-        plan,
-        run,
-    } = *job;
-    let node = vm.node.as_str();
-    let mut attempt = 1;
+    let Job { client, vm, .. } = *job;
     // An answer was lost: the VM at the VMID may be this run's even when PVE refuses the
     // request sent again.
     let mut lost_before = false;
     loop {
-        let (sent, what) = match &plan.source {
-            Source::Clone {
-                template,
-                full,
-                storage,
-            } => {
-                let params = plan.clone_params(vm, run, *full, storage.as_deref());
-                let kind = if *full { "full" } else { "linked" };
-                (
-                    client.clone_vm(node, *template, &params),
-                    format!("{kind} clone of template {template} into VM {}", vm.vmid),
-                )
-            }
-            Source::Iso {
-                iso,
-                os_type,
-                disk_gb,
-                storage,
-            } => (
-                client.create_vm(
-                    node,
-                    &plan.iso_params(vm, run, iso, os_type, *disk_gb, storage),
-                ),
-                format!("creating VM {} from {iso}", vm.vmid),
-            ),
-        };
+        let (sent, what) = send(job);
         let error = match sent {
-            Ok(upid) => {
-                progress.made(&upid);
-                match task::wait(client, &upid, &what) {
-                    Ok(_) => {}
-                    // Sent again after a lost answer, and the first request's worker had the
-                    // VMID first (this one found its config, or waited for its lock in vain).
-                    Err(e)
-                        if lost_before
-                            && matches!(
-                                e.task_says(),
-                                Some(PveSays::VmidTaken | PveSays::LockTimeout)
-                            ) =>
-                    {
-                        progress.made_nothing();
-                        let why = e.to_string();
-                        return match vm.locate(client)? {
-                            Some(found) => claim(job, progress, found, &why, true),
-                            None => Err(e.into()),
-                        };
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                progress.task_ended();
-                return Ok(Made::Fresh);
-            }
+            Ok(upid) => return made(job, progress, &upid, &what, lost_before),
             Err(e) => e,
         };
         if error.is_vmid_taken() {
@@ -165,13 +110,12 @@ fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
             };
         }
         if !error.may_have_acted() {
-            return Err(refused(vm, error, template_of(plan)));
+            return Err(refused(vm, error, template_of(job.plan)));
         }
         warn!(
             "{what}: the request may have reached Proxmox, but its answer was lost ({error}); looking at VM {}",
             vm.vmid
         );
-        lost_before = true;
         let lost = anyhow::Error::new(error).context(format!(
             "{what}: the request may have reached Proxmox, but its answer was lost"
         ));
@@ -191,13 +135,10 @@ fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
                 let why = format!("{lost:#}");
                 return claim(job, progress, found, &why, true);
             }
-            None if attempt == 1 => {
-                info!(
-                    "VM {} does not exist: sending the request again (PVE refuses a second VM on one VMID)",
-                    vm.vmid
-                );
-                attempt += 1;
-            }
+            None if !lost_before => info!(
+                "VM {} does not exist: sending the request again (PVE refuses a second VM on one VMID)",
+                vm.vmid
+            ),
             None => {
                 progress.unsure();
                 return Err(lost.context(format!(
@@ -206,6 +147,78 @@ fn make(job: &Job<'_>, progress: &mut Progress) -> anyhow::Result<Made> {
                 )));
             }
         }
+        lost_before = true;
+    }
+}
+
+/// The clone or ISO create request, and what it does in words ("linked clone of template
+/// 9000 into VM 100").
+fn send(job: &Job<'_>) -> (Result<Upid, Error>, String) {
+    let Job {
+        client,
+        vm,
+        plan,
+        run,
+    } = *job;
+    match &plan.source {
+        Source::Clone {
+            template,
+            full,
+            storage,
+        } => {
+            let params = plan.clone_params(vm, run, *full, storage.as_deref());
+            let kind = if *full { "full" } else { "linked" };
+            (
+                client.clone_vm(&vm.node, *template, &params),
+                format!("{kind} clone of template {template} into VM {}", vm.vmid),
+            )
+        }
+        Source::Iso {
+            iso,
+            os_type,
+            disk_gb,
+            storage,
+        } => (
+            client.create_vm(
+                &vm.node,
+                &plan.iso_params(vm, run, iso, os_type, *disk_gb, storage),
+            ),
+            format!("creating VM {} from {iso}", vm.vmid),
+        ),
+    }
+}
+
+/// PVE accepted the request: its task `upid` makes the VM.
+fn made(
+    job: &Job<'_>,
+    progress: &mut Progress,
+    upid: &Upid,
+    what: &str,
+    lost_before: bool,
+) -> anyhow::Result<Made> {
+    progress.made(upid);
+    match task::wait(job.client, upid, what) {
+        Ok(_) => {
+            progress.task_ended();
+            Ok(Made::Fresh)
+        }
+        // Sent again after a lost answer, and the first request's worker had the VMID first
+        // (this one found its config, or waited for its lock in vain).
+        Err(e)
+            if lost_before
+                && matches!(
+                    e.task_says(),
+                    Some(PveSays::VmidTaken | PveSays::LockTimeout)
+                ) =>
+        {
+            progress.made_nothing();
+            let why = e.to_string();
+            match job.vm.locate(job.client)? {
+                Some(found) => claim(job, progress, found, &why, true),
+                None => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -321,23 +334,25 @@ fn complete(job: &Job<'_>, progress: &mut Progress, found: Option<Located>) -> a
         .map_or(vm.node.clone(), |found| found.node.clone());
     let mut tags = found.as_ref().and_then(|found| found.status.tags.clone());
     let cloned = matches!(plan.source, Source::Clone { .. });
-    // A clone is configured once its tags carry the mark (the config step writes it).
-    let configured = !cloned
-        || found.as_ref().is_some_and(|found| {
-            vm.expected
-                .half_made_by(vm.vmid, Mark::from_tags(found.status.tags.as_deref()))
-                .is_some()
-        });
     let mut running = found
         .as_ref()
         .is_some_and(|found| found.status.is_running());
-    if running && !configured {
-        // Someone started the template's copy: it must not run as this instance before it is.
+    // A running clone went through the config step (its tags carry the mark) before its
+    // start; one that runs without it was started by someone else as the template's copy,
+    // and must not run as this instance before it is configured.
+    let configured = found.as_ref().is_some_and(|found| {
+        vm.expected
+            .half_made_by(vm.vmid, Mark::from_tags(found.status.tags.as_deref()))
+            .is_some()
+    });
+    if cloned && running && !configured {
         warn!("VM {} runs without its config; stopping it first", vm.vmid);
-        crate::actions::power::stop_vm(client, &node, vm.vmid)?;
+        stop_vm(client, &node, vm.vmid)?;
         running = false;
     }
-    if !configured || (cloned && found.is_none()) {
+    // A stopped clone is configured (again: this run's size and NICs, whatever an earlier
+    // run wrote).
+    if cloned && !running {
         tags = Some(configure(job, &node, progress)?);
     }
     if !running {
