@@ -93,6 +93,17 @@ impl VmStatus {
     pub fn is_paused(&self) -> bool {
         self.is_running() && self.qmpstatus.as_deref() == Some("paused")
     }
+
+    /// A task holds the VM to make it.
+    pub fn is_being_made(&self) -> bool {
+        is_making_lock(self.lock.as_deref())
+    }
+}
+
+/// The config locks PVE holds while a task makes the VM: `clone` (a clone's target),
+/// `create` (an ISO install).
+fn is_making_lock(lock: Option<&str>) -> bool {
+    matches!(lock, Some("clone" | "create"))
 }
 
 /// One entry of `GET /nodes/{node}/qemu`.
@@ -111,6 +122,13 @@ pub struct NodeVm {
     /// A config lock: `clone` and `create` while a task makes the VM.
     #[serde(default, deserialize_with = "opt_string")]
     pub lock: Option<String>,
+}
+
+impl NodeVm {
+    /// A task holds the VM to make it.
+    pub fn is_being_made(&self) -> bool {
+        is_making_lock(self.lock.as_deref())
+    }
 }
 
 /// One `type=vm` entry of `GET /cluster/resources`.

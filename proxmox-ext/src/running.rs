@@ -110,3 +110,62 @@ pub fn stop(client: &Client, upid: &Upid, what: &str) -> Result<(), Error> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeTransport, client, data};
+    use crate::transport::Method;
+    use serde_json::json;
+
+    const OURS: &str = "UPID:pve1:00000A01:00001B5F:6B0128C0:qmclone:9000:root@pam!cs:";
+    const OTHER_TOKEN: &str = "UPID:pve1:00000A02:00001B5F:6B0128C0:qmclone:9000:root@pam!ops:";
+    const ENDED: &str = "UPID:pve1:00000A03:00001B5F:6B0128C0:qmclone:9000:root@pam!cs:";
+    const ELSEWHERE: &str = "UPID:pve1:00000A04:00001B5F:6B0128C0:qmclone:9000:root@pam!cs:";
+
+    #[test]
+    fn a_clone_is_found_by_its_log_among_this_tokens_running_tasks() {
+        let t = FakeTransport::new();
+        // What PVE lists with source=active: running tasks say RUNNING, ended ones their
+        // exit status and end time; the listing's user drops the token id.
+        t.on(
+            Method::Get,
+            "/nodes/pve1/tasks?",
+            vec![data(json!([
+                {"upid": OTHER_TOKEN, "user": "root@pam", "tokenid": "ops", "status": "RUNNING"},
+                {"upid": ENDED, "user": "root@pam", "tokenid": "cs", "status": "OK", "endtime": 1_700_000_000},
+                {"upid": ELSEWHERE, "user": "root@pam", "tokenid": "cs", "status": "RUNNING"},
+                {"upid": OURS, "user": "root@pam", "tokenid": "cs", "status": "RUNNING"},
+            ]))],
+        );
+        t.on(
+            Method::Get,
+            "/nodes/pve1/tasks/UPID%3Apve1%3A00000A04",
+            vec![data(
+                json!([{"n": 1, "t": "creating a clone of VM 9000 with ID 101"}]),
+            )],
+        );
+        t.on(
+            Method::Get,
+            "/nodes/pve1/tasks/UPID%3Apve1%3A00000A01",
+            vec![data(
+                json!([{"n": 1, "t": "creating a clone of VM 9000 with ID 100"}]),
+            )],
+        );
+        let found = clone_making(
+            &client(&t),
+            "pve1",
+            Some(Vmid::new(9000).unwrap()),
+            Vmid::new(100).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(found.map(|u| u.to_string()).as_deref(), Some(OURS));
+        let lines = t.lines();
+        assert_eq!(
+            lines[0],
+            "GET /nodes/pve1/tasks?typefilter=qmclone&vmid=9000&source=active&limit=50"
+        );
+        // Only this token's running tasks had their logs read.
+        assert_eq!(lines.len(), 3, "{lines:?}");
+    }
+}

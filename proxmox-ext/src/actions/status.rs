@@ -99,7 +99,7 @@ fn cloudstack_vms(vms: &[NodeVm], node: &str) -> BTreeMap<String, PowerState> {
     let mut ordered: Vec<&NodeVm> = vms
         .iter()
         .filter(|vm| vm.template != Some(true))
-        .filter(|vm| !matches!(vm.lock.as_deref(), Some("clone" | "create")))
+        .filter(|vm| !vm.is_being_made())
         .collect();
     ordered.sort_by_key(|vm| vm.vmid);
     for vm in ordered {

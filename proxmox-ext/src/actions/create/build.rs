@@ -245,7 +245,7 @@ fn claim(
     } = *job;
     let mut waited = false;
     loop {
-        let being_made = is_being_made(&found);
+        let being_made = found.status.is_being_made();
         match vm.identify(client, &found) {
             Ok(Ownership::HalfMade { run: by }) => {
                 progress.found(&by, run);
@@ -285,11 +285,6 @@ fn claim(
     }
 }
 
-/// A task holds the VM to make it (PVE's `lock: clone`, `lock: create`).
-fn is_being_made(found: &Located) -> bool {
-    matches!(found.status.lock.as_deref(), Some("clone" | "create"))
-}
-
 /// Waits for the task making the VM to end; with `progress` (the VM is this deploy's), the
 /// task is recorded, so a deadline stops it in the rollback.
 fn wait_for_maker(
@@ -314,7 +309,7 @@ fn wait_for_maker(
     // Not a task of this token: its lock tells when it is done.
     loop {
         match vm.locate(client)? {
-            Some(now) if is_being_made(&now) => {}
+            Some(now) if now.status.is_being_made() => {}
             _ => return Ok(()),
         }
         client.deadline().sleep(LOCK_POLL).map_err(|_| {

@@ -125,6 +125,10 @@ pub(super) fn roll_back(
                     vm.vmid, vm.node
                 ),
                 Left::Untouched => format!("nothing of this run's was removed on node {}", vm.node),
+                Left::BeingMade => format!(
+                    "Proxmox VM {} on node {} is still being made by a task and carries no mark yet, so it was left to that task; if it is this deploy's, it carries its mark once made: deploying the instance again finishes it, deleting (expunging) the instance removes it",
+                    vm.vmid, vm.node
+                ),
                 Left::Unknown => format!(
                     "Proxmox VM {} on node {} may be left half-made; if it is, it carries this deploy's mark: deploying the instance again finishes it, deleting (expunging) the instance removes it",
                     vm.vmid, vm.node
@@ -141,6 +145,9 @@ enum Left {
     Marked,
     /// A VM that is not this run's: never touched.
     Untouched,
+    /// A VM a task is still making, not recognisable yet (PVE writes a clone's notes once its
+    /// first disk is copied).
+    BeingMade,
     /// The rollback could not tell.
     Unknown,
 }
@@ -203,7 +210,11 @@ fn remove(
         }
         Err(e) => {
             if e.is::<NotOurs>() {
-                *left = Left::Untouched;
+                *left = if found.status.is_being_made() {
+                    Left::BeingMade
+                } else {
+                    Left::Untouched
+                };
             }
             return Err(e.context(format!("Proxmox VM {} was left untouched", vm.vmid)));
         }
