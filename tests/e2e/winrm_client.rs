@@ -3,12 +3,12 @@
 //! deleted whatever happens, the certificate checked before any credential, every wait
 //! bounded by the deadline.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::hyperv::{Hv, UUID, VM};
 use e2e::winrm::{assert_one_clean_run, status_line};
 use ext_sdk::{Deadline, Secret};
+use ext_tls::{CaCertificate, ClientTls, Trust};
 use hyperv_testhost::{Knobs, WinrmKnobs};
 use winrm::{Auth, Config, Endpoint, ErrorKind, Stage};
 
@@ -19,8 +19,13 @@ fn config(hv: &Hv) -> Config {
         Auth::Ntlm,
         w.winrm_username.clone(),
         Secret::new(w.winrm_password.clone()),
-        winrm::trust::ca_file(Path::new(&w.winrm_ca_certificate)).unwrap(),
+        trusting(&w.winrm_ca_certificate),
     )
+}
+
+/// Trusts only the certificates of this PEM file.
+fn trusting(pem: &str) -> ClientTls {
+    ClientTls::new(&Trust::Ca(CaCertificate::File(pem.into()))).unwrap()
 }
 
 fn deadline(seconds: u64) -> Deadline {
@@ -144,11 +149,20 @@ fn a_wrong_password_is_one_clear_refusal() {
 fn an_untrusted_certificate_is_refused_before_any_http() {
     let hv = Hv::start();
     let mut cfg = config(&hv);
-    cfg.tls =
-        winrm::trust::ca_file(Path::new(&hv.host.info.winrm.winrm_other_ca_certificate)).unwrap();
+    cfg.tls = trusting(&hv.host.info.winrm.winrm_other_ca_certificate);
     let err = winrm::run_command(&cfg, &status_line("rs6"), &deadline(30)).unwrap_err();
     assert_eq!(err.stage, Stage::Tls);
-    assert!(matches!(err.kind, ErrorKind::Tls(_)), "{err}");
+    let ErrorKind::Tls(failure) = &err.kind else {
+        panic!("{err}")
+    };
+    let winrm::TlsFailure { server, peer, .. } = &**failure;
+    assert_eq!(*server, format!("{}:5986", hv.host.info.winrm.winrm_host));
+    let peer = peer.clone().expect("what the server presented");
+    assert_eq!(
+        peer.fingerprint,
+        hv.host.info.winrm.winrm_certificate_sha256.parse().unwrap()
+    );
+    assert!(peer.refusal.is_some());
     assert!(err.to_string().contains("no credential was sent"), "{err}");
     let c = hv.host.winrm_counters_when(|c| c.tls_failures > 0);
     assert_eq!(
