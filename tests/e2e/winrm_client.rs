@@ -59,6 +59,10 @@ fn one_shell_one_command_six_round_trips() {
         c.unauthenticated, 0,
         "no request went without credentials first"
     );
+    // The service deletes the shell by itself a minute after the last request (Windows'
+    // minimum; our longest silence with the default timeouts is 40 s) should our Delete
+    // never arrive.
+    assert_eq!(c.events_of("create")[0]["idle_timeout"], "PT60.000S");
     let command = c.events_of("command")[0];
     assert_eq!(command["program"], "powershell.exe");
     assert_eq!(command["options"]["WINRS_SKIP_CMD_SHELL"], "FALSE");
@@ -343,6 +347,25 @@ fn a_fault_on_create_leaves_nothing_and_one_on_delete_keeps_the_output() {
     let c = hv.host.winrm_counters();
     assert_eq!((c.shells_deleted, c.garbage), (1, 1));
     assert!(c.open_shells.is_empty());
+}
+
+#[test]
+fn a_shell_that_could_not_be_deleted_idles_out_on_the_host() {
+    let hv = Hv::start();
+    // The Delete fails; the peer keeps the IdleTimeOut we asked for, but at most 500 ms.
+    hv.host.winrm_knobs(&WinrmKnobs {
+        fault_at: Some("delete".into()),
+        max_idle_timeout_ms: Some(500),
+        ..Default::default()
+    });
+    let out = winrm::run_command(&config(&hv), &status_line("rs14"), &deadline(30)).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("HVX1:rs14:"));
+    assert!(out.cleanup_error.is_some());
+    let c = hv.host.winrm_counters_when(|c| c.shells_expired > 0);
+    assert_eq!((c.shells_deleted, c.shells_expired), (0, 1), "{c:?}");
+    assert!(c.open_shells.is_empty(), "{c:?}");
+    let created = &c.events_of("create")[0]["shell"];
+    assert_eq!(&c.events_of("expired")[0]["shell"], created);
 }
 
 #[test]

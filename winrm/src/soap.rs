@@ -109,14 +109,20 @@ impl Writer<'_> {
         Message { id, body }
     }
 
-    pub fn create_shell(&self, timeout: Duration) -> Message {
+    /// A new `cmd` shell the service deletes by itself once no request has touched it for
+    /// `idle` ([MS-WSMV] 2.2.4.37 IdleTimeOut, in the schema's order: before the streams).
+    pub fn create_shell(&self, idle: Duration, timeout: Duration) -> Message {
         self.envelope(
             ACTION_CREATE,
             None,
             &[("WINRS_NOPROFILE", "FALSE"), ("WINRS_CODEPAGE", "437")],
             timeout,
-            "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams>\
-             <rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>",
+            &format!(
+                "<rsp:Shell><rsp:IdleTimeOut>{}</rsp:IdleTimeOut>\
+                 <rsp:InputStreams>stdin</rsp:InputStreams>\
+                 <rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>",
+                duration(idle)
+            ),
         )
     }
 
@@ -442,8 +448,16 @@ mod tests {
                 .contains("<w:OperationTimeout>PT20.500S</w:OperationTimeout>")
         );
         roxmltree::Document::parse(&m.body).unwrap();
+        let create = w.create_shell(Duration::from_secs(60), Duration::from_secs(30));
+        assert!(
+            create.body.contains(
+                "<rsp:Shell><rsp:IdleTimeOut>PT60.000S</rsp:IdleTimeOut><rsp:InputStreams>"
+            ),
+            "{}",
+            create.body
+        );
         for m in [
-            w.create_shell(Duration::from_secs(1)),
+            create,
             w.receive("S", "C", Duration::from_secs(1)),
             w.signal_terminate("S", "C", Duration::from_secs(1)),
             w.delete_shell("S", Duration::from_secs(1)),
