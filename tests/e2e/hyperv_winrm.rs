@@ -277,6 +277,55 @@ fn the_deadline_while_a_script_runs_is_answered_in_time_with_the_shell_deleted()
 }
 
 #[test]
+fn a_create_cut_off_by_the_deadline_is_cleaned_up_in_a_second_shell() {
+    let hv = Hv::start_winrm();
+    let p = upstream(&hv);
+    // The create completes on the host, but its answer comes too late.
+    hv.host.knobs(&Knobs {
+        sleep_after_ms: 30_000,
+        only_scripts: vec!["create".into()],
+        ..Knobs::default()
+    });
+    hv.host.winrm_knobs(&WinrmKnobs {
+        max_operation_timeout_ms: Some(500),
+        ..Default::default()
+    });
+    let run = hv.run_with_timeout("create", &p, "6");
+    let err = run.failure_within(1, Duration::from_secs(6));
+    assert!(
+        err.contains("deadline reached") && err.contains("cleaned up: VM removed: true"),
+        "{err}"
+    );
+    // Nothing of the half-made VM is left: no VM, no disk.
+    let state = hv.state();
+    assert!(state.vms.is_empty(), "{:#?}", state.vms);
+    assert!(!hv.exists(&disk_of(&hv, VM)));
+    let scripts: Vec<_> = state
+        .launches
+        .iter()
+        .map(|l| l.script.clone().unwrap())
+        .collect();
+    assert_eq!(scripts, ["create", "cleanup-create"]);
+    // Two runs of one shell and one command each: the create's shell terminated and deleted
+    // at the deadline, the cleanup's after it finished; none left open.
+    let c = hv.host.winrm_counters();
+    assert_eq!(
+        (
+            c.connections,
+            c.shells_created,
+            c.commands,
+            c.signals,
+            c.shells_deleted
+        ),
+        (2, 2, 2, 2, 2),
+        "{c:?}"
+    );
+    assert_eq!(c.events_of("signal")[0]["was_running"], true);
+    assert_eq!(c.events_of("done").len(), 1, "only the cleanup finished");
+    assert!(c.open_shells.is_empty());
+}
+
+#[test]
 fn garbage_or_a_soap_fault_fails_the_action_and_the_shell_is_deleted() {
     for (knobs, expect) in [
         (
