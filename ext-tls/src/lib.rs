@@ -20,6 +20,8 @@
 //! [`tls_server_end_point`] is the channel binding an authentication over the connection
 //! carries (NTLM for WinRM).
 
+#![forbid(unsafe_code)]
+
 mod binding;
 mod ca;
 mod der;

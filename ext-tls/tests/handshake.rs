@@ -1,6 +1,11 @@
 //! Real TLS handshakes, in memory, between a rustls server presenting `fixtures/leaf.pem`
 //! (issued by `fixtures/ca.pem`) and a client configured by each `Trust`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -33,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod endpoint;
 mod error;
 mod http;

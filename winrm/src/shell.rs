@@ -178,7 +178,10 @@ fn idle_timeout(config: &Config, deadline: &Deadline) -> Duration {
         .max(MIN_IDLE_TIMEOUT)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one run's state, threaded through once; a struct would be used only here"
+)]
 fn execute(
     t: &mut Transport,
     w: &Writer,

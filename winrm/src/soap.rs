@@ -383,11 +383,21 @@ pub(crate) fn received(reply: &[u8], id: &str, command_id: &str) -> Result<Recei
         && state.attribute("State") == Some(STATE_DONE)
     {
         let code = text(child(state, NS_SHELL, "ExitCode"));
-        // Windows exit codes are DWORDs; NTSTATUS-style ones do not fit an i32.
+        // Windows exit codes are DWORDs, which the service may print unsigned (NTSTATUS-style
+        // ones beyond i32::MAX): the same 32 bits as an i32, as Windows shows them.
         let code = code
             .parse::<i64>()
-            .map(|c| c as i32)
-            .map_err(|_| ReplyError::Garbage(format!("the exit code '{code}' is not a number")))?;
+            .ok()
+            .and_then(|c| {
+                i32::try_from(c).ok().or_else(|| {
+                    u32::try_from(c)
+                        .ok()
+                        .map(|dword| i32::from_ne_bytes(dword.to_ne_bytes()))
+                })
+            })
+            .ok_or_else(|| {
+                ReplyError::Garbage(format!("the exit code '{code}' is not a 32-bit number"))
+            })?;
         out.done = Some(code);
     }
     Ok(out)
