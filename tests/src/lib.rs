@@ -328,6 +328,42 @@ impl Invoke<'_> {
     }
 }
 
+/// The actions `exe --help` lists, in the order the extension declares them.
+pub fn actions_of(exe: &str) -> Vec<String> {
+    let run = Invoke::new(binary(exe), &["--help".as_ref()]).run();
+    let line = run
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.split_once("Action to run: ")
+                .map(|(_, a)| a.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no action list in --help: {}", run.stdout));
+    line.split(", ").map(str::to_owned).collect()
+}
+
+/// CloudStack's own actions (every other action is a custom one, registered by `--register`).
+pub const BUILT_IN_ACTIONS: [&str; 9] = [
+    "prepare",
+    "create",
+    "start",
+    "stop",
+    "reboot",
+    "delete",
+    "status",
+    "statuses",
+    "getconsole",
+];
+
+/// The custom actions `exe` declares, in its order: what `--register` must create. Tests
+/// count with these, so a new custom action needs no test edits beyond its own.
+pub fn custom_actions_of(exe: &str) -> Vec<String> {
+    actions_of(exe)
+        .into_iter()
+        .filter(|a| !BUILT_IN_ACTIONS.contains(&a.as_str()))
+        .collect()
+}
+
 /// Runs `binary action payload timeout` with the log going to the scratch directory.
 pub fn run_action(
     binary: &Path,
