@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ext_sdk::{Detail, DetailReader, Level, Secret};
+use ext_sdk::{Detail, DetailReader, Level, Payload, Secret};
 
 use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
 use crate::validate;
@@ -137,9 +137,33 @@ pub fn connection(d: &mut DetailReader) -> Target {
     Target {
         host,
         port: url_port.or(port).unwrap_or(DEFAULT_SSH_PORT),
+        origin: address_origin(d.payload()),
         username,
         credential,
         host_key: host_key_policy(d),
+    }
+}
+
+/// Where the SSH address comes from, as messages name it: `url 'hv1' (host detail) and the
+/// default port 22`, `url 'hv1:2222' (host detail)`, or `url 'hv1' (host detail) and port
+/// '2222' (extension detail)`.
+pub fn address_origin(payload: &Payload) -> String {
+    let named = |detail: &Detail| {
+        payload.lookup(detail).map(|f| {
+            (
+                format!("{} '{}' ({})", f.key, f.value, f.level.describe()),
+                f.value,
+            )
+        })
+    };
+    let Some((url, value)) = named(&URL) else {
+        return "no url detail".into();
+    };
+    let url_has_port = validate::ssh_url(&value).is_ok_and(|(_, port)| port.is_some());
+    match named(&PORT) {
+        _ if url_has_port => url,
+        Some((port, _)) => format!("{url} and {port}"),
+        None => format!("{url} and the default port {DEFAULT_SSH_PORT}"),
     }
 }
 
@@ -191,7 +215,7 @@ fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
                 },
                 None => {
                     d.require_if(true, &KNOWN_HOSTS);
-                    HostKeyPolicy::Off
+                    HostKeyPolicy::Unset
                 }
             }
         }
@@ -200,9 +224,11 @@ fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
             accept_new: false,
         },
         (None, _, None) => {
-            // Never connect without a way to authenticate the server.
+            // Never connect without a way to authenticate the server: the reader fails, and a
+            // target that went on all the same would refuse every key (what `check` uses to
+            // show the key to pin).
             d.require_if(true, &HOST_KEY_FINGERPRINT);
-            HostKeyPolicy::Off
+            HostKeyPolicy::Unset
         }
     }
 }
@@ -332,9 +358,10 @@ pub fn instance(d: &mut DetailReader) -> Instance {
     } else {
         d.require_if(template.is_none(), &TEMPLATE_PATH);
         let template = template.unwrap_or_default();
-        let lower = template.to_ascii_lowercase();
-        if !template.is_empty() && !lower.ends_with(".vhdx") && !lower.ends_with(".vhd") {
-            d.reject(&TEMPLATE_PATH, "the template must be a .vhdx or .vhd file");
+        if !template.is_empty()
+            && let Err(problem) = template_disk(&template)
+        {
+            d.reject(&TEMPLATE_PATH, problem);
         }
         Source::Template(template)
     };
@@ -345,6 +372,61 @@ pub fn instance(d: &mut DetailReader) -> Instance {
     }
 }
 
+/// A template disk is a `.vhdx` or `.vhd` file.
+pub fn template_disk(path: &str) -> Result<(), String> {
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".vhdx") || lower.ends_with(".vhd") {
+        Ok(())
+    } else {
+        Err("the template must be a .vhdx or .vhd file".into())
+    }
+}
+
 pub fn snapshot_name(d: &mut DetailReader) -> String {
     d.required_with(&SNAPSHOT_NAME, validate::snapshot_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(host: serde_json::Value, extension: serde_json::Value) -> String {
+        let payload =
+            serde_json::json!({"externaldetails": {"host": host, "extension": extension}});
+        address_origin(&Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap())
+    }
+
+    #[test]
+    fn the_address_names_the_details_it_came_from() {
+        use serde_json::json;
+        assert_eq!(
+            origin(json!({"url": "hv1"}), json!({})),
+            "url 'hv1' (host detail) and the default port 22"
+        );
+        assert_eq!(
+            origin(json!({"url": "hv1:2222"}), json!({})),
+            "url 'hv1:2222' (host detail)"
+        );
+        assert_eq!(
+            origin(json!({"url": "hv1"}), json!({"port": "2222"})),
+            "url 'hv1' (host detail) and port '2222' (extension detail)"
+        );
+        assert_eq!(origin(json!({}), json!({})), "no url detail");
+    }
+
+    #[test]
+    fn no_host_key_detail_refuses_every_key() {
+        let payload = serde_json::json!({"externaldetails": {"host": {
+            "url": "hv1", "username": "u", "password": "p"}}});
+        let payload = Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap();
+        let mut d = payload.details();
+        let target = connection(&mut d);
+        assert_eq!(target.host_key, HostKeyPolicy::Unset);
+        assert!(
+            d.finish()
+                .unwrap_err()
+                .to_string()
+                .contains("host_key_fingerprint")
+        );
+    }
 }
