@@ -145,7 +145,7 @@ pub fn connection(d: &mut DetailReader) -> Target {
 }
 
 /// Where the SSH address comes from, as messages name it: `url 'hv1' (host detail) and the
-/// default port 22`, `url 'hv1:2222' (host detail)`, or `url 'hv1' (host detail) and port
+/// default port`, `url 'hv1:2222' (host detail)`, or `url 'hv1' (host detail) and port
 /// '2222' (extension detail)`.
 pub fn address_origin(payload: &Payload) -> String {
     let named = |detail: &Detail| {
@@ -163,7 +163,7 @@ pub fn address_origin(payload: &Payload) -> String {
     match named(&PORT) {
         _ if url_has_port => url,
         Some((port, _)) => format!("{url} and {port}"),
-        None => format!("{url} and the default port {DEFAULT_SSH_PORT}"),
+        None => format!("{url} and the default port"),
     }
 }
 
@@ -401,7 +401,7 @@ mod tests {
         use serde_json::json;
         assert_eq!(
             origin(json!({"url": "hv1"}), json!({})),
-            "url 'hv1' (host detail) and the default port 22"
+            "url 'hv1' (host detail) and the default port"
         );
         assert_eq!(
             origin(json!({"url": "hv1:2222"}), json!({})),

@@ -45,7 +45,7 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     /// Where `host` and `port` came from, for messages: `url 'hv1' (host detail) and the
-    /// default port 22`.
+    /// default port`.
     pub origin: String,
     pub username: String,
     pub credential: Credential,
@@ -635,7 +635,7 @@ mod tests {
         Target {
             host: "hv1.example".into(),
             port: 22,
-            origin: "url 'hv1.example' (host detail) and the default port 22".into(),
+            origin: "url 'hv1.example' (host detail) and the default port".into(),
             username: "cloud".into(),
             credential: Credential::Password(Secret::new("pw")),
             host_key: HostKeyPolicy::Unset,
@@ -662,7 +662,7 @@ mod tests {
                 }),
                 "cannot resolve hv1.example: failed to lookup address information: Name or \
                  service not known; hyperv-ext connects to this host over SSH at hv1.example:22, \
-                 from url 'hv1.example' (host detail) and the default port 22: set url to the \
+                 from url 'hv1.example' (host detail) and the default port: set url to the \
                  host's DNS name or IP address",
             ),
             (
@@ -673,7 +673,7 @@ mod tests {
                 }),
                 "cannot connect to hv1.example:22: connection refused; hyperv-ext connects to \
                  this host over SSH at hv1.example:22, from url 'hv1.example' (host detail) and \
-                 the default port 22: check that the host's OpenSSH server is running and that \
+                 the default port: check that the host's OpenSSH server is running and that \
                  its firewall lets TCP port 22 in (docs/hyperv-ext.md, 'Enabling the OpenSSH \
                  server')",
             ),
@@ -715,7 +715,7 @@ mod tests {
             assert!(
                 message.ends_with(
                     "; SSH to hv1.example:22, from url 'hv1.example' (host detail) and the \
-                     default port 22"
+                     default port"
                 ),
                 "{message}"
             );
