@@ -436,6 +436,20 @@ mod tests {
     }
 
     #[test]
+    fn the_file_listing_sees_a_new_file_a_write_and_a_chmod() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("C/x.vhdx");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let before = files(root.path());
+        std::fs::write(&file, b"disk").unwrap();
+        let written = files(root.path());
+        assert_ne!(written, before);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_ne!(files(root.path()), written);
+    }
+
+    #[test]
     fn ascii_json_escapes_like_the_scripts() {
         assert_eq!(
             ascii_json(&serde_json::json!("\u{e9}\u{1F600}")),

@@ -283,8 +283,11 @@ fn connection_rows(
     let passed = |step: bool| step || error.is_none();
 
     if passed(steps.connected.is_some()) {
+        // The address the name resolved to, when it says more than the address itself.
         let peer = steps
             .connected
+            .map(|p| p.to_string())
+            .filter(|p| *p != at.address)
             .map(|p| format!(" ({p})"))
             .unwrap_or_default();
         report.ok(
@@ -643,13 +646,7 @@ fn switch_row(report: &mut Report, name: &str, names: &[String]) -> Verdict {
     const KEY: &str = settings::SWITCH.key;
     let exact = names.iter().filter(|n| *n == name).count();
     match exact {
-        1 => report.ok(
-            KEY,
-            format!(
-                "'{name}' is one of the host's {} virtual switches",
-                names.len()
-            ),
-        ),
+        1 => report.ok(KEY, format!("the host has a virtual switch named '{name}'")),
         0 if names.is_empty() => report.fail(
             KEY,
             format!("no virtual switch is named '{name}': the host has no virtual switch"),
