@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use ext_sdk::Deadline;
 use hyperv_protocol::CommandLine;
 
-use crate::ssh::Target;
+use crate::settings::HostTarget;
 
 /// Runs command lines on one Hyper-V host.
 ///
@@ -51,11 +51,16 @@ pub trait Transport {
 /// A step a run passed on its way to starting the command, in this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Connected over TCP to `peer`, the address the host's name resolved to.
-    Connected { peer: SocketAddr },
+    /// Connected over TCP to `peer`, the address the host's name resolved to (when the
+    /// transport knows it).
+    Connected { peer: Option<SocketAddr> },
     /// The server proved it is the host the settings name: its key's fingerprint
-    /// (`SHA256:...`) and why it was trusted. No credential was sent before this step.
-    ServerTrusted { fingerprint: String, trust: Trust },
+    /// (`SHA256:...`, when the transport knows it) and why it was trusted. No credential was
+    /// sent before this step.
+    ServerTrusted {
+        fingerprint: Option<String>,
+        trust: Trust,
+    },
     /// The host accepted the credentials (`method`: password, public key).
     Authenticated { method: &'static str },
 }
@@ -72,6 +77,9 @@ pub enum Trust {
     FirstUse { path: PathBuf, recorded: bool },
     /// The settings turned verification off.
     Unverified,
+    /// A TLS certificate passed the check the settings chose (a pinned fingerprint, a CA, the
+    /// system's store, or none when they turned it off).
+    Certificate,
 }
 
 /// Hears how far a run gets.
@@ -92,10 +100,22 @@ impl Progress for Silent {
     fn step(&mut self, _: Step) {}
 }
 
-/// Turns a host's connection settings into the transport that reaches it: SSH in the
-/// binary, a fake in unit tests.
+/// Turns a host's connection settings into the transport that reaches it: SSH or WinRM in
+/// the binary ([`Hosts`]), a fake in unit tests.
 pub trait Connector {
-    fn transport(&self, target: Target) -> Box<dyn Transport + '_>;
+    fn transport(&self, target: HostTarget) -> Box<dyn Transport + '_>;
+}
+
+/// Reaches each host over the transport its settings chose.
+pub struct Hosts;
+
+impl Connector for Hosts {
+    fn transport(&self, target: HostTarget) -> Box<dyn Transport + '_> {
+        match target {
+            HostTarget::Ssh(ssh) => Box::new(ssh),
+            HostTarget::Winrm(winrm) => Box::new(winrm),
+        }
+    }
 }
 
 /// What the remote command left behind.

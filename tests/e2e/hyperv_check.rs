@@ -89,7 +89,11 @@ fn files(hv: &Hv) -> Vec<String> {
 /// connection and one PowerShell start, nothing changed on the host.
 fn check(hv: &Hv, payload: &Value, timeout: &str) -> Table {
     let (state, disk) = (hv.state(), files(hv));
-    let connections = hv.host.connections();
+    let connections = || {
+        hv.host.connections()
+            + usize::try_from(hv.host.winrm_counters().connections).expect("a count")
+    };
+    let before = connections();
     let run = hv.run_with_timeout("check", payload, timeout);
     let doc = run.success();
     let limit = Duration::from_secs(timeout.parse().unwrap());
@@ -100,7 +104,7 @@ fn check(hv: &Hv, payload: &Value, timeout: &str) -> Table {
     eprintln!("check table: {}", serde_json::to_string(&rows).unwrap());
     let after = hv.state();
     let cost = Cost {
-        connections: hv.host.connections() - connections,
+        connections: connections() - before,
         launches: after.invocations - state.invocations,
     };
     assert!(
@@ -605,4 +609,52 @@ fn only_an_unreadable_payload_is_an_error() {
     let table = check(&hv, &json!({}), "30");
     assert_eq!(table.result("connection details"), "fail");
     assert_eq!(table.cost, Cost::NONE);
+}
+
+/// Over WinRM (upstream's details: no SSH detail set), the rows follow the WinRM stages: the
+/// TLS certificate in place of the host key, NTLM for the authentication.
+#[test]
+fn over_winrm_the_certificate_and_ntlm_rows_say_where_a_run_stopped() {
+    let hv = Hv::start_winrm();
+    let table = check(&hv, &payload(&hv), "60");
+    assert_eq!(table.cost, Cost::ONE);
+    assert_eq!(table.result("summary"), "ok", "{:#?}", table.rows);
+    let w = hv.host.info.winrm.clone();
+    assert!(
+        table.found("tcp").starts_with(&format!(
+            "reached {}:5986 for WinRM; address from url '{}' (host detail)",
+            w.winrm_host, w.winrm_host
+        )),
+        "{}",
+        table.found("tcp")
+    );
+    assert_eq!(table.result("certificate"), "ok");
+    assert_eq!(
+        table.found("authentication"),
+        format!("as '{}' by NTLM", w.winrm_username)
+    );
+    let shells = hv.host.winrm_counters();
+    assert!(shells.open_shells.is_empty(), "{shells:?}");
+
+    let mut p = payload(&hv);
+    p["externaldetails"]["host"]["password"] = json!("Wrong-Password-9");
+    let table = check(&hv, &p, "30");
+    assert_eq!(table.result("certificate"), "ok");
+    assert_eq!(table.result("authentication"), "fail");
+    assert!(
+        table
+            .found("authentication")
+            .contains("rejected the credentials (NTLM)")
+    );
+    assert_eq!(table.result("powershell"), "skip");
+
+    let mut p = payload(&hv);
+    let host = p["externaldetails"]["host"].as_object_mut().unwrap();
+    host.remove("ca_certificate");
+    host.insert("certificate_fingerprint".into(), json!("ab".repeat(32)));
+    let table = check(&hv, &p, "30");
+    assert_eq!(table.result("tcp"), "ok");
+    assert_eq!(table.result("certificate"), "fail");
+    assert!(table.fix("certificate").contains("certificate_fingerprint"));
+    assert_eq!(table.result("authentication"), "skip");
 }

@@ -127,8 +127,9 @@ impl Local {
 /// The steps a run passed; it may record nothing.
 #[derive(Default)]
 struct Steps {
-    connected: Option<SocketAddr>,
-    trusted: Option<(String, Trust)>,
+    /// Connected, and to which address when the transport says.
+    connected: Option<Option<SocketAddr>>,
+    trusted: Option<(Option<String>, Trust)>,
     authenticated: Option<&'static str>,
 }
 
@@ -161,7 +162,8 @@ fn probe_remotely(
     local: &Local,
 ) -> Remote {
     let mut d = inv.payload.details();
-    let target = settings::connection(&mut d);
+    let host = hosts.transport(settings::connection(&mut d));
+    let identity = identity_probe(host.name());
     if let Err(problems) = d.finish()
         && !only_the_host_key_is_missing(&problems)
     {
@@ -171,12 +173,11 @@ fn probe_remotely(
             "set the missing or invalid details (docs/hyperv-ext.md, 'Settings')",
         );
         let why = "not probed: the connection details are incomplete";
-        for probe in ["tcp", "host key", "authentication", "powershell"] {
+        for probe in ["tcp", identity, "authentication", "powershell"] {
             report.skip(probe, why);
         }
         return Remote::NotProbed(why.into());
     }
-    let host = hosts.transport(target);
     let mut steps = Steps::default();
     let result = remote::run_with_progress(
         &*host,
@@ -194,6 +195,7 @@ fn probe_remotely(
         .to_string(),
         origin: settings::address_origin(&inv.payload),
         transport: host.name(),
+        identity,
         user: host.username().to_owned(),
     };
     match result {
@@ -218,7 +220,7 @@ fn probe_remotely(
             Remote::NotProbed(not_probed(stopped.or(Some("powershell"))))
         }
         Err(RemoteError::Command(e)) => {
-            command_row(report, &e);
+            command_row(report, &at, &e);
             Remote::NotProbed(not_probed(Some("tcp")))
         }
         Err(e @ (RemoteError::NoResult { .. } | RemoteError::Failed(_))) => {
@@ -267,7 +269,17 @@ struct Place {
     address: String,
     origin: String,
     transport: &'static str,
+    /// The row about the server's identity: `host key` (SSH), `certificate` (TLS).
+    identity: &'static str,
     user: String,
+}
+
+fn identity_probe(transport: &str) -> &'static str {
+    if transport == "SSH" {
+        "host key"
+    } else {
+        "certificate"
+    }
 }
 
 /// The tcp, host key and authentication rows; `error` is the transport's failure, if any.
@@ -286,6 +298,7 @@ fn connection_rows(
         // The address the name resolved to, when it says more than the address itself.
         let peer = steps
             .connected
+            .flatten()
             .map(|p| p.to_string())
             .filter(|p| *p != at.address)
             .map(|p| format!(" ({p})"))
@@ -303,41 +316,45 @@ fn connection_rows(
             Some(SshError::Resolve { .. }) => {
                 "set url to the host's DNS name or IP address".to_owned()
             }
+            _ if at.transport == "SSH" => format!(
+                "start the host's OpenSSH server and let TCP port {} in through its firewall \
+                 ({OPENSSH_DOC})",
+                port_of(&at.address)
+            ),
             _ => format!(
-                "start the host's {} server and let TCP port {} in through its firewall ({})",
-                if at.transport == "SSH" {
-                    "OpenSSH"
-                } else {
-                    at.transport
-                },
-                at.address.rsplit(':').next().unwrap_or_default(),
-                OPENSSH_DOC
+                "enable {} on the host and let TCP port {} in through its firewall \
+                 (docs/hyperv-ext.md)",
+                at.transport,
+                port_of(&at.address)
             ),
         };
         report.fail("tcp", found, fix);
-        skip_all(report, &["host key", "authentication"], "tcp");
+        skip_all(report, &[at.identity, "authentication"], "tcp");
         return Some("tcp");
     }
 
     match &steps.trusted {
         Some((fingerprint, trust)) => {
-            host_key_row(report, fingerprint, trust);
+            identity_row(report, at.identity, fingerprint.as_deref(), trust);
         }
         None if error.is_none() => {
-            report.ok("host key", "the server was trusted (the check ran)");
+            report.ok(at.identity, "the server was trusted (the check ran)");
         }
         None => {
             let (found, ssh) = failure.clone().unwrap_or_default();
             let fix = match ssh {
                 Some(SshError::HostKey(e)) => host_key_fix(e),
-                _ => format!(
+                _ if at.transport == "SSH" => format!(
                     "check that the host's OpenSSH server is what listens on {} ({OPENSSH_DOC})",
                     at.address
                 ),
+                _ => "set certificate_fingerprint (the SHA-256 of the host's certificate) or \
+                      ca_certificate (docs/hyperv-ext.md)"
+                    .to_owned(),
             };
-            report.fail("host key", found, fix);
-            skip_all(report, &["authentication"], "host key");
-            return Some("host key");
+            report.fail(at.identity, found, fix);
+            skip_all(report, &["authentication"], at.identity);
+            return Some(at.identity);
         }
     }
 
@@ -359,6 +376,11 @@ fn connection_rows(
         );
         Some("authentication")
     }
+}
+
+/// The port of `host:port`.
+fn port_of(address: &str) -> &str {
+    address.rsplit(':').next().unwrap_or_default()
 }
 
 fn skip_all(report: &mut Report, probes: &[&str], after: &str) {
@@ -403,16 +425,27 @@ fn host_key_fix(error: &HostKeyError) -> String {
     }
 }
 
-fn host_key_row(report: &mut Report, fingerprint: &str, trust: &Trust) -> Verdict {
-    const PROBE: &str = "host key";
+fn identity_row(
+    report: &mut Report,
+    probe: &str,
+    fingerprint: Option<&str>,
+    trust: &Trust,
+) -> Verdict {
+    let Some(fingerprint) = fingerprint else {
+        return report.ok(
+            probe,
+            "the server passed the check its settings choose (a pinned fingerprint, a CA, the \
+             system's trust store, or none)",
+        );
+    };
     match trust {
-        Trust::Pinned => report.ok(PROBE, format!("{fingerprint} matches host_key_fingerprint")),
+        Trust::Pinned => report.ok(probe, format!("{fingerprint} matches host_key_fingerprint")),
         Trust::Listed { path } => report.ok(
-            PROBE,
+            probe,
             format!("{fingerprint} is listed in {}", path.display()),
         ),
         Trust::FirstUse { path, recorded } => report.warn(
-            PROBE,
+            probe,
             format!(
                 "{fingerprint} is not in {}; host_key_check=accept-new trusts it on first use \
                  and records it there{}",
@@ -426,21 +459,29 @@ fn host_key_row(report: &mut Report, fingerprint: &str, trust: &Trust) -> Verdic
             compare_and_pin(fingerprint),
         ),
         Trust::Unverified => report.warn(
-            PROBE,
+            probe,
             format!("not verified (host_key_check=off); the server presented {fingerprint}"),
             compare_and_pin(fingerprint),
+        ),
+        Trust::Certificate => report.ok(
+            probe,
+            format!("the server's certificate {fingerprint} was trusted"),
         ),
     }
 }
 
 /// A command line that could not be built: nothing was sent, nothing is known.
-fn command_row(report: &mut Report, error: &CommandError) {
+fn command_row(report: &mut Report, at: &Place, error: &CommandError) {
     report.fail(
         "tcp",
         format!("not connected: {error}"),
         "shorten the paths in the details",
     );
-    skip_all(report, &["host key", "authentication", "powershell"], "tcp");
+    skip_all(
+        report,
+        &[at.identity, "authentication", "powershell"],
+        "tcp",
+    );
 }
 
 fn powershell_row(report: &mut Report, facts: &HostFacts) -> Verdict {
@@ -794,10 +835,10 @@ mod tests {
     fn connected() -> Vec<Step> {
         vec![
             Step::Connected {
-                peer: "192.0.2.10:22".parse().unwrap(),
+                peer: Some("192.0.2.10:22".parse().unwrap()),
             },
             Step::ServerTrusted {
-                fingerprint: "SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik".into(),
+                fingerprint: Some("SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik".into()),
                 trust: Trust::Pinned,
             },
             Step::Authenticated { method: "password" },
@@ -870,7 +911,7 @@ mod tests {
         );
         assert_eq!(
             row(&rows, "tcp")["found"],
-            "reached hv1.example:22 (192.0.2.10:22) for fake; address from url 'hv1.example' \
+            "reached hv1.example:22 (192.0.2.10:22) for SSH; address from url 'hv1.example' \
              (host detail) and the default port"
         );
         for r in &rows {
@@ -1026,6 +1067,8 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("host_key_fingerprint");
+        // Without an SSH-only detail the host would be reached over WinRM.
+        no_key["transport"] = json!("ssh");
         let fake = FakeHost::answering([Answer::Broken(Sent::No, "no host key detail".into())])
             .with_steps(connected().into_iter().take(1));
         let (verdicts, _) = run(&payload(no_key, parameters()), &fake);
@@ -1062,7 +1105,7 @@ mod tests {
         ] {
             let mut steps = connected();
             steps[1] = Step::ServerTrusted {
-                fingerprint: fp.into(),
+                fingerprint: Some(fp.into()),
                 trust,
             };
             let fake = FakeHost::answering([Answer::Done(facts())]).with_steps(steps);

@@ -1,0 +1,145 @@
+//! The WinRM transport: the same `powershell.exe ... -EncodedCommand` line as over SSH, run
+//! by the `winrm` crate in one WinRM shell (Create, Command, Receive until done, Signal,
+//! Delete) over HTTPS with NTLM or Basic.
+
+use ext_sdk::Deadline;
+use hyperv_protocol::CommandLine;
+
+use crate::transport::{Exit, Output, Progress, Sent, Step, Transport, TransportError, Trust};
+
+/// A Hyper-V host reached over WinRM.
+#[derive(Debug, Clone)]
+pub struct WinrmTarget {
+    pub config: winrm::Config,
+    /// The transport was not chosen by a `transport` detail but because no SSH detail was
+    /// set; said in connection errors, for operators who meant SSH.
+    pub defaulted: bool,
+}
+
+/// A failed WinRM run, with what to set when the operator can fix it.
+#[derive(Debug)]
+pub struct WinrmFailure {
+    pub error: winrm::Error,
+    hint: Option<&'static str>,
+}
+
+impl std::fmt::Display for WinrmFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)?;
+        if let Some(hint) = self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WinrmFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+fn hint(error: &winrm::Error, defaulted: bool) -> Option<&'static str> {
+    use winrm::{ErrorKind, Stage};
+    match (&error.kind, error.stage) {
+        (ErrorKind::Tls(_), _) => Some(
+            "set ca_certificate (the CA's or the host's own certificate, PEM) or \
+             certificate_fingerprint (SHA-256 of the host's WinRM certificate), or \
+             verify_tls_certificate=false to skip the check",
+        ),
+        (ErrorKind::Connect(_), _) | (ErrorKind::Deadline(_), Stage::Connect | Stage::Tls)
+            if defaulted =>
+        {
+            Some(
+                "WinRM (https, port 5986) was chosen because no SSH detail is set; set \
+                 transport=ssh and host_key_fingerprint to use SSH",
+            )
+        }
+        (ErrorKind::Connect(_), _) => Some(
+            "is WinRM over HTTPS enabled on the host (winrm quickconfig -transport:https) and \
+             port 5986 open?",
+        ),
+        _ => None,
+    }
+}
+
+impl Transport for WinrmTarget {
+    fn name(&self) -> &'static str {
+        "WinRM"
+    }
+
+    fn host(&self) -> &str {
+        &self.config.endpoint.host
+    }
+
+    fn port(&self) -> u16 {
+        self.config.endpoint.port
+    }
+
+    fn username(&self) -> &str {
+        &self.config.username
+    }
+
+    /// The WinRM client tells no steps as it goes: they are told afterwards, as far as the
+    /// stage a failure stopped at shows they passed (no peer address, no fingerprint).
+    fn run_with_progress(
+        &self,
+        command: &CommandLine,
+        deadline: &Deadline,
+        progress: &mut dyn Progress,
+    ) -> Result<Output, TransportError> {
+        use winrm::Stage;
+        let result = self.run(command, deadline);
+        let stopped = result.as_ref().err().map(|e| {
+            e.error()
+                .downcast_ref::<WinrmFailure>()
+                .map_or(Stage::Connect, |f| f.error.stage)
+        });
+        let passed = |stage: Stage| stopped.is_none_or(|at| at > stage);
+        if passed(Stage::Connect) {
+            progress.step(Step::Connected { peer: None });
+        }
+        if passed(Stage::Tls) {
+            progress.step(Step::ServerTrusted {
+                fingerprint: None,
+                trust: Trust::Certificate,
+            });
+        }
+        if passed(Stage::Authenticate) {
+            progress.step(Step::Authenticated {
+                method: match self.config.auth {
+                    winrm::Auth::Ntlm => "NTLM",
+                    winrm::Auth::Basic => "Basic",
+                },
+            });
+        }
+        result
+    }
+
+    fn run(&self, command: &CommandLine, deadline: &Deadline) -> Result<Output, TransportError> {
+        match winrm::run_command(&self.config, command.as_str(), deadline) {
+            Ok(out) => {
+                log::debug!(
+                    "winrm: {} round trips over {} connection(s)",
+                    out.round_trips,
+                    out.connections
+                );
+                Ok(Output {
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                    stderr_dropped: out.stderr_dropped,
+                    exit: Exit::Status(out.exit_code),
+                })
+            }
+            Err(error) => {
+                let sent = if error.command_may_have_run() {
+                    Sent::Maybe
+                } else {
+                    Sent::No
+                };
+                let hint = hint(&error, self.defaulted);
+                Err(TransportError::new(sent, WinrmFailure { error, hint }))
+            }
+        }
+    }
+}
