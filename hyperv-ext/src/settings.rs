@@ -17,6 +17,8 @@ const HOST: &[Level] = &[Level::Host];
 const SHARED: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
 /// Template, service offering or instance details.
 const INSTANCE: &[Level] = &[Level::VirtualMachine];
+/// Where `proxmox-ext` reads the same key (`tls_fingerprint`).
+const HOST_OR_EXTENSION: &[Level] = &[Level::Host, Level::Extension];
 
 pub const TRANSPORT: Detail = Detail::new("transport", SHARED).hint(
     "winrm or ssh; without it, ssh when an SSH-only detail (port, private_key, \
@@ -33,14 +35,22 @@ pub const USERNAME: Detail = Detail::new("username", SHARED)
 pub const PASSWORD: Detail = Detail::new("password", SHARED)
     .secret()
     .hint("the password (for SSH, or set private_key instead)");
-pub const VERIFY_TLS_CERTIFICATE: Detail = Detail::new("verify_tls_certificate", SHARED)
-    .hint("true (default) or false: WinRM without checking the host's certificate (as upstream)");
+pub const VERIFY_TLS_CERTIFICATE: Detail = Detail::new("verify_tls_certificate", SHARED).hint(
+    "true (default) or false: WinRM without checking the host's certificate (as upstream; \
+     ca_certificate is then not used)",
+);
 pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", SHARED).hint(
-    "PEM file on the management server (or the PEM itself) of the CA that signed the host's \
+    "PEM file on the management server, or the PEM itself, of the CA that signed the host's \
      WinRM certificate, or of that certificate itself",
 );
-pub const CERTIFICATE_FINGERPRINT: Detail = Detail::new("certificate_fingerprint", HOST)
-    .hint("SHA-256 fingerprint of the host's WinRM certificate, 64 hex digits");
+/// The same key and levels as `proxmox-ext`'s; `certificate_fingerprint` was its name in the
+/// first WinRM builds.
+pub const TLS_FINGERPRINT: Detail = Detail::new("tls_fingerprint", HOST_OR_EXTENSION)
+    .alias(&["certificate_fingerprint"])
+    .hint(
+        "SHA-256 fingerprint of the host's WinRM certificate, AB:CD:...:EF (as the error of a \
+         refused certificate prints it); only that certificate is trusted",
+    );
 pub const WINRM_AUTH: Detail =
     Detail::new("winrm_auth", SHARED).hint("ntlm (default) or basic (over HTTPS only)");
 /// A path on the management server, or the key itself; only the latter is a secret
@@ -99,7 +109,7 @@ pub const DETAILS: &[Detail] = &[
     HOST_KEY_CHECK,
     VERIFY_TLS_CERTIFICATE,
     CA_CERTIFICATE,
-    CERTIFICATE_FINGERPRINT,
+    TLS_FINGERPRINT,
     WINRM_AUTH,
     SWITCH,
     VHD_PATH,
@@ -206,9 +216,11 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
     }
 }
 
-/// Whom the WinRM connection trusts: the pinned certificate, else the CA certificate, else
-/// nobody checked (`verify_tls_certificate=false`, warned about), else the system's store.
-fn tls_trust(d: &mut DetailReader) -> std::sync::Arc<winrm::rustls::ClientConfig> {
+/// Whom the WinRM connection trusts, by the rule `proxmox-ext` follows too
+/// ([`ext_tls::Trust::from_settings`]): the pinned certificate, else nobody checked
+/// (`verify_tls_certificate=false`, warned about), else the CA certificate, else the system's
+/// store.
+fn tls_trust(d: &mut DetailReader) -> ext_tls::ClientTls {
     let verify = d
         .optional_with(&VERIFY_TLS_CERTIFICATE, |s| {
             match s.to_ascii_lowercase().as_str() {
@@ -218,39 +230,34 @@ fn tls_trust(d: &mut DetailReader) -> std::sync::Arc<winrm::rustls::ClientConfig
             }
         })
         .unwrap_or(true);
-    let pin = d.optional_with(&CERTIFICATE_FINGERPRINT, winrm::trust::parse_sha256);
-    let ca: Option<String> = d.optional(&CA_CERTIFICATE);
-    if let Some(pin) = pin {
-        return winrm::trust::pinned(pin);
-    }
-    if let Some(ca) = ca {
-        let trust = if ca.starts_with("-----BEGIN") {
-            winrm::trust::ca_pem(ca.replace("\\n", "\n").as_bytes())
-        } else {
-            winrm::trust::ca_file(std::path::Path::new(&ca))
-        };
-        return match trust {
-            Ok(config) => config,
-            Err(e) => {
-                d.reject(&CA_CERTIFICATE, e);
-                winrm::trust::insecure()
-            }
-        };
-    }
-    if !verify {
+    let pinned = d.optional_with(&TLS_FINGERPRINT, |s| {
+        s.parse::<ext_tls::Fingerprint>().map_err(|e| e.to_string())
+    });
+    let ca = d.optional_with(&CA_CERTIFICATE, |s| {
+        Ok(ext_tls::CaCertificate::from_setting(s))
+    });
+    let trust = ext_tls::Trust::from_settings(pinned, verify, ca);
+    if trust == ext_tls::Trust::Insecure {
         log::warn!(
             "verify_tls_certificate=false: the WinRM host's certificate is not checked, so \
-             the server is not authenticated (set ca_certificate or certificate_fingerprint)"
+             the server is not authenticated and anyone on the network path can pose as it \
+             and take the NTLM exchange; set tls_fingerprint (or ca_certificate) instead"
         );
-        return winrm::trust::insecure();
     }
-    match winrm::trust::system() {
-        Ok(config) => config,
+    match ext_tls::ClientTls::new(&trust) {
+        Ok(tls) => tls,
         Err(e) => {
-            d.reject(&VERIFY_TLS_CERTIFICATE, e);
-            winrm::trust::insecure()
+            d.reject(&CA_CERTIFICATE, e.message_for("it"));
+            insecure()
         }
     }
+}
+
+/// A configuration that is never used: the settings have a problem, so `finish()` fails
+/// before anything connects.
+fn insecure() -> ext_tls::ClientTls {
+    ext_tls::ClientTls::new(&ext_tls::Trust::Insecure)
+        .expect("no verification needs no CA certificate")
 }
 
 /// The SSH target of the host.
@@ -626,7 +633,7 @@ mod transport_tests {
         }
         let (ok, target) = read(json!({
             "url": "https://hv1:15986/wsman", "username": "u", "password": "p",
-            "transport": "winrm", "certificate_fingerprint": "00".repeat(32),
+            "transport": "winrm", "tls_fingerprint": "00".repeat(32),
             "winrm_auth": "basic",
         }));
         ok.unwrap();
@@ -644,7 +651,7 @@ mod transport_tests {
     fn winrm_problems_are_reported_together() {
         let (err, _) = read(json!({
             "url": "http://hv1", "transport": "winrm", "port": "5986",
-            "certificate_fingerprint": "abc", "winrm_auth": "kerberos",
+            "tls_fingerprint": "abc", "winrm_auth": "kerberos",
             "ca_certificate": "/nonexistent/ca.pem",
         }));
         let err = err.unwrap_err();
@@ -653,7 +660,7 @@ mod transport_tests {
             "password",
             "plain HTTP",
             "port goes in url",
-            "64 hex digits",
+            "32 hex bytes",
             "expected ntlm or basic",
         ] {
             assert!(err.contains(needle), "{needle}: {err}");
@@ -661,6 +668,10 @@ mod transport_tests {
         let (err, _) = read(json!({
             "url": "hv1", "username": "u", "password": "p", "ca_certificate": "/nonexistent/ca.pem",
         }));
-        assert!(err.unwrap_err().contains("cannot read /nonexistent/ca.pem"));
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("'ca_certificate' = '/nonexistent/ca.pem' (host detail): cannot read it"),
+            "{err}"
+        );
     }
 }

@@ -42,10 +42,25 @@ impl std::error::Error for WinrmFailure {
 fn hint(error: &winrm::Error, defaulted: bool) -> Option<&'static str> {
     use winrm::{ErrorKind, Stage};
     match (&error.kind, error.stage) {
+        (ErrorKind::Tls(failure), _)
+            if matches!(
+                &failure.peer,
+                Some(ext_tls::PeerCertificate {
+                    refusal: Some(ext_tls::Refusal::NotPinned { .. }),
+                    ..
+                })
+            ) =>
+        {
+            Some(
+                "if the host's WinRM certificate was renewed, check the new fingerprint on the \
+                 host (docs/hyperv-windows-checklist.md, step 6b) and update tls_fingerprint",
+            )
+        }
         (ErrorKind::Tls(_), _) => Some(
-            "set ca_certificate (the CA's or the host's own certificate, PEM) or \
-             certificate_fingerprint (SHA-256 of the host's WinRM certificate), or \
-             verify_tls_certificate=false to skip the check",
+            "set ca_certificate (the CA's or the host's own certificate: a PEM file, or the PEM \
+             itself) or tls_fingerprint (the fingerprint above, once checked on the host: \
+             docs/hyperv-windows-checklist.md, step 6b), or verify_tls_certificate=false to \
+             skip the check",
         ),
         (ErrorKind::Connect(_), _) | (ErrorKind::Deadline(_), Stage::Connect | Stage::Tls)
             if defaulted =>

@@ -65,6 +65,10 @@ pub struct WinrmKnobs {
     /// Wait at most this long in a Receive before the `w:TimedOut` fault, whatever the
     /// request's OperationTimeout (so tests see the client poll again).
     pub max_operation_timeout_ms: Option<u64>,
+    /// Expire an idle shell after at most this long, whatever IdleTimeOut its Create asked
+    /// for (so tests see a shell go away without waiting a minute). A shell created without
+    /// IdleTimeOut never expires.
+    pub max_idle_timeout_ms: Option<u64>,
 }
 
 /// What the peer has done so far (its counters file).
@@ -86,17 +90,20 @@ pub struct Counters {
     pub auth_failures: u64,
     pub shells_created: u64,
     pub shells_deleted: u64,
+    /// Shells the peer deleted itself after their IdleTimeOut without any request.
+    pub shells_expired: u64,
     pub commands: u64,
     pub receives: u64,
     pub timed_out_receives: u64,
     pub signals: u64,
     pub faults: u64,
     pub garbage: u64,
-    /// Shells created and not deleted.
+    /// Shells created and neither deleted nor expired.
     pub open_shells: Vec<String>,
     /// Every operation in order: `{"op": "create" | "command" | "done" | "signal" | "delete" |
-    /// "receive_timed_out" | "authenticated" | "auth_failure" | "tls_failure" | "fault" |
-    /// "garbage", "shell": ..., ...}`.
+    /// "expired" | "receive_timed_out" | "authenticated" | "auth_failure" | "tls_failure" |
+    /// "fault" | "garbage", "shell": ..., ...}` (a create also has `idle_timeout`, the
+    /// IdleTimeOut it asked for, or null).
     pub events: Vec<serde_json::Value>,
 }
 

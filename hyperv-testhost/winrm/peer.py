@@ -9,7 +9,9 @@ It speaks what a Windows WinRM HTTPS listener speaks to a client such as pywinrm
   acceptor side of pyspnego against a credential file, with the TLS channel binding
   (tls-server-end-point) required as under WinRM's strict CBT hardening; optionally Basic;
 * the Windows Remote Shell operations: Create shell, Command, Receive (long-polling up to the
-  request's OperationTimeout, then the w:TimedOut fault Windows sends), Signal, Delete.
+  request's OperationTimeout, then the w:TimedOut fault Windows sends), Signal, Delete;
+* a shell created with an IdleTimeOut is deleted (its commands killed) once no request has
+  touched it for that long, as Windows does.
 
 A Command starts the fake PowerShell (`<fake> --home <home>`, as the SSH test user) with the
 command line in SSH_ORIGINAL_COMMAND, exactly as sshd's ForceCommand does, so both transports
@@ -110,6 +112,7 @@ class Peer:
             "auth_failures": 0,
             "shells_created": 0,
             "shells_deleted": 0,
+            "shells_expired": 0,
             "commands": 0,
             "receives": 0,
             "timed_out_receives": 0,
@@ -123,6 +126,7 @@ class Peer:
         self.log_path = os.path.join(self.dir, "peer.log")
         self.log_lock = threading.Lock()
         self.save()
+        threading.Thread(target=self.expire_idle_shells, daemon=True).start()
 
     def log(self, message):
         stamp = datetime.datetime.now().isoformat(timespec="milliseconds")
@@ -154,6 +158,29 @@ class Peer:
     def save(self):
         with self.lock:
             self.save_locked()
+
+    def expire_idle_shells(self):
+        """Windows deletes a shell no request has touched for its IdleTimeOut."""
+        while True:
+            time.sleep(0.05)
+            now = time.monotonic()
+            with self.lock:
+                idle = [
+                    s
+                    for s in self.shells.values()
+                    if not s.deleted and s.idle_s is not None and s.busy == 0 and now - s.last_active > s.idle_s
+                ]
+                for shell in idle:
+                    shell.deleted = True
+            for shell in idle:
+                running = [c for c in shell.commands.values() if c.running()]
+                for cmd in shell.commands.values():
+                    cmd.terminate()
+                self.log(f"shell {shell.id} expired after {shell.idle_s} s idle")
+                self.count(
+                    "shells_expired",
+                    event={"op": "expired", "shell": shell.id, "idle_s": shell.idle_s, "killed_commands": len(running)},
+                )
 
     def save_locked(self):
         counters = dict(self.counters)
@@ -258,11 +285,16 @@ class Command:
 
 
 class Shell:
-    def __init__(self, owner):
+    def __init__(self, owner, idle_s):
         self.id = str(uuid.uuid4()).upper()
         self.owner = owner
         self.commands = {}
         self.deleted = False
+        # IdleTimeOut in seconds (None: the client asked for none); the time of the last
+        # request on the shell, and how many are in progress (a shell is not idle meanwhile).
+        self.idle_s = idle_s
+        self.last_active = time.monotonic()
+        self.busy = 0
 
 
 class SoapFault(Exception):
@@ -363,6 +395,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.peer = self.server.peer
         self.ntlm = None
         self.user = None  # set once NTLM authenticated this connection
+        self.touched = None  # the shell the request in progress works on
 
     def log_message(self, format, *args):
         self.peer.log("http: " + (format % args))
@@ -503,10 +536,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     knobs.get("fault_message") or "The WS-Management service cannot process the request (test fault).",
                     knobs.get("fault_code", 2150858752),
                 )
-            reply = getattr(self, "op_" + op)(root, header, user, knobs)
+            try:
+                reply = getattr(self, "op_" + op)(root, header, user, knobs)
+            finally:
+                self.release_shell()
             self.send(200, envelope(action + "Response", relates_to, reply).encode("utf-8"))
         except SoapFault as fault:
             self.send(fault.status, fault_envelope(relates_to or "uuid:0", fault).encode("utf-8"))
+
+    def release_shell(self):
+        """The request on the shell is over: its idle time counts from now."""
+        shell, self.touched = self.touched, None
+        if shell is not None:
+            with self.peer.lock:
+                shell.busy -= 1
+                shell.last_active = time.monotonic()
 
     @staticmethod
     def shell_id(header):
@@ -519,7 +563,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         shell_id = self.shell_id(header)
         with self.peer.lock:
             shell = self.peer.shells.get(shell_id)
-        if shell is None or shell.deleted or shell.owner.lower() != user.lower():
+            found = shell is not None and not shell.deleted and shell.owner.lower() == user.lower()
+            if found:
+                shell.busy += 1
+                self.touched = shell
+        if not found:
             raise SoapFault(
                 500,
                 "s:Sender",
@@ -531,11 +579,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def op_create(self, root, header, user, knobs):
         peer = self.peer
-        shell = Shell(user)
+        idle_text = root.findtext("s:Body/rsp:Shell/rsp:IdleTimeOut", None, NS)
+        idle_s = parse_duration(idle_text, None) if idle_text is not None else None
+        cap = knobs.get("max_idle_timeout_ms")
+        if idle_s is not None and cap:
+            idle_s = min(idle_s, cap / 1000.0)
+        shell = Shell(user, idle_s)
         options = {o.get("Name"): (o.text or "") for o in header.findall("w:OptionSet/w:Option", NS)}
         with peer.lock:
             peer.shells[shell.id] = shell
-        peer.count("shells_created", event={"op": "create", "shell": shell.id, "user": user, "options": options})
+        peer.count(
+            "shells_created",
+            event={"op": "create", "shell": shell.id, "user": user, "options": options, "idle_timeout": idle_text},
+        )
         return (
             "<x:ResourceCreated><a:Address>https://127.0.0.1/wsman</a:Address><a:ReferenceParameters>"
             "<w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet><w:Selector Name=\"ShellId\">{id}</w:Selector>"

@@ -135,19 +135,28 @@ fn the_certificate_is_checked_before_any_credential() {
     let hv = Hv::start_winrm();
     let p = upstream(&hv);
     let w = hv.host.info.winrm.clone();
+    let presented: ext_tls::Fingerprint = w.winrm_certificate_sha256.parse().unwrap();
+    let address = format!("{}:5986", w.winrm_host);
+    let wrong_pin = "AB:".repeat(31) + "AB";
     let cases = [
         // The system store does not know the test CA.
-        ("system store", json!({"ca_certificate": null})),
+        (
+            "system store",
+            json!({"ca_certificate": null}),
+            "not issued by a certificate authority of the system trust store",
+        ),
         (
             "another CA",
             json!({"ca_certificate": w.winrm_other_ca_certificate}),
+            "not issued by a certificate of the CA file",
         ),
         (
             "a wrong pin",
-            json!({"ca_certificate": null, "certificate_fingerprint": "ab".repeat(32)}),
+            json!({"ca_certificate": null, "tls_fingerprint": wrong_pin}),
+            "not the pinned AB:AB:",
         ),
     ];
-    for (i, (what, change)) in (1u64..).zip(cases.iter()) {
+    for (i, (what, change, why)) in (1u64..).zip(cases.iter()) {
         let q = hv.with_host(&p, |h| {
             for (k, v) in change.as_object().unwrap() {
                 if v.is_null() {
@@ -159,8 +168,23 @@ fn the_certificate_is_checked_before_any_credential() {
         });
         let run = hv.run("status", &q);
         let err = run.failure(1);
+        assert!(
+            err.contains(&format!("the TLS handshake with {address} failed")),
+            "{what}: {err}"
+        );
+        assert!(err.contains(why), "{what}: {err}");
+        // What the host presented, ready to pin once checked on the host.
+        assert!(
+            err.contains(&format!("fingerprint {presented}")),
+            "{what}: {err}"
+        );
         assert!(err.contains("no credential was sent"), "{what}: {err}");
-        assert!(err.contains("set ca_certificate"), "{what}: {err}");
+        let fix = if *what == "a wrong pin" {
+            "update tls_fingerprint"
+        } else {
+            "set ca_certificate"
+        };
+        assert!(err.contains(fix), "{what}: {err}");
         let c = hv.host.winrm_counters_when(|c| c.tls_failures >= i);
         assert_eq!(c.tls_failures, i, "{what}: {c:?}");
         assert_eq!(
@@ -169,30 +193,60 @@ fn the_certificate_is_checked_before_any_credential() {
         );
     }
     assert_eq!(hv.state().invocations, 0);
+}
 
-    // Pinned to the right certificate, or not checked at all (upstream's
-    // verify_tls_certificate=false, with a warning in the log): both connect.
-    let pinned = hv.with_host(&p, |h| {
+#[test]
+fn pinned_inline_or_unchecked_the_host_is_reached() {
+    let hv = Hv::start_winrm();
+    let p = upstream(&hv);
+    let w = hv.host.info.winrm.clone();
+    let presented: ext_tls::Fingerprint = w.winrm_certificate_sha256.parse().unwrap();
+    let without_ca = |h: &mut Value| {
         h.as_object_mut().unwrap().remove("ca_certificate");
+    };
+    let status = |payload: &Value| hv.run("status", payload).success()["power_state"].clone();
+
+    // tls_fingerprint, as the error prints it, on the host or the extension (as for
+    // Proxmox), and under its first name; a pin wins over a CA that would refuse.
+    let pinned = hv.with_host(&p, |h| {
+        h["ca_certificate"] = json!(w.winrm_other_ca_certificate);
+        h["tls_fingerprint"] = json!(presented.to_string());
+    });
+    assert_eq!(status(&pinned), "poweroff");
+    let mut on_extension = hv.with_host(&p, without_ca);
+    on_extension["externaldetails"]["extension"] =
+        json!({"tls_fingerprint": presented.to_string()});
+    assert_eq!(status(&on_extension), "poweroff");
+    let old_name = hv.with_host(&p, |h| {
+        without_ca(h);
         h["certificate_fingerprint"] = json!(w.winrm_certificate_sha256);
     });
-    assert_eq!(
-        hv.run("status", &pinned).success()["power_state"],
-        "poweroff"
-    );
+    assert_eq!(status(&old_name), "poweroff");
+
+    // ca_certificate may be the PEM itself, also as pasted into a one-line field.
+    let pem = std::fs::read_to_string(&w.winrm_ca_certificate).unwrap();
+    for value in [pem.clone(), pem.trim_end().replace('\n', "\\n")] {
+        let inline = hv.with_host(&p, |h| h["ca_certificate"] = json!(value));
+        assert_eq!(status(&inline), "poweroff");
+    }
+
+    // Upstream's verify_tls_certificate=false checks nothing, whatever CA is set (the rule
+    // proxmox-ext follows too), with a warning in the log.
     let unchecked = hv.with_host(&p, |h| {
-        h.as_object_mut().unwrap().remove("ca_certificate");
+        h["ca_certificate"] = json!(w.winrm_other_ca_certificate);
         h["verify_tls_certificate"] = json!("false");
     });
+    assert_eq!(status(&unchecked), "poweroff");
+    let log = hv.scratch.log();
     assert_eq!(
-        hv.run("status", &unchecked).success()["power_state"],
-        "poweroff"
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains("verify_tls_certificate=false"))
+            .count(),
+        1,
+        "{log}"
     );
-    assert!(
-        hv.scratch.log().contains("verify_tls_certificate=false"),
-        "{}",
-        hv.scratch.log()
-    );
+    let c = hv.host.winrm_counters();
+    assert_eq!((c.tls_failures, c.shells_created), (0, 6), "{c:?}");
 }
 
 #[test]
@@ -220,6 +274,55 @@ fn the_deadline_while_a_script_runs_is_answered_in_time_with_the_shell_deleted()
     assert_eq!(c.events_of("signal")[0]["was_running"], true);
     assert!(c.open_shells.is_empty());
     assert_eq!(hv.state().launches.last().unwrap().outcome, "killed");
+}
+
+#[test]
+fn a_create_cut_off_by_the_deadline_is_cleaned_up_in_a_second_shell() {
+    let hv = Hv::start_winrm();
+    let p = upstream(&hv);
+    // The create completes on the host, but its answer comes too late.
+    hv.host.knobs(&Knobs {
+        sleep_after_ms: 30_000,
+        only_scripts: vec!["create".into()],
+        ..Knobs::default()
+    });
+    hv.host.winrm_knobs(&WinrmKnobs {
+        max_operation_timeout_ms: Some(500),
+        ..Default::default()
+    });
+    let run = hv.run_with_timeout("create", &p, "6");
+    let err = run.failure_within(1, Duration::from_secs(6));
+    assert!(
+        err.contains("deadline reached") && err.contains("cleaned up: VM removed: true"),
+        "{err}"
+    );
+    // Nothing of the half-made VM is left: no VM, no disk.
+    let state = hv.state();
+    assert!(state.vms.is_empty(), "{:#?}", state.vms);
+    assert!(!hv.exists(&disk_of(&hv, VM)));
+    let scripts: Vec<_> = state
+        .launches
+        .iter()
+        .map(|l| l.script.clone().unwrap())
+        .collect();
+    assert_eq!(scripts, ["create", "cleanup-create"]);
+    // Two runs of one shell and one command each: the create's shell terminated and deleted
+    // at the deadline, the cleanup's after it finished; none left open.
+    let c = hv.host.winrm_counters();
+    assert_eq!(
+        (
+            c.connections,
+            c.shells_created,
+            c.commands,
+            c.signals,
+            c.shells_deleted
+        ),
+        (2, 2, 2, 2, 2),
+        "{c:?}"
+    );
+    assert_eq!(c.events_of("signal")[0]["was_running"], true);
+    assert_eq!(c.events_of("done").len(), 1, "only the cleanup finished");
+    assert!(c.open_shells.is_empty());
 }
 
 #[test]

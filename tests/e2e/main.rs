@@ -30,6 +30,7 @@ mod proxmox_faults;
 mod proxmox_identity;
 mod proxmox_lifecycle;
 mod proxmox_power;
+mod proxmox_recovery;
 mod proxmox_settings;
 mod proxmox_snapshots;
 mod proxmox_tasks;

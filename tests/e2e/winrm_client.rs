@@ -3,12 +3,12 @@
 //! deleted whatever happens, the certificate checked before any credential, every wait
 //! bounded by the deadline.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::hyperv::{Hv, UUID, VM};
 use e2e::winrm::{assert_one_clean_run, status_line};
 use ext_sdk::{Deadline, Secret};
+use ext_tls::{CaCertificate, ClientTls, Trust};
 use hyperv_testhost::{Knobs, WinrmKnobs};
 use winrm::{Auth, Config, Endpoint, ErrorKind, Stage};
 
@@ -19,8 +19,13 @@ fn config(hv: &Hv) -> Config {
         Auth::Ntlm,
         w.winrm_username.clone(),
         Secret::new(w.winrm_password.clone()),
-        winrm::trust::ca_file(Path::new(&w.winrm_ca_certificate)).unwrap(),
+        trusting(&w.winrm_ca_certificate),
     )
+}
+
+/// Trusts only the certificates of this PEM file.
+fn trusting(pem: &str) -> ClientTls {
+    ClientTls::new(&Trust::Ca(CaCertificate::File(pem.into()))).unwrap()
 }
 
 fn deadline(seconds: u64) -> Deadline {
@@ -54,6 +59,10 @@ fn one_shell_one_command_six_round_trips() {
         c.unauthenticated, 0,
         "no request went without credentials first"
     );
+    // The service deletes the shell by itself a minute after the last request (Windows'
+    // minimum; our longest silence with the default timeouts is 40 s) should our Delete
+    // never arrive.
+    assert_eq!(c.events_of("create")[0]["idle_timeout"], "PT60.000S");
     let command = c.events_of("command")[0];
     assert_eq!(command["program"], "powershell.exe");
     assert_eq!(command["options"]["WINRS_SKIP_CMD_SHELL"], "FALSE");
@@ -144,11 +153,20 @@ fn a_wrong_password_is_one_clear_refusal() {
 fn an_untrusted_certificate_is_refused_before_any_http() {
     let hv = Hv::start();
     let mut cfg = config(&hv);
-    cfg.tls =
-        winrm::trust::ca_file(Path::new(&hv.host.info.winrm.winrm_other_ca_certificate)).unwrap();
+    cfg.tls = trusting(&hv.host.info.winrm.winrm_other_ca_certificate);
     let err = winrm::run_command(&cfg, &status_line("rs6"), &deadline(30)).unwrap_err();
     assert_eq!(err.stage, Stage::Tls);
-    assert!(matches!(err.kind, ErrorKind::Tls(_)), "{err}");
+    let ErrorKind::Tls(failure) = &err.kind else {
+        panic!("{err}")
+    };
+    let winrm::TlsFailure { server, peer, .. } = &**failure;
+    assert_eq!(*server, format!("{}:5986", hv.host.info.winrm.winrm_host));
+    let peer = peer.clone().expect("what the server presented");
+    assert_eq!(
+        peer.fingerprint,
+        hv.host.info.winrm.winrm_certificate_sha256.parse().unwrap()
+    );
+    assert!(peer.refusal.is_some());
     assert!(err.to_string().contains("no credential was sent"), "{err}");
     let c = hv.host.winrm_counters_when(|c| c.tls_failures > 0);
     assert_eq!(
@@ -329,6 +347,25 @@ fn a_fault_on_create_leaves_nothing_and_one_on_delete_keeps_the_output() {
     let c = hv.host.winrm_counters();
     assert_eq!((c.shells_deleted, c.garbage), (1, 1));
     assert!(c.open_shells.is_empty());
+}
+
+#[test]
+fn a_shell_that_could_not_be_deleted_idles_out_on_the_host() {
+    let hv = Hv::start();
+    // The Delete fails; the peer keeps the IdleTimeOut we asked for, but at most 500 ms.
+    hv.host.winrm_knobs(&WinrmKnobs {
+        fault_at: Some("delete".into()),
+        max_idle_timeout_ms: Some(500),
+        ..Default::default()
+    });
+    let out = winrm::run_command(&config(&hv), &status_line("rs14"), &deadline(30)).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("HVX1:rs14:"));
+    assert!(out.cleanup_error.is_some());
+    let c = hv.host.winrm_counters_when(|c| c.shells_expired > 0);
+    assert_eq!((c.shells_deleted, c.shells_expired), (0, 1), "{c:?}");
+    assert!(c.open_shells.is_empty(), "{c:?}");
+    let created = &c.events_of("create")[0]["shell"];
+    assert_eq!(&c.events_of("expired")[0]["shell"], created);
 }
 
 #[test]

@@ -43,8 +43,9 @@ pub enum ErrorKind {
     Config(String),
     /// Resolving or connecting failed.
     Connect(ext_sdk::tcp::ConnectError),
-    /// The TLS handshake failed: typically the certificate was not trusted. Nothing was sent.
-    Tls(rustls::Error),
+    /// The TLS handshake failed, typically because the certificate was not trusted. Nothing
+    /// was sent.
+    Tls(Box<TlsFailure>),
     /// The service rejected the credentials (a 401 after a complete handshake, or to Basic).
     AuthRejected {
         method: &'static str,
@@ -68,6 +69,54 @@ pub enum ErrorKind {
     Io(std::io::Error),
     /// The action's deadline (or a round trip's own limit) passed.
     Deadline(DeadlineExceeded),
+}
+
+/// A TLS handshake that failed.
+#[derive(Debug)]
+pub struct TlsFailure {
+    /// `host:port`.
+    pub server: String,
+    pub error: rustls::Error,
+    /// What the server presented, with the reason it was refused (`None` when it presented
+    /// nothing before the handshake failed).
+    pub peer: Option<ext_tls::PeerCertificate>,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let TlsFailure {
+            server,
+            error,
+            peer,
+        } = self;
+        write!(f, "the TLS handshake with {server} failed: ")?;
+        match peer {
+            Some(ext_tls::PeerCertificate {
+                fingerprint,
+                refusal: Some(ext_tls::Refusal::NotPinned { pinned }),
+            }) => write!(
+                f,
+                "it presented a certificate with SHA-256 fingerprint {fingerprint}, not the \
+                 pinned {pinned}"
+            )?,
+            Some(ext_tls::PeerCertificate {
+                fingerprint,
+                refusal: Some(refusal),
+            }) => write!(
+                f,
+                "its certificate was refused: {refusal}; it presented SHA-256 fingerprint \
+                 {fingerprint}"
+            )?,
+            Some(ext_tls::PeerCertificate { fingerprint, .. }) => {
+                write!(
+                    f,
+                    "{error} (it presented SHA-256 fingerprint {fingerprint})"
+                )?;
+            }
+            None => write!(f, "{error}")?,
+        }
+        f.write_str("; no credential was sent")
+    }
 }
 
 /// A failed run: what, at which step, and whether the command may have started.
@@ -107,7 +156,7 @@ impl fmt::Display for ErrorKind {
         match self {
             ErrorKind::Config(why) => f.write_str(why),
             ErrorKind::Connect(e) => e.fmt(f),
-            ErrorKind::Tls(e) => write!(f, "{e}; no credential was sent"),
+            ErrorKind::Tls(failure) => failure.fmt(f),
             ErrorKind::AuthRejected { method } => write!(
                 f,
                 "the WinRM service rejected the credentials ({method}): check the username \
@@ -141,9 +190,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             // Says itself what it was doing.
-            ErrorKind::Deadline(_) | ErrorKind::Config(_) | ErrorKind::Connect(_) => {
-                write!(f, "WinRM: {}", self.kind)?
-            }
+            ErrorKind::Deadline(_)
+            | ErrorKind::Config(_)
+            | ErrorKind::Connect(_)
+            | ErrorKind::Tls(_) => write!(f, "WinRM: {}", self.kind)?,
             kind => write!(f, "WinRM: {} failed: {kind}", self.stage)?,
         }
         if let Some(cleanup) = &self.cleanup {
@@ -161,7 +211,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ErrorKind::Connect(e) => Some(e),
-            ErrorKind::Tls(e) => Some(e),
+            ErrorKind::Tls(failure) => Some(&failure.error),
             ErrorKind::Io(e) => Some(e),
             ErrorKind::Deadline(e) => Some(e),
             _ => None,

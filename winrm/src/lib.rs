@@ -8,7 +8,9 @@
 //! each HTTP round trip, and the output polling (each Receive asks the service to answer
 //! before the deadline). The TLS handshake and certificate check complete before the first
 //! byte of HTTP, so no credential reaches an unverified server. The trust decision is the
-//! caller's: it hands in a [`rustls::ClientConfig`] ([`trust`] makes a simple one).
+//! caller's: it hands in an [`ext_tls::ClientTls`] (system store, CA certificate, pinned
+//! fingerprint, or none), whose record of what the server presented makes the error of a
+//! refused certificate name the fingerprint to pin.
 //!
 //! Plain HTTP (5985) is refused: without NTLM sealing, which this client does not do, the
 //! commands and their output would travel in clear.
@@ -21,13 +23,17 @@
 //!     winrm::Auth::Ntlm,
 //!     "HV1\\cloudstack",
 //!     ext_sdk::Secret::new("password"),
-//!     winrm::trust::ca_file(std::path::Path::new("/etc/cloudstack/hv1-ca.pem"))?,
+//!     ext_tls::ClientTls::new(&ext_tls::Trust::Ca(ext_tls::CaCertificate::File(
+//!         "/etc/cloudstack/hv1-ca.pem".into(),
+//!     )))?,
 //! );
 //! let deadline = ext_sdk::Deadline::after(Duration::from_secs(60));
 //! let out = winrm::run_command(&config, "hostname", &deadline)?;
 //! println!("{} (exit {})", String::from_utf8_lossy(&out.stdout), out.exit_code);
 //! # Ok(()) }
 //! ```
+
+#![forbid(unsafe_code)]
 
 mod endpoint;
 mod error;
@@ -36,18 +42,14 @@ mod ntlm;
 mod shell;
 mod soap;
 mod transport;
-pub mod trust;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ext_sdk::Secret;
-
-/// The TLS library whose [`rustls::ClientConfig`] [`Config::tls`] takes.
-pub use rustls;
+use ext_tls::ClientTls;
 
 pub use endpoint::{Endpoint, EndpointError, Scheme};
-pub use error::{Error, ErrorKind, Fault, Stage};
+pub use error::{Error, ErrorKind, Fault, Stage, TlsFailure};
 pub use shell::{Output, run_command};
 
 /// How to authenticate.
@@ -69,8 +71,8 @@ pub struct Config {
     /// `user`, `DOMAIN\user` or `user@domain`.
     pub username: String,
     pub password: Secret,
-    /// Decides which server certificates are trusted.
-    pub tls: Arc<rustls::ClientConfig>,
+    /// Decides which server certificates are trusted, and records what the server presented.
+    pub tls: ClientTls,
     /// Start the command without `cmd.exe /c` (`WINRS_SKIP_CMD_SHELL`): its 8191-character
     /// limit no longer applies, CreateProcess's 32767 does. Default off (as pywinrm).
     pub skip_cmd_shell: bool,
@@ -89,7 +91,7 @@ impl Config {
         auth: Auth,
         username: impl Into<String>,
         password: Secret,
-        tls: Arc<rustls::ClientConfig>,
+        tls: ClientTls,
     ) -> Config {
         Config {
             endpoint,

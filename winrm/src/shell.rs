@@ -21,6 +21,8 @@ const RECEIVE_MARGIN: Duration = Duration::from_millis(500);
 const MIN_RECEIVE_WAIT: Duration = Duration::from_millis(500);
 /// How long past its OperationTimeout a Receive's answer may take to arrive.
 const RECEIVE_GRACE: Duration = Duration::from_secs(10);
+/// The shortest shell idle timeout Windows applies, whatever a client asks for.
+const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the command left, and what the run cost.
 #[derive(Debug, Default)]
@@ -87,7 +89,7 @@ pub fn run_command(
     let mut t = Transport::new(config);
     let started = std::time::Instant::now();
 
-    let m = w.create_shell(config.request_timeout);
+    let m = w.create_shell(idle_timeout(config, deadline), config.request_timeout);
     let reply = t.call(
         Stage::CreateShell,
         &m.body,
@@ -164,7 +166,22 @@ pub fn run_command(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How long the service keeps the shell once no request touches it (`IdleTimeOut`), so that
+/// a shell we could not delete (the Delete failed, or the Create's reply was lost) goes away
+/// soon: the longest silence between two of our requests on a live shell (a Receive's wait
+/// or another request's limit, plus the grace), but never longer than the action has left,
+/// after which nothing will use the shell again; at least Windows' own minimum.
+fn idle_timeout(config: &Config, deadline: &Deadline) -> Duration {
+    let longest_silence = config.operation_timeout.max(config.request_timeout) + RECEIVE_GRACE;
+    longest_silence
+        .min(deadline.remaining())
+        .max(MIN_IDLE_TIMEOUT)
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one run's state, threaded through once; a struct would be used only here"
+)]
 fn execute(
     t: &mut Transport,
     w: &Writer,
@@ -245,6 +262,31 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shell_idles_out_soon_after_the_last_request() {
+        let config = Config::new(
+            crate::Endpoint::parse("hv1").unwrap(),
+            Auth::Ntlm,
+            "u",
+            ext_sdk::Secret::new("p"),
+            ext_tls::ClientTls::new(&ext_tls::Trust::Insecure).unwrap(),
+        );
+        let after = |s| Deadline::for_timeout(std::time::Instant::now(), Duration::from_secs(s));
+        // Windows' minimum, which covers our longest silence (30 s + 10 s) with the defaults.
+        assert_eq!(idle_timeout(&config, &after(3600)), MIN_IDLE_TIMEOUT);
+        let slow = Config {
+            request_timeout: Duration::from_secs(120),
+            ..config
+        };
+        assert_eq!(idle_timeout(&slow, &after(3600)), Duration::from_secs(130));
+        // Never past what the action has left.
+        let left = idle_timeout(&slow, &after(100));
+        assert!(
+            left > MIN_IDLE_TIMEOUT && left < Duration::from_secs(100),
+            "{left:?}"
+        );
+    }
 
     #[test]
     fn output_is_capped_and_the_rest_counted() {

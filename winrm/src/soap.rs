@@ -109,14 +109,20 @@ impl Writer<'_> {
         Message { id, body }
     }
 
-    pub fn create_shell(&self, timeout: Duration) -> Message {
+    /// A new `cmd` shell the service deletes by itself once no request has touched it for
+    /// `idle` ([MS-WSMV] 2.2.4.37 IdleTimeOut, in the schema's order: before the streams).
+    pub fn create_shell(&self, idle: Duration, timeout: Duration) -> Message {
         self.envelope(
             ACTION_CREATE,
             None,
             &[("WINRS_NOPROFILE", "FALSE"), ("WINRS_CODEPAGE", "437")],
             timeout,
-            "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams>\
-             <rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>",
+            &format!(
+                "<rsp:Shell><rsp:IdleTimeOut>{}</rsp:IdleTimeOut>\
+                 <rsp:InputStreams>stdin</rsp:InputStreams>\
+                 <rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>",
+                duration(idle)
+            ),
         )
     }
 
@@ -377,11 +383,21 @@ pub(crate) fn received(reply: &[u8], id: &str, command_id: &str) -> Result<Recei
         && state.attribute("State") == Some(STATE_DONE)
     {
         let code = text(child(state, NS_SHELL, "ExitCode"));
-        // Windows exit codes are DWORDs; NTSTATUS-style ones do not fit an i32.
+        // Windows exit codes are DWORDs, which the service may print unsigned (NTSTATUS-style
+        // ones beyond i32::MAX): the same 32 bits as an i32, as Windows shows them.
         let code = code
             .parse::<i64>()
-            .map(|c| c as i32)
-            .map_err(|_| ReplyError::Garbage(format!("the exit code '{code}' is not a number")))?;
+            .ok()
+            .and_then(|c| {
+                i32::try_from(c).ok().or_else(|| {
+                    u32::try_from(c)
+                        .ok()
+                        .map(|dword| i32::from_ne_bytes(dword.to_ne_bytes()))
+                })
+            })
+            .ok_or_else(|| {
+                ReplyError::Garbage(format!("the exit code '{code}' is not a 32-bit number"))
+            })?;
         out.done = Some(code);
     }
     Ok(out)
@@ -442,8 +458,16 @@ mod tests {
                 .contains("<w:OperationTimeout>PT20.500S</w:OperationTimeout>")
         );
         roxmltree::Document::parse(&m.body).unwrap();
+        let create = w.create_shell(Duration::from_secs(60), Duration::from_secs(30));
+        assert!(
+            create.body.contains(
+                "<rsp:Shell><rsp:IdleTimeOut>PT60.000S</rsp:IdleTimeOut><rsp:InputStreams>"
+            ),
+            "{}",
+            create.body
+        );
         for m in [
-            w.create_shell(Duration::from_secs(1)),
+            create,
             w.receive("S", "C", Duration::from_secs(1)),
             w.signal_terminate("S", "C", Duration::from_secs(1)),
             w.delete_shell("S", Duration::from_secs(1)),

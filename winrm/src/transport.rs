@@ -14,9 +14,9 @@ use ext_sdk::tcp::ConnectError;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 
-use crate::error::{Error, ErrorKind, Stage};
+use crate::error::{Error, ErrorKind, Stage, TlsFailure};
 use crate::http::{self, Request, Response};
-use crate::ntlm::{NtlmClient, channel_binding};
+use crate::ntlm::NtlmClient;
 use crate::{Auth, Config, soap};
 
 /// The TLS stream with every read and write bounded by `end`.
@@ -109,8 +109,17 @@ impl<'c> Transport<'c> {
                 ErrorKind::Config(format!("'{}' is not a TLS server name: {e}", ep.host)),
             )
         })?;
-        let tls = ClientConnection::new(self.config.tls.clone(), name)
-            .map_err(|e| Error::new(Stage::Tls, ErrorKind::Tls(e)))?;
+        let tls_error = |error| {
+            Error::new(
+                Stage::Tls,
+                ErrorKind::Tls(Box::new(TlsFailure {
+                    server: ep.authority(),
+                    error,
+                    peer: self.config.tls.peer(),
+                })),
+            )
+        };
+        let tls = ClientConnection::new(self.config.tls.config(), name).map_err(tls_error)?;
         let mut timed = Timed {
             tls: StreamOwned::new(tls, tcp),
             end: Instant::now() + deadline.bound(self.config.request_timeout),
@@ -123,8 +132,8 @@ impl<'c> Transport<'c> {
                 tls.conn.complete_io(&mut tls.sock).map(|_| ())
             });
             if let Err(e) = step {
-                return Err(if let Some(tls_error) = rustls_error(&e) {
-                    Error::new(Stage::Tls, ErrorKind::Tls(tls_error))
+                return Err(if let Some(error) = rustls_error(&e) {
+                    tls_error(error)
                 } else if Instant::now() >= timed.end {
                     self.deadline_error(Stage::Tls, deadline)
                 } else {
@@ -143,7 +152,7 @@ impl<'c> Transport<'c> {
                     ErrorKind::Protocol("the server presented no certificate".into()),
                 )
             })?;
-        let channel_binding = channel_binding(certificate.as_ref());
+        let channel_binding = ext_tls::tls_server_end_point(certificate.as_ref());
         self.connections += 1;
         log::debug!(
             "winrm: TLS to {} established ({:?})",
