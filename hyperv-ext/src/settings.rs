@@ -202,7 +202,7 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
             _ => Err("expected ntlm or basic".to_owned()),
         })
         .unwrap_or(winrm::Auth::Ntlm);
-    let tls = tls_trust(d);
+    let (trust, tls) = tls_trust(d);
     // Never used: finish() fails when url was missing or invalid.
     let endpoint = endpoint.unwrap_or_else(|| winrm::Endpoint {
         scheme: winrm::Scheme::Https,
@@ -213,6 +213,8 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
     WinrmTarget {
         config: winrm::Config::new(endpoint, auth, username, password, tls),
         defaulted,
+        trust,
+        origin: address_origin(d.payload(), true),
     }
 }
 
@@ -220,7 +222,7 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
 /// ([`ext_tls::Trust::from_settings`]): the pinned certificate, else nobody checked
 /// (`verify_tls_certificate=false`, warned about), else the CA certificate, else the system's
 /// store.
-fn tls_trust(d: &mut DetailReader) -> ext_tls::ClientTls {
+fn tls_trust(d: &mut DetailReader) -> (ext_tls::Trust, ext_tls::ClientTls) {
     let verify = d
         .optional_with(&VERIFY_TLS_CERTIFICATE, |s| {
             match s.to_ascii_lowercase().as_str() {
@@ -245,10 +247,10 @@ fn tls_trust(d: &mut DetailReader) -> ext_tls::ClientTls {
         );
     }
     match ext_tls::ClientTls::new(&trust) {
-        Ok(tls) => tls,
+        Ok(tls) => (trust, tls),
         Err(e) => {
             d.reject(&CA_CERTIFICATE, e.message_for("it"));
-            insecure()
+            (ext_tls::Trust::Insecure, insecure())
         }
     }
 }
@@ -292,17 +294,17 @@ fn ssh_connection(d: &mut DetailReader) -> Target {
     Target {
         host,
         port: url_port.or(port).unwrap_or(DEFAULT_SSH_PORT),
-        origin: address_origin(d.payload()),
+        origin: address_origin(d.payload(), false),
         username,
         credential,
         host_key: host_key_policy(d),
     }
 }
 
-/// Where the SSH address comes from, as messages name it: `url 'hv1' (host detail) and the
-/// default port`, `url 'hv1:2222' (host detail)`, or `url 'hv1' (host detail) and port
-/// '2222' (extension detail)`.
-pub fn address_origin(payload: &Payload) -> String {
+/// Where the host's address comes from, as messages name it: `url 'hv1' (host detail) and
+/// the default port`, `url 'hv1:2222' (host detail)`, or (SSH) `url 'hv1' (host detail) and
+/// port '2222' (extension detail)`. Over WinRM the port is only ever in `url`.
+pub fn address_origin(payload: &Payload, winrm: bool) -> String {
     let named = |detail: &Detail| {
         payload.lookup(detail).map(|f| {
             (
@@ -314,12 +316,30 @@ pub fn address_origin(payload: &Payload) -> String {
     let Some((url, value)) = named(&URL) else {
         return "no url detail".into();
     };
-    let url_has_port = validate::ssh_url(&value).is_ok_and(|(_, port)| port.is_some());
+    let url_has_port = if winrm {
+        winrm_url_names_port(&value)
+    } else {
+        validate::ssh_url(&value).is_ok_and(|(_, port)| port.is_some())
+    };
     match named(&PORT) {
         _ if url_has_port => url,
+        _ if winrm => format!("{url} and the default port"),
         Some((port, _)) => format!("{url} and {port}"),
         None => format!("{url} and the default port"),
     }
+}
+
+/// Whether a WinRM `url` (`hv1`, `hv1:5986`, `https://[::1]:5986/wsman`) names its port.
+fn winrm_url_names_port(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
+        // A bare IPv6 address has colons and no port.
+        None if authority.matches(':').count() == 1 => authority.rsplit_once(':').map(|p| p.1),
+        None => None,
+    };
+    port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn private_key(value: &str) -> PrivateKey {
@@ -548,7 +568,10 @@ mod tests {
     fn origin(host: serde_json::Value, extension: serde_json::Value) -> String {
         let payload =
             serde_json::json!({"externaldetails": {"host": host, "extension": extension}});
-        address_origin(&Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap())
+        address_origin(
+            &Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap(),
+            false,
+        )
     }
 
     #[test]
@@ -567,6 +590,33 @@ mod tests {
             "url 'hv1' (host detail) and port '2222' (extension detail)"
         );
         assert_eq!(origin(json!({}), json!({})), "no url detail");
+    }
+
+    #[test]
+    fn a_winrm_address_names_its_port_only_in_url() {
+        let winrm = |url: &str| {
+            let payload = serde_json::json!({"externaldetails": {"host": {"url": url}}});
+            address_origin(
+                &Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap(),
+                true,
+            )
+        };
+        for (url, named) in [
+            ("hv1", false),
+            ("hv1:15986", true),
+            ("https://hv1/wsman", false),
+            ("https://hv1:15986/wsman", true),
+            ("[::1]:5986", true),
+            ("::1", false),
+            ("https://[::1]/wsman", false),
+        ] {
+            let expected = if named {
+                format!("url '{url}' (host detail)")
+            } else {
+                format!("url '{url}' (host detail) and the default port")
+            };
+            assert_eq!(winrm(url), expected);
+        }
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub enum Step {
 /// Why a server was trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
-    /// Its fingerprint is pinned in the settings.
+    /// Its fingerprint is pinned in the settings (`host_key_fingerprint`, `tls_fingerprint`).
     Pinned,
     /// A known_hosts file lists its key.
     Listed { path: PathBuf },
@@ -77,9 +77,9 @@ pub enum Trust {
     FirstUse { path: PathBuf, recorded: bool },
     /// The settings turned verification off.
     Unverified,
-    /// A TLS certificate passed the check the settings chose (a pinned fingerprint, a CA, the
-    /// system's store, or none when they turned it off).
-    Certificate,
+    /// A TLS certificate chains to a trusted CA, and names the host: `by` says whose
+    /// certificates were trusted (`CA file '/etc/...' (ca_certificate)`, the system's store).
+    Issued { by: String },
 }
 
 /// Hears how far a run gets.

@@ -14,20 +14,36 @@ pub struct WinrmTarget {
     /// The transport was not chosen by a `transport` detail but because no SSH detail was
     /// set; said in connection errors, for operators who meant SSH.
     pub defaulted: bool,
+    /// Whose certificates `config.tls` trusts, for `check` to say.
+    pub trust: ext_tls::Trust,
+    /// Where the address comes from (`url 'hv1' (host detail) and the default port`).
+    pub origin: String,
 }
 
-/// A failed WinRM run, with what to set when the operator can fix it.
+/// A failed WinRM run as the operator reads it: what went wrong, where (the URL and the
+/// details it came from), and what to set when the operator can fix it.
 #[derive(Debug)]
 pub struct WinrmFailure {
     pub error: winrm::Error,
+    url: String,
+    origin: String,
     hint: Option<&'static str>,
 }
 
 impl std::fmt::Display for WinrmFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.error.fmt(f)?;
+        let (error, url, origin) = (&self.error, &self.url, &self.origin);
+        if error.stage <= winrm::Stage::Tls {
+            // Not connected, or not to a trusted server: say how this host is reached.
+            write!(
+                f,
+                "{error}; hyperv-ext connects to this host over WinRM at {url}, from {origin}"
+            )?;
+        } else {
+            write!(f, "{error}; WinRM to {url}, from {origin}")?;
+        }
         if let Some(hint) = self.hint {
-            write!(f, "; {hint}")?;
+            write!(f, ": {hint}")?;
         }
         Ok(())
     }
@@ -96,7 +112,8 @@ impl Transport for WinrmTarget {
     }
 
     /// The WinRM client tells no steps as it goes: they are told afterwards, as far as the
-    /// stage a failure stopped at shows they passed (no peer address, no fingerprint).
+    /// stage a failure stopped at shows they passed (without the peer's address), with the
+    /// certificate the server presented and whose certificates trusted it.
     fn run_with_progress(
         &self,
         command: &CommandLine,
@@ -116,8 +133,17 @@ impl Transport for WinrmTarget {
         }
         if passed(Stage::Tls) {
             progress.step(Step::ServerTrusted {
-                fingerprint: None,
-                trust: Trust::Certificate,
+                fingerprint: self.config.tls.peer().map(|p| p.fingerprint.to_string()),
+                trust: match &self.trust {
+                    ext_tls::Trust::Pinned(_) => Trust::Pinned,
+                    ext_tls::Trust::Insecure => Trust::Unverified,
+                    ext_tls::Trust::Ca(ca) => Trust::Issued {
+                        by: format!("{ca} (ca_certificate)"),
+                    },
+                    ext_tls::Trust::System(_) => Trust::Issued {
+                        by: "the system's trust store".into(),
+                    },
+                },
             });
         }
         if passed(Stage::Authenticate) {
@@ -153,7 +179,15 @@ impl Transport for WinrmTarget {
                     Sent::No
                 };
                 let hint = hint(&error, self.defaulted);
-                Err(TransportError::new(sent, WinrmFailure { error, hint }))
+                Err(TransportError::new(
+                    sent,
+                    WinrmFailure {
+                        error,
+                        url: self.config.endpoint.url(),
+                        origin: self.origin.clone(),
+                        hint,
+                    },
+                ))
             }
         }
     }

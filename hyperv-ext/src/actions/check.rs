@@ -2,8 +2,8 @@
 //! probe, the summary first; exit 0 whenever the check could run, failed probes included).
 //!
 //! One connection and one PowerShell start, as for every action: the transport reports each
-//! step it passes (TCP, the server's key, authentication), then the read-only `check` script
-//! answers every remote fact at once. A probe that could not run because an earlier one
+//! step it passes (TCP, the server's key or certificate, authentication), then the read-only
+//! `check` script answers every remote fact at once. A probe that could not run because an earlier one
 //! failed, or because the deadline came first, is `skip` with the reason. Nothing is changed
 //! anywhere: the script only reads (the test host proves it for every run), and a host key
 //! trusted on first use is not recorded.
@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 
 use ext_sdk::check::{Report, Verdict, probe_log_file};
+use ext_sdk::tcp::ConnectError;
 use ext_sdk::{Detail, DetailsError, HostPort, Invocation, Level, Payload, Response};
 use hyperv_protocol::call::CHECK;
 use hyperv_protocol::data::CheckData;
@@ -22,6 +23,7 @@ use crate::settings;
 use crate::ssh::{HostKeyError, SshError, SshFailure};
 use crate::transport::{Connector, Progress, Step, TransportError, Trust};
 use crate::validate;
+use crate::winrm::WinrmFailure;
 
 /// The template disk and the ISO: template details in a deploy; for a check run on a host
 /// (where CloudStack sends no template), parameters of the check action.
@@ -33,6 +35,8 @@ const ISO_PATH: Detail = Detail::new("iso_path", &[Level::VirtualMachine, Level:
 
 /// What the docs call the section on the host's SSH server.
 const OPENSSH_DOC: &str = "docs/hyperv-ext.md, 'Enabling the OpenSSH server'";
+/// And on its WinRM listener.
+const WINRM_DOC: &str = "docs/hyperv-ext.md, 'Choosing the transport'";
 
 pub(super) fn check(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response> {
     let mut report = Report::new();
@@ -163,7 +167,7 @@ fn probe_remotely(
 ) -> Remote {
     let mut d = inv.payload.details();
     let host = hosts.transport(settings::connection(&mut d));
-    let identity = identity_probe(host.name());
+    let identity = Identity::of(host.name());
     if let Err(problems) = d.finish()
         && !only_the_host_key_is_missing(&problems)
     {
@@ -173,7 +177,7 @@ fn probe_remotely(
             "set the missing or invalid details (docs/hyperv-ext.md, 'Settings')",
         );
         let why = "not probed: the connection details are incomplete";
-        for probe in ["tcp", identity, "authentication", "powershell"] {
+        for probe in ["tcp", identity.probe, "authentication", "powershell"] {
             report.skip(probe, why);
         }
         return Remote::NotProbed(why.into());
@@ -193,7 +197,7 @@ fn probe_remotely(
             port: Some(host.port()),
         }
         .to_string(),
-        origin: settings::address_origin(&inv.payload),
+        origin: settings::address_origin(&inv.payload, host.name() != "SSH"),
         transport: host.name(),
         identity,
         user: host.username().to_owned(),
@@ -269,30 +273,70 @@ struct Place {
     address: String,
     origin: String,
     transport: &'static str,
-    /// The row about the server's identity: `host key` (SSH), `certificate` (TLS).
-    identity: &'static str,
+    identity: &'static Identity,
     user: String,
 }
 
-fn identity_probe(transport: &str) -> &'static str {
-    if transport == "SSH" {
-        "host key"
-    } else {
-        "certificate"
+/// How the server proves who it is, in the words of one transport's settings.
+struct Identity {
+    /// The row: `host key` (SSH), `certificate` (WinRM's TLS).
+    probe: &'static str,
+    /// The detail that pins it.
+    pin: &'static str,
+    /// The setting that turns the check off.
+    off: &'static str,
+    /// Where to read the fingerprint on the host, to compare.
+    on_host: &'static str,
+}
+
+const HOST_KEY: Identity = Identity {
+    probe: "host key",
+    pin: "host_key_fingerprint",
+    off: "host_key_check=off",
+    on_host: "the host's own key (on the host: ssh-keygen -lf \
+              C:\\ProgramData\\ssh\\ssh_host_ed25519_key.pub)",
+};
+
+const CERTIFICATE: Identity = Identity {
+    probe: "certificate",
+    pin: "tls_fingerprint",
+    off: "verify_tls_certificate=false",
+    on_host: "the fingerprint of the host's WinRM certificate (on the host: \
+              docs/hyperv-windows-checklist.md, step 6b)",
+};
+
+impl Identity {
+    fn of(transport: &str) -> &'static Identity {
+        if transport == "SSH" {
+            &HOST_KEY
+        } else {
+            &CERTIFICATE
+        }
+    }
+
+    /// What to pin after comparing: the key or certificate the server presented.
+    fn compare_and_pin(&self, fingerprint: &str) -> String {
+        format!(
+            "compare {fingerprint} with {} and pin it: {}={fingerprint}",
+            self.on_host, self.pin
+        )
     }
 }
 
-/// The tcp, host key and authentication rows; `error` is the transport's failure, if any.
-/// Returns the probe that failed (the later ones are skipped), `None` when all passed.
+/// The tcp, identity (host key or certificate) and authentication rows; `error` is the
+/// transport's failure, if any. Returns the probe that failed (the later ones are skipped),
+/// `None` when all passed.
 fn connection_rows(
     report: &mut Report,
     at: &Place,
     steps: &Steps,
     error: Option<&TransportError>,
 ) -> Option<&'static str> {
-    let failure = error.map(|e| (e.to_string(), ssh_error(e)));
+    let found = || error.map(ToString::to_string).unwrap_or_default();
+    let cause = error.map_or(Cause::Other, Cause::of);
     // Without an error the command ran, so every step passed, reported or not.
     let passed = |step: bool| step || error.is_none();
+    let identity = at.identity;
 
     if passed(steps.connected.is_some()) {
         // The address the name resolved to, when it says more than the address itself.
@@ -311,50 +355,48 @@ fn connection_rows(
             ),
         );
     } else {
-        let (found, ssh) = failure.clone().unwrap_or_default();
-        let fix = match ssh {
-            Some(SshError::Resolve { .. }) => {
-                "set url to the host's DNS name or IP address".to_owned()
-            }
+        let port = port_of(&at.address);
+        let fix = match cause {
+            Cause::Resolve => "set url to the host's DNS name or IP address".to_owned(),
             _ if at.transport == "SSH" => format!(
-                "start the host's OpenSSH server and let TCP port {} in through its firewall \
-                 ({OPENSSH_DOC})",
-                port_of(&at.address)
+                "start the host's OpenSSH server and let TCP port {port} in through its \
+                 firewall ({OPENSSH_DOC})"
             ),
             _ => format!(
-                "enable {} on the host and let TCP port {} in through its firewall \
-                 (docs/hyperv-ext.md)",
-                at.transport,
-                port_of(&at.address)
+                "enable WinRM's HTTPS listener on the host (winrm quickconfig \
+                 -transport:https) and let TCP port {port} in through its firewall \
+                 ({WINRM_DOC}); or, to reach it over SSH, set transport=ssh"
             ),
         };
-        report.fail("tcp", found, fix);
-        skip_all(report, &[at.identity, "authentication"], "tcp");
+        report.fail("tcp", found(), fix);
+        skip_all(report, &[identity.probe, "authentication"], "tcp");
         return Some("tcp");
     }
 
     match &steps.trusted {
         Some((fingerprint, trust)) => {
-            identity_row(report, at.identity, fingerprint.as_deref(), trust);
+            identity_row(report, identity, fingerprint.as_deref(), trust);
         }
         None if error.is_none() => {
-            report.ok(at.identity, "the server was trusted (the check ran)");
+            report.ok(identity.probe, "the server was trusted (the check ran)");
         }
         None => {
-            let (found, ssh) = failure.clone().unwrap_or_default();
-            let fix = match ssh {
-                Some(SshError::HostKey(e)) => host_key_fix(e),
+            let fix = match cause {
+                Cause::HostKey(e) => host_key_fix(e),
+                Cause::Certificate(Some(peer)) => certificate_fix(peer),
                 _ if at.transport == "SSH" => format!(
                     "check that the host's OpenSSH server is what listens on {} ({OPENSSH_DOC})",
                     at.address
                 ),
-                _ => "set certificate_fingerprint (the SHA-256 of the host's certificate) or \
-                      ca_certificate (docs/hyperv-ext.md)"
-                    .to_owned(),
+                _ => format!(
+                    "check that the host's WinRM HTTPS listener is what listens on {} \
+                     ({WINRM_DOC})",
+                    at.address
+                ),
             };
-            report.fail(at.identity, found, fix);
-            skip_all(report, &["authentication"], at.identity);
-            return Some(at.identity);
+            report.fail(identity.probe, found(), fix);
+            skip_all(report, &["authentication"], identity.probe);
+            return Some(identity.probe);
         }
     }
 
@@ -366,14 +408,16 @@ fn connection_rows(
         report.ok("authentication", format!("as '{}'{how}", at.user));
         None
     } else {
-        let (found, _) = failure.clone().unwrap_or_default();
-        report.fail(
-            "authentication",
-            found,
+        let fix = if at.transport == "SSH" {
             "check username and password or private_key; an administrator's public key \
              belongs in C:\\ProgramData\\ssh\\administrators_authorized_keys, readable only by \
-             Administrators and SYSTEM (docs/hyperv-ext.md, 'Enabling the OpenSSH server')",
-        );
+             Administrators and SYSTEM (docs/hyperv-ext.md, 'Enabling the OpenSSH server')"
+        } else {
+            "check username (user, HOST\\user, DOMAIN\\user or user@domain) and password; a \
+             local administrator other than the built-in one also needs \
+             LocalAccountTokenFilterPolicy=1 (docs/hyperv-ext.md, 'Choosing the transport')"
+        };
+        report.fail("authentication", found(), fix);
         Some("authentication")
     }
 }
@@ -389,21 +433,36 @@ fn skip_all(report: &mut Report, probes: &[&str], after: &str) {
     }
 }
 
-/// The SSH error inside a transport failure, when the transport is SSH.
-fn ssh_error(error: &TransportError) -> Option<&SshError> {
-    error
-        .error()
-        .downcast_ref::<SshFailure>()
-        .map(|failure| &failure.error)
+/// What in a transport's failure decides the fix.
+enum Cause<'e> {
+    /// The host's name did not resolve.
+    Resolve,
+    /// The SSH host key was refused.
+    HostKey(&'e HostKeyError),
+    /// The TLS handshake failed, with what the server presented (if it got that far).
+    Certificate(Option<&'e ext_tls::PeerCertificate>),
+    Other,
 }
 
-/// What to pin after comparing: the key the server presented.
-fn compare_and_pin(fingerprint: &str) -> String {
-    format!(
-        "compare {fingerprint} with the host's own key (on the host: ssh-keygen -lf \
-         C:\\ProgramData\\ssh\\ssh_host_ed25519_key.pub) and pin it: \
-         host_key_fingerprint={fingerprint}"
-    )
+impl<'e> Cause<'e> {
+    fn of(error: &'e TransportError) -> Cause<'e> {
+        let inner = error.error();
+        if let Some(ssh) = inner.downcast_ref::<SshFailure>() {
+            return match &ssh.error {
+                SshError::Resolve { .. } => Cause::Resolve,
+                SshError::HostKey(e) => Cause::HostKey(e),
+                _ => Cause::Other,
+            };
+        }
+        if let Some(winrm) = inner.downcast_ref::<WinrmFailure>() {
+            return match &winrm.error.kind {
+                winrm::ErrorKind::Connect(ConnectError::Resolve { .. }) => Cause::Resolve,
+                winrm::ErrorKind::Tls(failure) => Cause::Certificate(failure.peer.as_ref()),
+                _ => Cause::Other,
+            };
+        }
+        Cause::Other
+    }
 }
 
 fn host_key_fix(error: &HostKeyError) -> String {
@@ -417,29 +476,40 @@ fn host_key_fix(error: &HostKeyError) -> String {
         (HostKeyError::Mismatch { .. } | HostKeyError::Changed { .. }, Some(fingerprint)) => {
             format!(
                 "if the host was reinstalled or its key renewed, {}",
-                compare_and_pin(fingerprint.as_str())
+                HOST_KEY.compare_and_pin(fingerprint.as_str())
             )
         }
-        (_, Some(fingerprint)) => compare_and_pin(fingerprint.as_str()),
+        (_, Some(fingerprint)) => HOST_KEY.compare_and_pin(fingerprint.as_str()),
         (_, None) => "set host_key_fingerprint to the host's key fingerprint".into(),
+    }
+}
+
+fn certificate_fix(peer: &ext_tls::PeerCertificate) -> String {
+    let fingerprint = peer.fingerprint.to_string();
+    match &peer.refusal {
+        Some(ext_tls::Refusal::NotPinned { .. }) => format!(
+            "if the host's WinRM certificate was renewed, {}",
+            CERTIFICATE.compare_and_pin(&fingerprint)
+        ),
+        _ => format!(
+            "{}; or set ca_certificate to the CA that issued it (a PEM file, or the PEM itself)",
+            CERTIFICATE.compare_and_pin(&fingerprint)
+        ),
     }
 }
 
 fn identity_row(
     report: &mut Report,
-    probe: &str,
+    identity: &Identity,
     fingerprint: Option<&str>,
     trust: &Trust,
 ) -> Verdict {
+    let probe = identity.probe;
     let Some(fingerprint) = fingerprint else {
-        return report.ok(
-            probe,
-            "the server passed the check its settings choose (a pinned fingerprint, a CA, the \
-             system's trust store, or none)",
-        );
+        return report.ok(probe, "the server passed the check its settings choose");
     };
     match trust {
-        Trust::Pinned => report.ok(probe, format!("{fingerprint} matches host_key_fingerprint")),
+        Trust::Pinned => report.ok(probe, format!("{fingerprint} matches {}", identity.pin)),
         Trust::Listed { path } => report.ok(
             probe,
             format!("{fingerprint} is listed in {}", path.display()),
@@ -456,16 +526,19 @@ fn identity_row(
                     " at the first action (check records nothing)"
                 }
             ),
-            compare_and_pin(fingerprint),
+            identity.compare_and_pin(fingerprint),
         ),
         Trust::Unverified => report.warn(
             probe,
-            format!("not verified (host_key_check=off); the server presented {fingerprint}"),
-            compare_and_pin(fingerprint),
+            format!(
+                "not verified ({}); the server presented {fingerprint}",
+                identity.off
+            ),
+            identity.compare_and_pin(fingerprint),
         ),
-        Trust::Certificate => report.ok(
+        Trust::Issued { by } => report.ok(
             probe,
-            format!("the server's certificate {fingerprint} was trusted"),
+            format!("{fingerprint}, valid for this host name and issued by {by}"),
         ),
     }
 }
@@ -479,7 +552,7 @@ fn command_row(report: &mut Report, at: &Place, error: &CommandError) {
     );
     skip_all(
         report,
-        &[at.identity, "authentication", "powershell"],
+        &[at.identity.probe, "authentication", "powershell"],
         "tcp",
     );
 }
