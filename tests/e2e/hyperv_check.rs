@@ -611,50 +611,227 @@ fn only_an_unreadable_payload_is_an_error() {
     assert_eq!(table.cost, Cost::NONE);
 }
 
-/// Over WinRM (upstream's details: no SSH detail set), the rows follow the WinRM stages: the
-/// TLS certificate in place of the host key, NTLM for the authentication.
+// Over WinRM: upstream's details (no SSH detail set) with the test CA as ca_certificate; the
+// identity row is `certificate`, authentication is NTLM.
+
+/// The certificate the WinRM peer presents, as the rows print it (`AB:CD:...`).
+fn presented(hv: &Hv) -> String {
+    let sha: ext_tls::Fingerprint = hv.host.info.winrm.winrm_certificate_sha256.parse().unwrap();
+    sha.to_string()
+}
+
+/// `payload` with host details changed: `null` removes one.
+fn with_host(hv: &Hv, change: Value) -> Value {
+    hv.with_host(&payload(hv), |h| {
+        for (k, v) in change.as_object().unwrap() {
+            if v.is_null() {
+                h.as_object_mut().unwrap().remove(k);
+            } else {
+                h[k] = v.clone();
+            }
+        }
+    })
+}
+
 #[test]
-fn over_winrm_the_certificate_and_ntlm_rows_say_where_a_run_stopped() {
+fn over_winrm_a_healthy_host_passes_every_probe_in_one_shell() {
     let hv = Hv::start_winrm();
     let table = check(&hv, &payload(&hv), "60");
     assert_eq!(table.cost, Cost::ONE);
-    assert_eq!(table.result("summary"), "ok", "{:#?}", table.rows);
-    let w = hv.host.info.winrm.clone();
-    assert!(
-        table.found("tcp").starts_with(&format!(
-            "reached {}:5986 for WinRM; address from url '{}' (host detail)",
-            w.winrm_host, w.winrm_host
-        )),
-        "{}",
-        table.found("tcp")
+    assert_eq!(
+        table.found("summary"),
+        "12 probes: 12 ok, 0 warn, 0 fail, 0 skip",
+        "{:#?}",
+        table.rows
     );
-    assert_eq!(table.result("certificate"), "ok");
+    let w = hv.host.info.winrm.clone();
+    assert_eq!(
+        table.found("tcp"),
+        format!(
+            "reached {}:5986 for WinRM; address from url '{}' (host detail) and the default \
+             port",
+            w.winrm_host, w.winrm_host
+        )
+    );
+    assert_eq!(
+        table.found("certificate"),
+        format!(
+            "{}, valid for this host name and issued by CA file '{}' (ca_certificate)",
+            presented(&hv),
+            w.winrm_ca_certificate
+        )
+    );
     assert_eq!(
         table.found("authentication"),
         format!("as '{}' by NTLM", w.winrm_username)
     );
-    let shells = hv.host.winrm_counters();
-    assert!(shells.open_shells.is_empty(), "{shells:?}");
+    assert!(
+        table.found("vhd_path").contains("Modify"),
+        "{:?}",
+        table.rows
+    );
+    // One shell, one command, deleted; the script got the folders and files asked about.
+    let c = hv.host.winrm_counters();
+    assert_eq!((c.shells_created, c.commands), (1, 1), "{c:?}");
+    assert!(c.open_shells.is_empty(), "{c:?}");
+    let launch = hv.state().launches.pop().unwrap();
+    assert_eq!(launch.data["vhd_path"], json!(hv.host.info.vhd_path));
+    assert_eq!(launch.outcome, "ok");
+}
 
-    let mut p = payload(&hv);
-    p["externaldetails"]["host"]["password"] = json!("Wrong-Password-9");
-    let table = check(&hv, &p, "30");
-    assert_eq!(table.result("certificate"), "ok");
-    assert_eq!(table.result("authentication"), "fail");
+#[test]
+fn over_winrm_a_pinned_or_unchecked_certificate_shows_its_fingerprint() {
+    let hv = Hv::start_winrm();
+    let fingerprint = presented(&hv);
+    let pinned = with_host(
+        &hv,
+        json!({"ca_certificate": null, "tls_fingerprint": fingerprint}),
+    );
+    let table = check(&hv, &pinned, "60");
+    assert_eq!(table.result("summary"), "ok", "{:#?}", table.rows);
+    assert_eq!(
+        table.found("certificate"),
+        format!("{fingerprint} matches tls_fingerprint")
+    );
+
+    let unchecked = with_host(
+        &hv,
+        json!({"ca_certificate": null, "verify_tls_certificate": "false"}),
+    );
+    let table = check(&hv, &unchecked, "60");
+    assert_eq!(table.cost, Cost::ONE);
+    assert_eq!(table.result("certificate"), "warn");
+    assert_eq!(
+        table.found("certificate"),
+        format!("not verified (verify_tls_certificate=false); the server presented {fingerprint}")
+    );
     assert!(
         table
-            .found("authentication")
-            .contains("rejected the credentials (NTLM)")
+            .fix("certificate")
+            .ends_with(&format!("and pin it: tls_fingerprint={fingerprint}")),
+        "{}",
+        table.fix("certificate")
+    );
+    assert_eq!(table.result("authentication"), "ok");
+}
+
+#[test]
+fn over_winrm_an_untrusted_or_wrongly_pinned_certificate_fails_before_any_credential() {
+    let hv = Hv::start_winrm();
+    let w = hv.host.info.winrm.clone();
+    let fingerprint = presented(&hv);
+    let wrong_pin = "AB:".repeat(31) + "AB";
+    let cases = [
+        (
+            json!({"ca_certificate": w.winrm_other_ca_certificate}),
+            "not issued by a certificate of the CA file",
+            "set ca_certificate to the CA that issued it",
+        ),
+        (
+            json!({"ca_certificate": null}),
+            "not issued by a certificate authority of the system trust store",
+            "set ca_certificate to the CA that issued it",
+        ),
+        (
+            json!({"ca_certificate": null, "tls_fingerprint": wrong_pin}),
+            "not the pinned AB:AB:",
+            "if the host's WinRM certificate was renewed, compare",
+        ),
+    ];
+    for (i, (change, why, fix)) in (1u64..).zip(cases) {
+        let table = check(&hv, &with_host(&hv, change.clone()), "30");
+        assert_eq!(table.result("tcp"), "ok", "{change}");
+        assert_eq!(table.result("certificate"), "fail", "{change}");
+        let found = table.found("certificate");
+        for needle in [
+            format!("the TLS handshake with {}:5986 failed", w.winrm_host),
+            why.to_owned(),
+            format!("fingerprint {fingerprint}"),
+            "no credential was sent".to_owned(),
+            format!(
+                "hyperv-ext connects to this host over WinRM at https://{}:5986/wsman, from url",
+                w.winrm_host
+            ),
+        ] {
+            assert!(found.contains(&needle), "{change}: {needle}: {found}");
+        }
+        let fixed = table.fix("certificate");
+        assert!(fixed.contains(fix), "{change}: {fixed}");
+        assert!(
+            fixed.contains(&format!("tls_fingerprint={fingerprint}")),
+            "{change}: {fixed}"
+        );
+        assert!(fixed.contains("step 6b"), "{change}: {fixed}");
+        assert_eq!(table.with("skip")[..2], ["authentication", "powershell"]);
+        assert_eq!(table.cost.launches, 0);
+        // The peer refused nothing and heard nothing: the client broke off the handshake.
+        let c = hv.host.winrm_counters_when(|c| c.tls_failures >= i);
+        assert_eq!((c.tls_failures, c.requests), (i, 0), "{change}: {c:?}");
+    }
+}
+
+#[test]
+fn over_winrm_a_wrong_password_fails_authentication_and_starts_nothing() {
+    let hv = Hv::start_winrm();
+    let table = check(
+        &hv,
+        &with_host(&hv, json!({"password": "Wrong-Password-9"})),
+        "30",
+    );
+    assert_eq!(table.result("tcp"), "ok");
+    assert_eq!(table.result("certificate"), "ok");
+    assert_eq!(table.result("authentication"), "fail");
+    let found = table.found("authentication");
+    assert!(found.contains("rejected the credentials (NTLM)"), "{found}");
+    assert!(
+        found.contains(&format!(
+            "WinRM to https://{}:5986/wsman",
+            hv.host.info.winrm.winrm_host
+        )),
+        "{found}"
+    );
+    assert!(!found.contains("Wrong-Password-9"), "{found}");
+    assert!(
+        table
+            .fix("authentication")
+            .contains("LocalAccountTokenFilterPolicy")
     );
     assert_eq!(table.result("powershell"), "skip");
+    for probe in HOST_ROWS {
+        assert_eq!(table.result(probe), "skip", "{probe}");
+    }
+    assert_eq!(table.cost.launches, 0);
+    let c = hv.host.winrm_counters();
+    assert_eq!((c.auth_failures, c.shells_created), (1, 0), "{c:?}");
+    assert!(!hv.scratch.log().contains("Wrong-Password-9"));
+}
 
-    let mut p = payload(&hv);
-    let host = p["externaldetails"]["host"].as_object_mut().unwrap();
-    host.remove("ca_certificate");
-    host.insert("certificate_fingerprint".into(), json!("ab".repeat(32)));
-    let table = check(&hv, &p, "30");
-    assert_eq!(table.result("tcp"), "ok");
-    assert_eq!(table.result("certificate"), "fail");
-    assert!(table.fix("certificate").contains("certificate_fingerprint"));
-    assert_eq!(table.result("authentication"), "skip");
+#[test]
+fn over_winrm_a_closed_port_names_the_url_and_what_to_enable() {
+    let hv = Hv::start_winrm();
+    let host = hv.host.info.winrm.winrm_host.clone();
+    let closed = std::net::TcpListener::bind((host.as_str(), 0)).unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("https://{host}:{port}/wsman");
+    let table = check(&hv, &with_host(&hv, json!({"url": url})), "30");
+    assert_eq!(table.cost, Cost::NONE);
+    assert_eq!(table.result("tcp"), "fail");
+    let found = table.found("tcp");
+    for needle in [
+        format!("cannot connect to {host}:{port}"),
+        format!(
+            "hyperv-ext connects to this host over WinRM at {url}, from url '{url}' (host detail)"
+        ),
+        "was chosen because no SSH detail is set".to_owned(),
+    ] {
+        assert!(found.contains(&needle), "{needle}: {found}");
+    }
+    let fix = table.fix("tcp");
+    assert!(fix.contains("winrm quickconfig -transport:https"), "{fix}");
+    assert!(fix.contains(&format!("TCP port {port}")), "{fix}");
+    assert_eq!(
+        table.with("skip")[..3],
+        ["certificate", "authentication", "powershell"]
+    );
 }

@@ -1,6 +1,6 @@
 //! What an action says when it cannot reach the host (issue 10 item 4): every connection,
-//! DNS, timeout and SSH error names the address and the details it came from, says that this
-//! host is reached over SSH, and is plain ASCII. The timeout is asserted in hyperv_transport
+//! DNS, timeout, SSH and WinRM error names the address and the details it came from, says
+//! which transport reaches this host, and is plain ASCII. The timeout is asserted in hyperv_transport
 //! (`a_server_that_never_answers_is_bounded_by_the_deadline`).
 
 use std::io::{Read, Write};
@@ -129,4 +129,38 @@ fn host_key_and_authentication_errors_name_the_address_and_its_details() {
             launches: 0
         }
     );
+}
+
+#[test]
+fn over_winrm_a_refused_connection_and_rejected_credentials_name_the_url_and_its_detail() {
+    let hv = Hv::start_winrm();
+    let host = hv.host.info.winrm.winrm_host.clone();
+    let closed = std::net::TcpListener::bind((host.as_str(), 0)).unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("https://{host}:{port}/wsman");
+    let err = status_error(&hv, "30", |h| h["url"] = json!(url));
+    assert!(
+        err.contains(&format!("WinRM: cannot connect to {host}:{port}: ")),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            "; hyperv-ext connects to this host over WinRM at {url}, from url '{url}' (host \
+             detail): WinRM (https, port 5986) was chosen because no SSH detail is set; set \
+             transport=ssh and host_key_fingerprint to use SSH"
+        )),
+        "{err}"
+    );
+
+    let err = status_error(&hv, "30", |h| h["password"] = json!("Wrong-Password-9"));
+    assert!(
+        err.contains(&format!(
+            "the WinRM service rejected the credentials (NTLM): check the username and \
+             password; WinRM to https://{host}:5986/wsman, from url '{host}' (host detail) and \
+             the default port"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("Wrong-Password-9"), "{err}");
 }
