@@ -194,9 +194,7 @@ fn a_healthy_host_passes_every_probe_in_one_read_only_run() {
 #[test]
 fn tcp_a_closed_port_or_an_unknown_name_names_the_address_and_its_details() {
     let hv = Hv::start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = e2e::closed_port("127.0.0.1");
     let mut p = payload(&hv);
     p["externaldetails"]["host"]["port"] = json!(port.to_string());
     let table = check(&hv, &p, "30");
@@ -810,9 +808,7 @@ fn over_winrm_a_wrong_password_fails_authentication_and_starts_nothing() {
 fn over_winrm_a_closed_port_names_the_url_and_what_to_enable() {
     let hv = Hv::start_winrm();
     let host = hv.host.info.winrm.winrm_host.clone();
-    let closed = std::net::TcpListener::bind((host.as_str(), 0)).unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = e2e::closed_port(&host);
     let url = format!("https://{host}:{port}/wsman");
     let table = check(&hv, &with_host(&hv, json!({"url": url})), "30");
     assert_eq!(table.cost, Cost::NONE);

@@ -24,9 +24,7 @@ fn status_error(hv: &Hv, timeout: &str, f: impl FnOnce(&mut serde_json::Value)) 
 #[test]
 fn a_refused_connection_names_the_address_its_details_and_ssh() {
     let hv = Hv::start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = e2e::closed_port("127.0.0.1");
     let err = status_error(&hv, "30", |h| h["port"] = json!(port.to_string()));
     assert!(
         err.starts_with(&format!(
@@ -135,9 +133,7 @@ fn host_key_and_authentication_errors_name_the_address_and_its_details() {
 fn over_winrm_a_refused_connection_and_rejected_credentials_name_the_url_and_its_detail() {
     let hv = Hv::start_winrm();
     let host = hv.host.info.winrm.winrm_host.clone();
-    let closed = std::net::TcpListener::bind((host.as_str(), 0)).unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = e2e::closed_port(&host);
     let url = format!("https://{host}:{port}/wsman");
     let err = status_error(&hv, "30", |h| h["url"] = json!(url));
     assert!(
