@@ -82,7 +82,7 @@ fn hint(error: &winrm::Error, defaulted: bool) -> Option<&'static str> {
             if defaulted =>
         {
             Some(
-                "WinRM (https, port 5986) was chosen because no SSH detail is set; set \
+                "WinRM was chosen because no SSH detail is set; set \
                  transport=ssh and host_key_fingerprint to use SSH",
             )
         }

@@ -143,7 +143,7 @@ fn over_winrm_a_refused_connection_and_rejected_credentials_name_the_url_and_its
     assert!(
         err.ends_with(&format!(
             "; hyperv-ext connects to this host over WinRM at {url}, from url '{url}' (host \
-             detail): WinRM (https, port 5986) was chosen because no SSH detail is set; set \
+             detail): WinRM was chosen because no SSH detail is set; set \
              transport=ssh and host_key_fingerprint to use SSH"
         )),
         "{err}"
