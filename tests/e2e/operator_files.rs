@@ -64,7 +64,10 @@ fn every_action_has_a_complete_example() {
             // run, the unreachable host as a failed row.
             if action == "check" {
                 assert_eq!(run.code, Some(0), "{exe} check: {doc}");
-                assert!(doc.to_string().contains("fail"), "{exe} check: {doc}");
+                assert!(
+                    doc.to_string().contains(connect_error),
+                    "{exe} check should report the closed port: {doc}"
+                );
                 continue;
             }
             match answered_without_connecting {

@@ -2,6 +2,7 @@
 //! connection), runs exactly one remote script, and turns the result into CloudStack's
 //! answer. Failure codes from the scripts become sentences here.
 
+mod check;
 mod explain;
 mod lifecycle;
 mod power;
@@ -29,8 +30,8 @@ use explain::explain;
 
 pub use status::power_state;
 
-/// Every action: CloudStack's own, then the custom actions with upstream's names and
-/// parameter names, which `--register` creates in CloudStack as declared here.
+/// Every action: CloudStack's own, then the custom actions (upstream's names and parameter
+/// names, then this project's), which `--register` creates in CloudStack as declared here.
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec::built_in("prepare"),
     ActionSpec::built_in("create"),
@@ -66,6 +67,16 @@ pub const ACTIONS: &[ActionSpec] = &[
     .parameters(&[Parameter::string(SNAPSHOT_NAME.key).required()]),
     ActionSpec::custom("Suspend", "Pause the running instance", 120),
     ActionSpec::custom("Resume", "Resume the paused instance", 120),
+    // The preflight (read-only): the optional paths probe a template disk or an ISO.
+    ActionSpec::custom(
+        "check",
+        "Check the host and its settings, read-only: a row per probe",
+        60,
+    )
+    .parameters(&[
+        Parameter::string(settings::TEMPLATE_PATH.key),
+        Parameter::string(settings::ISO_PATH.key),
+    ]),
 ];
 
 /// Dispatches one invocation; each host is reached over its transport (WinRM or SSH).
@@ -96,6 +107,7 @@ fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response>
         Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv, hosts),
         Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv, hosts),
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv, hosts),
+        Action::Custom(c) if c.is("check") => check::check(inv, hosts),
         other => Err(unsupported_action(other, ACTIONS)),
     }
 }
