@@ -18,14 +18,15 @@ venv=${CSEXT_VENV:-$repo/.venv}
 # (the shell builtin `times`, read in this shell: a subshell would see none of it).
 timing=$(mktemp)
 trap 'rm -f "$timing"' EXIT
+# Call `times >"$timing"` first, in this shell; this reads it.
 cpu_seconds() {
-  times >"$timing"
   awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }; printf "%.0f", t }' "$timing"
 }
 steps=()
 step_name="" step_wall=0 step_cpu=0
 step() {
   local cpu
+  times >"$timing"
   cpu=$(cpu_seconds)
   if [ -n "$step_name" ]; then
     steps+=("$(printf '%-34s %6d s wall %6d s CPU' "$step_name" $((SECONDS - step_wall)) $((cpu - step_cpu)))")
@@ -37,6 +38,7 @@ summary() {
   step ""
   echo "== time per step (CPU: user + system of the step's processes)"
   printf '%s\n' "${steps[@]}"
+  times >"$timing"
   printf '%-34s %6d s wall %6d s CPU\n' total "$SECONDS" "$(cpu_seconds)"
 }
 
