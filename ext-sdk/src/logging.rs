@@ -16,7 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::details::{Detail, Level};
+use crate::details::{Detail, Kind, Level};
 use crate::payload::Payload;
 use crate::redact;
 
@@ -31,14 +31,23 @@ pub const LOG_FILE: Detail = Detail::new(
     "log_file",
     &[Level::Host, Level::ResourceMap, Level::Extension],
 )
-.hint("path of the extension's log file");
+.kind(Kind::Path)
+.default_described("/var/log/cloudstack/management/extensions/<exe>.log; off for no log")
+.hint(
+    "path of the extension's log file (the CLOUDSTACK_EXT_LOG environment variable wins over it)",
+);
 
-/// Detail setting the log level (`error`, `warn`, `info`, `debug`, `trace`).
+/// The values of `log_level`.
+pub const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
+
+/// Detail setting the log level (`error`, `warn`, `info`, `debug`, `trace`, `off`).
 pub const LOG_LEVEL: Detail = Detail::new(
     "log_level",
     &[Level::Host, Level::ResourceMap, Level::Extension],
 )
-.hint("error, warn, info, debug or trace");
+.kind(Kind::Choice(LEVELS))
+.default_value("info")
+.hint("how much the log says (the RUST_LOG environment variable wins over it)");
 
 /// The details the SDK itself reads, beside each extension's own.
 pub const DETAILS: &[Detail] = &[LOG_FILE, LOG_LEVEL];
@@ -85,9 +94,7 @@ impl LogConfig {
                 let level = payload
                     .and_then(|p| p.lookup(&LOG_LEVEL))
                     .map(|f| f.value.to_ascii_lowercase())
-                    .filter(|l| {
-                        ["error", "warn", "info", "debug", "trace", "off"].contains(&l.as_str())
-                    })
+                    .filter(|l| LEVELS.contains(&l.as_str()))
                     .unwrap_or_else(|| "info".to_owned());
                 format!(
                     "warn,{}={level},ext_sdk={level}",

@@ -25,4 +25,5 @@ pub const META: Meta = Meta {
     version: env!("CARGO_PKG_VERSION"),
     about: "CloudStack orchestrator extension for Hyper-V (SSH + PowerShell)",
     actions: ACTIONS,
+    details: settings::DETAILS,
 };

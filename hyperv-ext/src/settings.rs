@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ext_sdk::{Detail, DetailReader, Level, Secret};
+use ext_sdk::{Detail, DetailReader, Kind, Level, Secret};
 
 use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
 use crate::validate;
@@ -17,53 +17,143 @@ const SHARED: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
 /// Template, service offering or instance details.
 const INSTANCE: &[Level] = &[Level::VirtualMachine];
 
-pub const URL: Detail =
-    Detail::new("url", HOST).hint("the Hyper-V host's SSH address: host or host:port");
-pub const PORT: Detail = Detail::new("port", SHARED).hint("SSH port, 22 by default");
+/// Every action that reaches the host (all but prepare and getconsole).
+const REMOTE: &[&str] = &[
+    "create",
+    "start",
+    "stop",
+    "reboot",
+    "delete",
+    "status",
+    "statuses",
+    "ListSnapshots",
+    "CreateSnapshot",
+    "RestoreSnapshot",
+    "DeleteSnapshot",
+    "Suspend",
+    "Resume",
+];
+const CREATE: &[&str] = &["create"];
+
+/// `host_key_check`'s values (`yes` and `no` as OpenSSH's StrictHostKeyChecking spells them).
+pub const HOST_KEY_CHECKS: &[&str] = &["strict", "accept-new", "off", "yes", "no"];
+/// `stop_mode`'s values.
+pub const STOP_MODES: &[&str] = &["graceful-then-turnoff", "graceful", "turnoff"];
+/// `template_type`'s values.
+pub const TEMPLATE_TYPES: &[&str] = &["template", "iso"];
+/// `generation`'s values.
+pub const GENERATIONS: &[&str] = &["1", "2"];
+/// `secure_boot`'s values (`true` and `false` too).
+pub const SECURE_BOOTS: &[&str] = &["off", "on", "on-uefi-ca", "true", "false"];
+
+pub const URL: Detail = Detail::new("url", HOST)
+    .kind(Kind::Format("host or host:port (IPv6 in brackets)"))
+    .required()
+    .used_by(REMOTE)
+    .hint("the Hyper-V host's SSH address: host or host:port");
+pub const PORT: Detail = Detail::new("port", SHARED)
+    .kind(Kind::Number)
+    .default_value("22")
+    .used_by(REMOTE)
+    .hint("SSH port, when url names none");
 pub const USERNAME: Detail = Detail::new("username", SHARED)
+    .required()
+    .used_by(REMOTE)
     .hint("SSH user with Hyper-V rights (member of Hyper-V Administrators or Administrators)");
 pub const PASSWORD: Detail = Detail::new("password", SHARED)
     .secret()
+    .required_when("unless private_key is set")
+    .used_by(REMOTE)
     .hint("the SSH password, or set private_key instead");
 /// A path on the management server, or the key itself; only the latter is a secret
-/// (registered for redaction when recognised), so a path stays readable in errors.
+/// (registered for redaction when it is read).
 pub const PRIVATE_KEY: Detail = Detail::new("private_key", SHARED)
-    .hint("path of an OpenSSH private key on the management server, or the key itself (PEM)");
-pub const PRIVATE_KEY_PASSPHRASE: Detail = Detail::new("private_key_passphrase", SHARED).secret();
-pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOST).hint(
-    "the host's SSH key fingerprint, SHA256:..., from 'ssh-keygen -lf' of its key; or set \
-     known_hosts, or host_key_check=accept-new to trust the key on first use",
-);
-pub const KNOWN_HOSTS: Detail =
-    Detail::new("known_hosts", SHARED).hint("an OpenSSH known_hosts file on the management server");
+    .kind(Kind::Format("path, or a PEM key"))
+    .used_by(REMOTE)
+    .hint("path of an OpenSSH private key on the management server, or the key itself (PEM; a secret then)");
+pub const PRIVATE_KEY_PASSPHRASE: Detail = Detail::new("private_key_passphrase", SHARED)
+    .secret()
+    .used_by(REMOTE)
+    .hint("the passphrase of private_key, when it has one");
+pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOST)
+    .kind(Kind::Format("SHA256:... fingerprint"))
+    .required_when("unless known_hosts or host_key_check=accept-new is set")
+    .used_by(REMOTE)
+    .hint(
+        "the host's SSH key fingerprint, SHA256:..., from 'ssh-keygen -lf' of its key; or set \
+         known_hosts, or host_key_check=accept-new to trust the key on first use",
+    );
+pub const KNOWN_HOSTS: Detail = Detail::new("known_hosts", SHARED)
+    .kind(Kind::Path)
+    .default_described("~/.ssh/known_hosts with host_key_check=accept-new")
+    .used_by(REMOTE)
+    .hint("an OpenSSH known_hosts file on the management server");
 pub const HOST_KEY_CHECK: Detail = Detail::new("host_key_check", SHARED)
-    .hint("strict (default), accept-new (trust on first use, recorded in known_hosts) or off");
+    .kind(Kind::Choice(HOST_KEY_CHECKS))
+    .default_value("strict")
+    .used_by(REMOTE)
+    .hint("strict, accept-new (trust on first use, recorded in known_hosts) or off");
 pub const SWITCH: Detail = Detail::new("network_switch", SHARED)
     .alias(&["network_bridge"])
+    .required()
+    .used_by(CREATE)
     .hint("the Hyper-V virtual switch VM NICs connect to (exact name)");
 pub const VHD_PATH: Detail = Detail::new("vhd_path", SHARED)
+    .kind(Kind::Format("Windows path"))
+    .required()
+    .used_by(&["create", "delete"])
     .hint("folder for VM disks on the host, e.g. D:\\Hyper-V\\Virtual Hard Disks");
 pub const VM_PATH: Detail = Detail::new("vm_path", SHARED)
+    .kind(Kind::Format("Windows path"))
+    .required()
+    .used_by(CREATE)
     .hint("folder for VM configurations on the host, e.g. D:\\Hyper-V");
-pub const STOP_MODE: Detail =
-    Detail::new("stop_mode", SHARED).hint("graceful-then-turnoff (default), graceful, or turnoff");
+pub const STOP_MODE: Detail = Detail::new("stop_mode", SHARED)
+    .kind(Kind::Choice(STOP_MODES))
+    .default_value("graceful-then-turnoff")
+    .used_by(&["stop", "reboot"])
+    .hint("how stop and reboot end a VM: ask the guest and power off if it does not stop, only ask, or only power off");
 pub const STOP_TIMEOUT: Detail = Detail::new("stop_timeout", SHARED)
-    .hint("seconds a graceful shutdown may take, 300 by default");
+    .kind(Kind::Number)
+    .default_value("300")
+    .used_by(&["stop", "reboot"])
+    .hint("seconds a graceful shutdown may take");
 
-pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", INSTANCE).hint("template or iso");
-pub const GENERATION: Detail =
-    Detail::new("generation", INSTANCE).hint("Hyper-V VM generation, 1 or 2");
+pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", INSTANCE)
+    .kind(Kind::Choice(TEMPLATE_TYPES))
+    .default_described("iso when only iso_path is set, else template")
+    .used_by(CREATE)
+    .hint("whether create copies a template disk or installs from an ISO");
+pub const GENERATION: Detail = Detail::new("generation", INSTANCE)
+    .kind(Kind::Choice(GENERATIONS))
+    .default_value("1")
+    .used_by(CREATE)
+    .hint("Hyper-V VM generation, 1 or 2");
 pub const TEMPLATE_PATH: Detail = Detail::new("template_path", INSTANCE)
+    .kind(Kind::Format("Windows path of a .vhdx or .vhd"))
+    .required_when("for template deploys")
+    .used_by(CREATE)
     .hint("the template disk (.vhdx or .vhd) on the host, copied for each VM");
-pub const ISO_PATH: Detail =
-    Detail::new("iso_path", INSTANCE).hint("the installer ISO on the host");
+pub const ISO_PATH: Detail = Detail::new("iso_path", INSTANCE)
+    .kind(Kind::Format("Windows path"))
+    .required_when("for ISO deploys")
+    .used_by(CREATE)
+    .hint("the installer ISO on the host");
 pub const VHD_SIZE_GB: Detail = Detail::new("vhd_size_gb", INSTANCE)
+    .kind(Kind::Number)
+    .required_when("for ISO deploys")
+    .used_by(CREATE)
     .hint("size in GiB of the empty disk created for an ISO install");
 pub const SECURE_BOOT: Detail = Detail::new("secure_boot", INSTANCE)
-    .hint("off (default), on (Windows guests) or on-uefi-ca (Linux guests); generation 2 only");
+    .kind(Kind::Choice(SECURE_BOOTS))
+    .default_value("off")
+    .used_by(CREATE)
+    .hint("off, on (Windows guests) or on-uefi-ca (Linux guests); generation 2 only");
 
 pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Parameter])
     .alias(&["snap_name"])
+    .required()
+    .used_by(&["CreateSnapshot", "RestoreSnapshot", "DeleteSnapshot"])
     .hint("the checkpoint's name (or its id)");
 
 /// Every detail this extension reads (the SDK's own, such as `log_file`, are in
@@ -347,4 +437,15 @@ pub fn instance(d: &mut DetailReader) -> Instance {
 
 pub fn snapshot_name(d: &mut DetailReader) -> String {
     d.required_with(&SNAPSHOT_NAME, validate::snapshot_name)
+}
+
+#[cfg(test)]
+mod declaration_tests {
+    #[test]
+    fn every_detail_is_declared_completely() {
+        assert_eq!(
+            ext_sdk::reference::problems(&crate::META),
+            Vec::<String>::new()
+        );
+    }
 }

@@ -35,6 +35,7 @@ const META: ext_sdk::Meta = ext_sdk::Meta {
     version: env!("CARGO_PKG_VERSION"),
     about: "CloudStack Orchestrator extension for Proxmox VE",
     actions: actions::ACTIONS,
+    details: settings::DETAILS,
 };
 
 fn main() -> std::process::ExitCode {
