@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use crate::lenient;
@@ -523,6 +523,9 @@ pub struct DetailsError {
     pub invalid: Vec<InvalidDetail>,
     /// Other input problems found while reading the details (a NIC without a MAC, ...).
     pub other: Vec<String>,
+    /// What may explain a missing detail: a misspelt or misplaced key of the payload
+    /// ([`crate::typos`]), e.g. "the host has 'netwrok_bridge': did you mean network_bridge?".
+    pub hints: Vec<String>,
 }
 
 impl fmt::Display for DetailsError {
@@ -539,6 +542,7 @@ impl fmt::Display for DetailsError {
                 .collect();
             parts.push(format!("missing required details: {}", list.join(", ")));
         }
+        parts.extend(self.hints.iter().cloned());
         if !params.is_empty() {
             let list: Vec<String> = params
                 .iter()
@@ -623,7 +627,13 @@ impl<'p> DetailReader<'p> {
         let found = self.payload.lookup(detail)?;
         match parse(&found.value) {
             Ok(v) => Some(v),
-            Err(problem) => {
+            Err(mut problem) => {
+                if let Some(choices) = detail.kind.choices()
+                    && !detail.secret
+                    && let Some(close) = crate::typos::suggest(&found.value, choices)
+                {
+                    let _ = write!(problem, "; did you mean {close}?");
+                }
                 self.invalid.push(InvalidDetail {
                     key: found.key,
                     level: found.level,
@@ -702,10 +712,20 @@ impl<'p> DetailReader<'p> {
         if self.has_problems() {
             let mut missing = self.missing;
             missing.dedup_by_key(|d| d.key);
+            let hints = if missing.is_empty() {
+                Vec::new()
+            } else {
+                crate::typos::scan(self.payload)
+                    .into_iter()
+                    .filter(|f| missing.iter().any(|d| f.explains(d)))
+                    .map(|f| f.as_hint())
+                    .collect()
+            };
             Err(DetailsError {
                 missing,
                 invalid: self.invalid,
                 other: self.other,
+                hints,
             })
         } else {
             Ok(())
@@ -802,6 +822,30 @@ mod tests {
         );
         assert!(!keys_are_unique(&[&[URL], &[PORT, URL]]), "a key twice");
         assert!(keys_are_unique(&[]));
+    }
+
+    #[test]
+    fn a_missing_detail_names_the_key_that_was_probably_meant() {
+        const BRIDGE: Detail = Detail::new("network_bridge", &[Level::Host]).hint("the bridge");
+        const NODE: Detail = Detail::new("node", &[Level::Host]);
+        const KIND: Detail = Detail::new("template_type", &[Level::VirtualMachine])
+            .kind(Kind::Choice(&["template", "iso"]));
+        crate::typos::declare(&[BRIDGE, NODE, KIND]);
+        let p = payload(
+            r#"{"externaldetails":{"host":{"netwrok_bridge":"vmbr0"},"extension":{"node":"pve1"},
+                "virtualmachine":{"template_type":"tempalte"}}}"#,
+        );
+        let mut d = p.details();
+        let _: String = d.required(&BRIDGE);
+        let _: String = d.required(&NODE);
+        let _: Option<String> = d.optional_with(&KIND, |_| Err("expected template or iso".into()));
+        assert_eq!(
+            d.finish().unwrap_err().to_string(),
+            "missing required details: 'network_bridge' (host detail; the bridge), 'node' (host detail); \
+             the host has 'netwrok_bridge': did you mean network_bridge?; \
+             'node' is set as an extension detail, but it is read only as a host detail, so it is ignored there; \
+             invalid details: 'template_type' = 'tempalte' (template or instance detail): expected template or iso; did you mean template?"
+        );
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub mod reference;
 pub mod response;
 pub mod runner;
 pub mod text;
+pub mod typos;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};
 pub use deadline::{Deadline, DeadlineExceeded};

@@ -380,6 +380,10 @@ where
         Ok(p) => p,
         Err(e) => return Outcome::Failure(e.to_string()),
     };
+    crate::typos::declare(meta.details);
+    for finding in crate::typos::scan(&payload) {
+        log::warn!("{finding}; {}", finding.fix());
+    }
     let invocation = Invocation {
         id,
         action,
