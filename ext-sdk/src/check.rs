@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::payload::Payload;
 use crate::response::Response;
 
 /// The verdict of one probe.
@@ -105,6 +106,77 @@ impl Report {
     /// A probe that does not apply, or could not run; `why` says which.
     pub fn skip(&mut self, probe: impl Into<String>, why: impl Into<String>) -> Verdict {
         self.push(probe, Verdict::Skip, why, "")
+    }
+
+    /// One `warn` row per misspelt, misplaced or invalid detail of the payload
+    /// ([`crate::typos::scan`]), or one `ok` row saying there is none.
+    pub fn details(&mut self, payload: &Payload) {
+        let findings = crate::typos::scan(payload);
+        if findings.is_empty() {
+            self.ok(
+                "details",
+                "no detail is misspelt, set at a level it is not read from, or set to a value it does not take",
+            );
+        }
+        for finding in findings {
+            self.warn(
+                format!("detail {}", finding.key),
+                finding.to_string(),
+                finding.fix(),
+            );
+        }
+    }
+
+    /// Where this run logs ([`crate::logging::status`]): `ok` for the file asked for, `warn`
+    /// when it could not be opened and the log went elsewhere or nowhere, `skip` when logging
+    /// is off.
+    pub fn log_file(&mut self) {
+        const PROBE: &str = "log file";
+        let Some(status) = crate::logging::status() else {
+            self.skip(PROBE, "logging was not set up");
+            return;
+        };
+        let Some(wanted) = &status.wanted else {
+            self.skip(PROBE, format!("logging is off (set by {})", status.origin));
+            return;
+        };
+        match (&status.used, &status.problem) {
+            (Some(used), _) if used == wanted => {
+                self.ok(
+                    PROBE,
+                    format!("logging to {} (from {})", used.display(), status.origin),
+                );
+            }
+            (Some(used), problem) => {
+                self.warn(
+                    PROBE,
+                    format!(
+                        "{} (from {}) cannot be written, so the log goes to {}: {}",
+                        wanted.display(),
+                        status.origin,
+                        used.display(),
+                        problem.as_deref().unwrap_or("")
+                    ),
+                    format!(
+                        "make {} writable for the management server's user, or set log_file to a file it can write",
+                        wanted.display()
+                    ),
+                );
+            }
+            (None, problem) => {
+                self.warn(
+                    PROBE,
+                    format!(
+                        "no log is written: {}",
+                        problem.as_deref().unwrap_or("no file could be opened")
+                    ),
+                    format!(
+                        "make {} writable for the management server's user, or set log_file to a file it can write",
+                        wanted.display()
+                    ),
+                );
+            }
+        }
     }
 
     /// The rows so far.

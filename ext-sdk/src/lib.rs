@@ -95,6 +95,7 @@ pub mod action;
 pub mod check;
 pub mod deadline;
 pub mod details;
+pub mod files;
 pub mod hardware;
 pub mod lenient;
 pub mod logging;

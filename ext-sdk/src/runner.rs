@@ -138,9 +138,11 @@ fn command(meta: &Meta) -> Command {
                 .help("Format of --settings: markdown (default) or json"),
         )
         .after_help(format!(
-            "Writes exactly one JSON document to stdout and nothing to stderr. Exit status: 0 success, 1 failure, 2 usage error.\nLogs go to ${} (a path or 'off'), else the 'log_file' detail, else {}/{}.log; level from RUST_LOG or the 'log_level' detail.",
+            "Writes exactly one JSON document to stdout and nothing to stderr. Exit status: 0 success, 1 failure, 2 usage error.\nLogs go to ${} (a path or 'off'), else the 'log_file' detail, else {}/{}.log; a file that cannot be opened falls back to that default, then to $TMPDIR/{}-<uid>/{}.log. Level from RUST_LOG or the 'log_level' detail.",
             logging::LOG_ENV,
             logging::DEFAULT_LOG_DIR,
+            meta.name,
+            meta.name,
             meta.name
         ))
 }

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use log::debug;
@@ -120,33 +120,15 @@ fn usable(dir: &Path) -> io::Result<()> {
     fs::remove_file(&probe)
 }
 
-/// `<temp>/proxmox-ext-<uid>`: made private to this user; an existing one must be a real
-/// directory owned by this user and closed to others (the temp directory is shared, so
-/// anything else could be another user's trap).
+/// `<temp>/proxmox-ext-<uid>`, private to this user (see [`ext_sdk::files::private_dir_in`]).
 fn private_temp_dir(temp: &Path) -> io::Result<PathBuf> {
-    let uid = fs::metadata("/proc/self")?.uid();
-    let dir = temp.join(format!("proxmox-ext-{uid}"));
-    match DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let meta = fs::symlink_metadata(&dir)?;
-    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} exists but is not a private directory of user {uid}",
-                dir.display()
-            ),
-        ));
-    }
-    Ok(dir)
+    ext_sdk::files::private_dir_in(temp, "proxmox-ext")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn configured_directories_win_and_must_work() {
