@@ -178,7 +178,7 @@ impl fmt::Display for Error {
             Error::Api(a) => a.fmt(f),
             Error::Unauthorized { token_id } => write!(
                 f,
-                "authentication failed \u{2014} check user, token id and secret (Proxmox refused the API token '{token_id}')"
+                "authentication failed: check user, token id and secret (Proxmox refused the API token '{token_id}')"
             ),
             Error::Transport(e) => e.fmt(f),
             Error::BadResponse { what, detail } => write!(
@@ -525,7 +525,7 @@ mod tests {
     fn auth_proxy_and_pseudo_statuses() {
         let auth = message(401, None, "");
         assert!(
-            auth.starts_with("authentication failed \u{2014} check user, token id and secret"),
+            auth.starts_with("authentication failed: check user, token id and secret"),
             "{auth}"
         );
         assert!(auth.contains("root@pam!cs"), "{auth}");

@@ -21,6 +21,8 @@ mod hyperv_known_hosts;
 mod hyperv_lifecycle;
 mod hyperv_safety;
 mod hyperv_transport;
+mod operator_errors;
+mod plain_ascii;
 mod proxmox_create;
 mod proxmox_errors;
 mod proxmox_faults;

@@ -57,6 +57,7 @@ fn vm_path(node: &str, vmid: Vmid, rest: &[&str]) -> String {
 /// invocation.
 pub fn connect(conn: &Connection, deadline: Deadline) -> Result<Client, Error> {
     let transport = UreqTransport::new(
+        &conn.address(),
         &conn.url.api_base(),
         &conn.token_id,
         &conn.secret,
@@ -66,7 +67,7 @@ pub fn connect(conn: &Connection, deadline: Deadline) -> Result<Client, Error> {
         "Proxmox API {} as {} on node {}",
         conn.url, conn.token_id, conn.node
     );
-    Ok(Client::new(Rc::new(transport), deadline, &conn.token_id))
+    Ok(Client::new(Rc::new(transport), deadline, &conn.token_id).at(&conn.address()))
 }
 
 /// A power command under `…/status/`.
@@ -103,6 +104,8 @@ pub struct Client {
     deadline: Deadline,
     token_id: Rc<str>,
     retry: RetryPolicy,
+    /// The API's address and the detail it came from, named when time runs out.
+    at: Rc<str>,
 }
 
 impl Client {
@@ -112,6 +115,23 @@ impl Client {
             deadline,
             token_id: token_id.into(),
             retry: RetryPolicy::default(),
+            at: "".into(),
+        }
+    }
+
+    /// The same client naming `at` (`https://pve1:8006 (host detail 'url')`) when a request
+    /// runs out of time.
+    pub fn at(mut self, at: &str) -> Client {
+        self.at = at.into();
+        self
+    }
+
+    /// `what`, plus where it went when that is known.
+    fn to_api(&self, what: &str) -> String {
+        if self.at.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what} from {}", self.at)
         }
     }
 
@@ -149,7 +169,8 @@ impl Client {
         };
         let mut attempt = 1;
         loop {
-            self.deadline.check(&format!("sending {what}"))?;
+            self.deadline
+                .check(&self.to_api(&format!("sending {what}")))?;
             let timeout = self.deadline.bound(REQUEST_TIMEOUT);
             debug!(
                 "{} {} {}",
@@ -173,7 +194,8 @@ impl Client {
                     if e.kind == TransportErrorKind::Timeout && self.deadline.expired() =>
                 {
                     return Err(Error::Deadline(
-                        self.deadline.exceeded(&format!("waiting for {what}")),
+                        self.deadline
+                            .exceeded(&self.to_api(&format!("waiting for {what}"))),
                     ));
                 }
                 Err(e) if self.retry.should_retry(&e, idempotency, attempt) => {
@@ -601,11 +623,11 @@ mod tests {
         assert_eq!(t.lines().len(), 3);
 
         let t = FakeTransport::new();
-        let reset = Err(TransportError {
-            kind: TransportErrorKind::Io,
-            delivery: Delivery::MaybeSent,
-            message: "connection reset".into(),
-        });
+        let reset = Err(TransportError::new(
+            TransportErrorKind::Io,
+            Delivery::MaybeSent,
+            "connection reset",
+        ));
         t.on(
             Method::Post,
             "/nodes/pve1/qemu/100/status/start",
