@@ -18,6 +18,7 @@ mod error;
 mod identity;
 mod ledger;
 mod model;
+mod node;
 mod retry;
 mod settings;
 mod state;

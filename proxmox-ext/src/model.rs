@@ -214,6 +214,16 @@ pub struct ClusterMember {
     pub ip: Option<String>,
 }
 
+/// One entry of `GET /nodes`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClusterNode {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub node: Option<String>,
+    /// `online`, `offline` or `unknown`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub status: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

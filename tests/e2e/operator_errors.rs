@@ -82,7 +82,7 @@ fn an_invalid_choice_names_the_allowed_values_and_the_closest() {
     let err = out.assert_error();
     assert!(
         err.contains(
-            "'template_type' = 'tempalte' (template or instance detail): expected one of template, iso; did you mean template?"
+            "'template_type' = 'tempalte' (template or instance detail): expected 'template' or 'iso'; did you mean template?"
         ),
         "{err}"
     );
@@ -260,4 +260,72 @@ fn a_whole_token_in_secret_is_explained_without_printing_it() {
         "the secret stays out of the log"
     );
     assert!(w.pve.requests().is_empty(), "nothing is sent");
+}
+
+#[test]
+fn a_node_that_is_not_in_the_cluster_fails_statuses_and_status_naming_the_nodes() {
+    let w = World::new();
+    w.pve.add_node("pve2");
+    let (_vm, payload) = w.marked_vm("running", json!({}));
+    let expected = "node 'pve9' (host detail 'node') is not a node of this Proxmox cluster, whose nodes are pve1, pve2: set the host's 'node' detail to the node this CloudStack host stands for";
+
+    // fakepve answers an empty list for an unknown node: not "a node that runs nothing".
+    let out = w.run(
+        "statuses",
+        &Payload::host(&w.pve).host_detail("node", Some("pve9")),
+    );
+    assert_eq!(out.assert_error(), expected);
+    assert_plain(&out.stdout);
+
+    // Real PVE fails the request instead: the same error, not PVE's lookup failure.
+    w.pve.fail(
+        "GET",
+        "/nodes/pve9/qemu",
+        500,
+        "hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or service not known",
+        None,
+    );
+    let out = w.run(
+        "statuses",
+        &Payload::host(&w.pve).host_detail("node", Some("pve9")),
+    );
+    assert_eq!(out.assert_error(), expected);
+
+    // status of a VM that exists (on pve1) through a host configured with pve9, as real PVE
+    // answers for a node it does not know.
+    w.pve.fail(
+        "GET",
+        "/nodes/pve9/qemu/100/status/current",
+        500,
+        "hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or service not known",
+        None,
+    );
+    w.pve.reset_requests();
+    let out = w.run("status", &payload.clone().host_detail("node", Some("pve9")));
+    assert_eq!(out.assert_error(), expected);
+    assert!(
+        w.pve.write_lines().is_empty(),
+        "nothing changed: {:?}",
+        w.pve.write_lines()
+    );
+
+    // A VM that is nowhere in the cluster, asked through the wrong node: the node's error too.
+    let gone = Payload::vm(&w.pve, &TestVm::new()).vmid(4321);
+    let out = w.run("status", &gone.host_detail("node", Some("pve8")));
+    assert_eq!(out.assert_error(), expected.replace("pve9", "pve8"));
+
+    // A node that runs no VM is still a node: an empty map.
+    let out = w.run(
+        "statuses",
+        &Payload::host(&w.pve).host_detail("node", Some("pve2")),
+    );
+    assert_eq!(out.assert_success().json["power_state"], json!({}));
+    // And the right node costs no extra request.
+    w.pve.reset_requests();
+    w.run("status", &payload).assert_success();
+    assert!(
+        !w.pve.request_lines().iter().any(|l| l == "GET /nodes"),
+        "{:?}",
+        w.pve.request_lines()
+    );
 }

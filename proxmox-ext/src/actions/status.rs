@@ -7,8 +7,10 @@ use log::{debug, warn};
 
 use super::vm_session;
 use crate::api::connect;
+use crate::error::Error;
 use crate::identity::{Mark, looks_like_instance_name};
 use crate::model::NodeVm;
+use crate::node;
 use crate::settings::Connection;
 
 /// CloudStack's power state for PVE's `status`.
@@ -22,7 +24,24 @@ pub(crate) fn power_state(status: Option<&str>) -> PowerState {
 
 pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    match vm.find_ours(&client)? {
+    // A wrong node is an error, never a VM's state: checked when the VM was found nowhere or
+    // the node's answer was an error (a found VM costs no request).
+    let found = match vm.find_ours(&client) {
+        Ok(Some(found)) => Some(found),
+        Ok(None) => {
+            node::require_member(&client, &vm.node)?;
+            None
+        }
+        Err(e) => {
+            if e.downcast_ref::<Error>()
+                .is_some_and(node::may_be_unknown_node)
+            {
+                node::require_member(&client, &vm.node)?;
+            }
+            return Err(e);
+        }
+    };
+    match found {
         Some(found) => {
             vm.adopt(&client, &found);
             Ok(Response::power(power_state(found.status.status.as_deref())))
@@ -51,7 +70,16 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
 pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
     let conn = inv.payload.read(Connection::read)?;
     let client = connect(&conn, inv.deadline)?;
-    let vms = client.node_vms(&conn.node)?;
+    // An empty or failed answer may mean a node that is not in the cluster: never report that
+    // as a node running nothing.
+    let vms = match client.node_vms(&conn.node) {
+        Ok(vms) if vms.is_empty() => {
+            node::require_member(&client, &conn.node)?;
+            vms
+        }
+        Ok(vms) => vms,
+        Err(e) => return Err(node::explain(&client, &conn.node, e)),
+    };
     let states = cloudstack_vms(&vms, &conn.node);
     let count = states.len();
     let response = Response::statuses(states);

@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::error::{Error, read_answer};
 use crate::model::{
-    ClusterMember, ClusterVm, LogLine, NetworkInterface, NodeVm, Snapshot, TaskStatus, VmStatus,
-    Vmid, VncProxy,
+    ClusterMember, ClusterNode, ClusterVm, LogLine, NetworkInterface, NodeVm, Snapshot, TaskStatus,
+    VmStatus, Vmid, VncProxy,
 };
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::Connection;
@@ -280,6 +280,11 @@ impl Client {
     /// `GET /cluster/status`: the cluster and its nodes with their addresses.
     pub fn cluster_members(&self) -> Result<Vec<ClusterMember>, Error> {
         self.get("/cluster/status", Form::default())
+    }
+
+    /// `GET /nodes`: the cluster's nodes and whether they are online.
+    pub fn nodes(&self) -> Result<Vec<ClusterNode>, Error> {
+        self.get("/nodes", Form::default())
     }
 
     // ------------------------------------------------------------------- node

@@ -6,7 +6,7 @@ use ext_sdk::DetailReader;
 use super::{
     DEFAULT_FULL_CLONE, DEFAULT_ISO_DISK_GB, DEFAULT_ISO_STORAGE, DEFAULT_OS_TYPE, DISK_SIZE_GB,
     IS_FULL_CLONE, ISO_OS_TYPE, ISO_PATH, NETWORK_BRIDGE, OS_TYPES, STORAGE, TEMPLATE_ID,
-    TEMPLATE_TYPE, TEMPLATE_TYPES,
+    TEMPLATE_TYPE,
 };
 use crate::model::Vmid;
 
@@ -83,7 +83,7 @@ fn parse_template_type(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "template" => Ok(false),
         "iso" => Ok(true),
-        _ => Err(format!("expected one of {}", TEMPLATE_TYPES.join(", "))),
+        _ => Err("expected 'template' or 'iso'".into()),
     }
 }
 
