@@ -209,6 +209,21 @@ pub fn json(meta: &Meta) -> Value {
     json!({"extension": meta.name, "version": meta.version, "details": details})
 }
 
+/// `text` with the generated section `name` (between `<!-- name:begin -->` and
+/// `<!-- name:end -->` lines) replaced by `content`; `None` when the markers are missing.
+/// Documentation tests compare a file with this and, asked to, write it back.
+pub fn replace_section(text: &str, name: &str, content: &str) -> Option<String> {
+    let begin = format!("<!-- {name}:begin -->\n");
+    let end = format!("<!-- {name}:end -->");
+    let start = text.find(&begin)? + begin.len();
+    let stop = start + text[start..].find(&end)?;
+    let mut body = content.to_owned();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    Some(format!("{}{body}{}", &text[..start], &text[stop..]))
+}
+
 /// What is wrong with an extension's declarations, for its unit tests: every detail says what
 /// it means, every action it names exists, every key and alias is declared once, and a
 /// default or requirement is not contradicted.
@@ -323,6 +338,16 @@ mod tests {
             .unwrap();
         assert_eq!(level["type"], "choice");
         assert_eq!(level["default"], "info");
+    }
+
+    #[test]
+    fn sections_between_markers_are_replaced() {
+        let text = "a\n<!-- s:begin -->\nold\n<!-- s:end -->\nb\n";
+        assert_eq!(
+            replace_section(text, "s", "new").unwrap(),
+            "a\n<!-- s:begin -->\nnew\n<!-- s:end -->\nb\n"
+        );
+        assert_eq!(replace_section(text, "t", "new"), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod identity;
 mod ledger;
 mod model;
 mod node;
+mod privileges;
 mod retry;
 mod settings;
 mod state;

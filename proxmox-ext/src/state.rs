@@ -106,6 +106,53 @@ fn resolve_from(
     Ok(fallback)
 }
 
+/// Where the ledger would live, found without creating anything: the directory, where it
+/// came from, and why it cannot be used (or `None`). Writing is proven by a probe file that is
+/// removed at once; a directory that does not exist yet is judged by its nearest existing
+/// parent (prepare creates the rest).
+pub fn inspect(configured: Option<PathBuf>) -> (PathBuf, &'static str, Option<String>) {
+    let from_env = std::env::var_os(ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let (dir, origin) = match (configured, from_env) {
+        (Some(p), _) => (p, ORIGIN_DETAIL),
+        (None, Some(p)) => (p, ORIGIN_ENV),
+        (None, None) if Path::new(DEFAULT).parent().is_some_and(Path::is_dir) => {
+            (PathBuf::from(DEFAULT), "the default")
+        }
+        (None, None) => (
+            std::env::temp_dir().join(format!(
+                "proxmox-ext-{}",
+                ext_sdk::files::current_uid().unwrap_or_default()
+            )),
+            ORIGIN_FALLBACK,
+        ),
+    };
+    let existing = dir.ancestors().find(|a| a.exists()).map(Path::to_path_buf);
+    let problem = match existing {
+        None => Some("no parent directory exists".to_string()),
+        Some(existing) if !existing.is_dir() => {
+            Some(format!("{} is not a directory", existing.display()))
+        }
+        Some(existing) => {
+            let probe = existing.join(format!(".proxmox-ext-check-{}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&probe)
+            {
+                Ok(_) => {
+                    let _ = fs::remove_file(&probe);
+                    None
+                }
+                Err(e) => Some(format!("{} cannot be written: {e}", existing.display())),
+            }
+        }
+    };
+    (dir, origin, problem)
+}
+
 /// Creates `dir` (and its parents, all 0750 whatever the umask) if needed and proves it can be
 /// written.
 fn usable(dir: &Path) -> io::Result<()> {

@@ -276,6 +276,12 @@ fn ca_file_error(error: ext_tls::SetupError) -> TransportError {
 }
 
 impl UreqTransport {
+    /// What the node presented in the last handshake (its certificate's fingerprint, and why
+    /// it was refused if it was).
+    pub fn peer(&self) -> Option<ext_tls::PeerCertificate> {
+        self.tls.peer()
+    }
+
     /// A failed handshake, told with what the server presented: why its certificate was
     /// refused, and its fingerprint (what `tls_fingerprint` pins).
     fn tls_failure(&self, mut error: TransportError) -> TransportError {

@@ -23,6 +23,7 @@ mod hyperv_safety;
 mod hyperv_transport;
 mod operator_errors;
 mod plain_ascii;
+mod proxmox_check;
 mod proxmox_create;
 mod proxmox_errors;
 mod proxmox_faults;

@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::error::{Error, read_answer};
 use crate::model::{
-    ClusterMember, ClusterNode, ClusterVm, LogLine, NetworkInterface, NodeVm, Snapshot, TaskStatus,
-    VmStatus, Vmid, VncProxy,
+    ClusterMember, ClusterNode, ClusterVm, LogLine, NetworkInterface, NodeStorage, NodeVm,
+    Snapshot, StorageVolume, TaskStatus, VmStatus, Vmid, VncProxy,
 };
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::Connection;
@@ -34,8 +34,8 @@ pub mod params;
 
 use form::{Form, encode};
 use params::{
-    CloneVm, ClusterResources, CreateSnapshot, CreateVm, DestroyVm, NextId, Reboot, ResourceKind,
-    SetTags, Shutdown, TaskLog, UpdateConfig,
+    CloneVm, ClusterResources, CreateSnapshot, CreateVm, DestroyVm, NextId, Permissions, Reboot,
+    ResourceKind, SetTags, Shutdown, StorageContent, TaskLog, UpdateConfig,
 };
 
 /// How long one request may take at most (upstream uses the same), within the deadline.
@@ -280,6 +280,34 @@ impl Client {
     /// `GET /cluster/status`: the cluster and its nodes with their addresses.
     pub fn cluster_members(&self) -> Result<Vec<ClusterMember>, Error> {
         self.get("/cluster/status", Form::default())
+    }
+
+    /// `GET /version`: the PVE version (every authenticated token may read it).
+    pub fn version(&self) -> Result<Value, Error> {
+        self.get("/version", Form::default())
+    }
+
+    /// `GET /access/permissions?path=...`: the privileges this token holds, by path.
+    pub fn permissions(&self, on: &str) -> Result<serde_json::Map<String, Value>, Error> {
+        self.get("/access/permissions", Form::of(&Permissions { path: on })?)
+    }
+
+    /// `GET /nodes/{node}/storage`: the storages the node sees.
+    pub fn node_storages(&self, node: &str) -> Result<Vec<NodeStorage>, Error> {
+        self.get(&path(&["nodes", node, "storage"]), Form::default())
+    }
+
+    /// `GET /nodes/{node}/storage/{storage}/content?content=...`.
+    pub fn storage_content(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+    ) -> Result<Vec<StorageVolume>, Error> {
+        self.get(
+            &path(&["nodes", node, "storage", storage, "content"]),
+            Form::of(&StorageContent { content })?,
+        )
     }
 
     /// `GET /nodes`: the cluster's nodes and whether they are online.

@@ -30,7 +30,7 @@ mod prepare;
 mod snapshot;
 mod vm;
 
-pub use connection::Connection;
+pub use connection::{ApiUrl, Connection};
 pub use create::{Create, Source};
 pub use prepare::Prepare;
 pub use snapshot::{NewSnapshot, snapshot_name};
