@@ -34,3 +34,4 @@ mod proxmox_settings;
 mod proxmox_snapshots;
 mod proxmox_tasks;
 mod proxmox_tls;
+mod settings_docs;
