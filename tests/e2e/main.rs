@@ -29,6 +29,7 @@ mod proxmox_errors;
 mod proxmox_faults;
 mod proxmox_identity;
 mod proxmox_lifecycle;
+mod proxmox_migration;
 mod proxmox_power;
 mod proxmox_settings;
 mod proxmox_snapshots;

@@ -61,8 +61,13 @@ fn json_and_markdown_name_the_same_details() {
         assert!(details.len() > 15, "{exe}: {}", details.len());
         for d in details {
             let key = d["key"].as_str().unwrap();
-            assert!(markdown.contains(&format!("| `{key}`")), "{exe}: {key} missing");
-            for field in ["levels", "type", "default", "required", "actions", "secret", "meaning"] {
+            assert!(
+                markdown.contains(&format!("| `{key}`")),
+                "{exe}: {key} missing"
+            );
+            for field in [
+                "levels", "type", "default", "required", "actions", "secret", "meaning",
+            ] {
                 assert!(d.get(field).is_some(), "{exe}: {key} has no {field}");
             }
         }
