@@ -151,6 +151,8 @@ pub enum UsedBy {
     Every,
     /// Only these actions (names as in [`crate::Meta::actions`]).
     Only(&'static [&'static str]),
+    /// Every action but these.
+    AllBut(&'static [&'static str]),
 }
 
 /// A detail's value when it is not set.
@@ -240,6 +242,12 @@ impl Detail {
     /// Only these actions read it (every action when not said).
     pub const fn used_by(mut self, actions: &'static [&'static str]) -> Detail {
         self.used_by = UsedBy::Only(actions);
+        self
+    }
+
+    /// Every action but these reads it.
+    pub const fn used_by_all_but(mut self, actions: &'static [&'static str]) -> Detail {
+        self.used_by = UsedBy::AllBut(actions);
         self
     }
 

@@ -112,6 +112,7 @@ fn needed_by(detail: &Detail) -> String {
     let actions = match detail.used_by {
         UsedBy::Every => "every action".to_owned(),
         UsedBy::Only(list) => list.join(", "),
+        UsedBy::AllBut(list) => format!("every action but {}", list.join(", ")),
     };
     match detail.need {
         Need::Optional => actions,
@@ -200,6 +201,7 @@ pub fn json(meta: &Meta) -> Value {
                 "actions": match d.used_by {
                     UsedBy::Every => json!("every"),
                     UsedBy::Only(list) => json!(list),
+                    UsedBy::AllBut(list) => json!({"all_but": list}),
                 },
                 "secret": d.secret,
                 "meaning": d.hint,
@@ -240,7 +242,7 @@ pub fn problems(meta: &Meta) -> Vec<String> {
         if d.levels.is_empty() {
             problems.push(format!("'{}' is read from no level", d.key));
         }
-        if let UsedBy::Only(actions) = d.used_by {
+        if let UsedBy::Only(actions) | UsedBy::AllBut(actions) = d.used_by {
             for a in actions {
                 if !meta
                     .actions

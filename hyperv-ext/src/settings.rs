@@ -17,22 +17,8 @@ const SHARED: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
 /// Template, service offering or instance details.
 const INSTANCE: &[Level] = &[Level::VirtualMachine];
 
-/// Every action that reaches the host (all but prepare and getconsole).
-const REMOTE: &[&str] = &[
-    "create",
-    "start",
-    "stop",
-    "reboot",
-    "delete",
-    "status",
-    "statuses",
-    "ListSnapshots",
-    "CreateSnapshot",
-    "RestoreSnapshot",
-    "DeleteSnapshot",
-    "Suspend",
-    "Resume",
-];
+/// The actions that do not reach the host (the others all read the connection details).
+const LOCAL: &[&str] = &["prepare", "getconsole"];
 const CREATE: &[&str] = &["create"];
 
 /// `host_key_check`'s values (`yes` and `no` as OpenSSH's StrictHostKeyChecking spells them).
@@ -49,36 +35,36 @@ pub const SECURE_BOOTS: &[&str] = &["off", "on", "on-uefi-ca", "true", "false"];
 pub const URL: Detail = Detail::new("url", HOST)
     .kind(Kind::Format("host or host:port (IPv6 in brackets)"))
     .required()
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("the Hyper-V host's SSH address: host or host:port");
 pub const PORT: Detail = Detail::new("port", SHARED)
     .kind(Kind::Number)
     .default_value("22")
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("SSH port, when url names none");
 pub const USERNAME: Detail = Detail::new("username", SHARED)
     .required()
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("SSH user with Hyper-V rights (member of Hyper-V Administrators or Administrators)");
 pub const PASSWORD: Detail = Detail::new("password", SHARED)
     .secret()
     .required_when("unless private_key is set")
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("the SSH password, or set private_key instead");
 /// A path on the management server, or the key itself; only the latter is a secret
 /// (registered for redaction when it is read).
 pub const PRIVATE_KEY: Detail = Detail::new("private_key", SHARED)
     .kind(Kind::Format("path, or a PEM key"))
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("path of an OpenSSH private key on the management server, or the key itself (PEM; a secret then)");
 pub const PRIVATE_KEY_PASSPHRASE: Detail = Detail::new("private_key_passphrase", SHARED)
     .secret()
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("the passphrase of private_key, when it has one");
 pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOST)
     .kind(Kind::Format("SHA256:... fingerprint"))
     .required_when("unless known_hosts or host_key_check=accept-new is set")
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint(
         "the host's SSH key fingerprint, SHA256:..., from 'ssh-keygen -lf' of its key; or set \
          known_hosts, or host_key_check=accept-new to trust the key on first use",
@@ -86,12 +72,12 @@ pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOS
 pub const KNOWN_HOSTS: Detail = Detail::new("known_hosts", SHARED)
     .kind(Kind::Path)
     .default_described("~/.ssh/known_hosts with host_key_check=accept-new")
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("an OpenSSH known_hosts file on the management server");
 pub const HOST_KEY_CHECK: Detail = Detail::new("host_key_check", SHARED)
     .kind(Kind::Choice(HOST_KEY_CHECKS))
     .default_value("strict")
-    .used_by(REMOTE)
+    .used_by_all_but(LOCAL)
     .hint("strict, accept-new (trust on first use, recorded in known_hosts) or off");
 pub const SWITCH: Detail = Detail::new("network_switch", SHARED)
     .alias(&["network_bridge"])

@@ -130,6 +130,24 @@ impl Probes<'_> {
             .map(|api| api.client.with_deadline(deadline))
     }
 
+    /// A request of `probe` failed: a `fail` row saying which, and the API marked silent when
+    /// the error means it stopped answering.
+    fn request_failed(&mut self, probe: &str, what: &str, error: &Error) {
+        self.report
+            .fail(probe, what, "see the message; the check only reads (GET)");
+        self.note_silence(probe, error);
+    }
+
+    /// Skips a probe of another kind of deploy than `source`, saying what `source` is.
+    fn skip_for(&mut self, probe: &str, source: &Source) {
+        let why = match source {
+            Source::Template { .. } => "a template deploy (template_id): no ISO is used",
+            Source::Iso(_) => "an ISO deploy (iso_path): no template is cloned",
+            Source::Unknown => NO_VM_DETAILS,
+        };
+        self.report.skip(probe, why);
+    }
+
     /// An error that means the API stopped answering: later probes are skipped.
     fn note_silence(&mut self, probe: &str, error: &Error) {
         let silent = matches!(error, Error::Deadline(_))
@@ -550,12 +568,11 @@ impl Probes<'_> {
                                 privileges
                             }
                             Err(e) => {
-                                self.report.fail(
+                                self.request_failed(
                                     PROBE,
-                                    format!("GET /access/permissions?path={path} failed: {e}"),
-                                    "see the message",
+                                    &format!("GET /access/permissions?path={path} failed: {e}"),
+                                    &e,
                                 );
-                                self.note_silence(PROBE, &e);
                                 return;
                             }
                         },
@@ -662,9 +679,7 @@ impl Probes<'_> {
                 }
             }
             Err(e) => {
-                self.report
-                    .fail(PROBE, format!("GET /nodes failed: {e}"), "see the message");
-                self.note_silence(PROBE, &e);
+                self.request_failed(PROBE, &format!("GET /nodes failed: {e}"), &e);
             }
         }
     }
@@ -738,12 +753,7 @@ impl Probes<'_> {
                 };
             }
             Err(e) => {
-                self.report.fail(
-                    PROBE,
-                    format!("GET /nodes/{node}/network failed: {e}"),
-                    "see the message",
-                );
-                self.note_silence(PROBE, &e);
+                self.request_failed(PROBE, &format!("GET /nodes/{node}/network failed: {e}"), &e);
             }
         }
     }
@@ -751,17 +761,9 @@ impl Probes<'_> {
     /// Checks that `template_id` is a template on the node (linked clones: with base- disks).
     fn template(&mut self, source: &Source) {
         const PROBE: &str = "template";
-        let (id, full) = match source {
-            Source::Template { id, full } => (*id, *full),
-            Source::Iso(_) => {
-                self.report
-                    .skip(PROBE, "an ISO deploy (iso_path): no template is cloned");
-                return;
-            }
-            Source::Unknown => {
-                self.report.skip(PROBE, NO_VM_DETAILS);
-                return;
-            }
+        let Source::Template { id, full } = *source else {
+            self.skip_for(PROBE, source);
+            return;
         };
         let Some(client) = self.node_client(PROBE) else {
             return;
@@ -787,12 +789,7 @@ impl Probes<'_> {
                 return;
             }
             Err(e) => {
-                self.report.fail(
-                    PROBE,
-                    format!("reading VM {id} failed: {e}"),
-                    "see the message",
-                );
-                self.note_silence(PROBE, &e);
+                self.request_failed(PROBE, &format!("reading VM {id} failed: {e}"), &e);
                 return;
             }
         };
@@ -858,12 +855,7 @@ impl Probes<'_> {
         let storages = match client.node_storages(&node) {
             Ok(s) => s,
             Err(e) => {
-                self.report.fail(
-                    PROBE,
-                    format!("GET /nodes/{node}/storage failed: {e}"),
-                    "see the message",
-                );
-                self.note_silence(PROBE, &e);
+                self.request_failed(PROBE, &format!("GET /nodes/{node}/storage failed: {e}"), &e);
                 return;
             }
         };
@@ -912,18 +904,11 @@ impl Probes<'_> {
 
     fn iso(&mut self, source: &Source) {
         const PROBE: &str = "iso";
-        let iso = match source {
-            Source::Iso(iso) => iso.clone(),
-            Source::Template { .. } => {
-                self.report
-                    .skip(PROBE, "a template deploy (template_id): no ISO is used");
-                return;
-            }
-            Source::Unknown => {
-                self.report.skip(PROBE, NO_VM_DETAILS);
-                return;
-            }
+        let Source::Iso(iso) = source else {
+            self.skip_for(PROBE, source);
+            return;
         };
+        let iso = iso.clone();
         let Some(client) = self.node_client(PROBE) else {
             return;
         };

@@ -42,22 +42,8 @@ const VM: &[Level] = &[Level::VirtualMachine];
 const SERVER_OR_ZONE: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
 const PARAMETER: &[Level] = &[Level::Parameter];
 
-/// The actions on one VM: what reads the VM's identity (`proxmox_vmid`, `vm_name`).
-const VM_ACTIONS: &[&str] = &[
-    "create",
-    "start",
-    "stop",
-    "reboot",
-    "delete",
-    "status",
-    "getconsole",
-    "ListSnapshots",
-    "CreateSnapshot",
-    "RestoreSnapshot",
-    "DeleteSnapshot",
-    "Suspend",
-    "Resume",
-];
+/// What the actions on one VM (all but these) read: the VM's identity.
+const NOT_VM: &[&str] = &["prepare", "statuses", "check"];
 const CREATE: &[&str] = &["create"];
 const PREPARE: &[&str] = &["prepare"];
 
@@ -156,12 +142,12 @@ pub const IS_FULL_CLONE: Detail = Detail::new("is_full_clone", VM)
 pub const VM_NAME: Detail = Detail::new("vm_name", VM)
     .kind(Kind::Format("Proxmox VM name"))
     .default_described("the instance name")
-    .used_by(VM_ACTIONS)
+    .used_by_all_but(NOT_VM)
     .hint("Proxmox VM name (letters, digits, '-', '.')");
 pub const PROXMOX_VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail])
     .kind(Kind::Number)
     .required()
-    .used_by(VM_ACTIONS)
+    .used_by_all_but(NOT_VM)
     .hint("set by the prepare action; the VM's Proxmox id");
 
 pub const SNAP_NAME: Detail = Detail::new("snap_name", PARAMETER)
