@@ -16,7 +16,7 @@ fn settings(exe: &str, format: Option<&str>) -> String {
     if let Some(f) = format {
         args.extend(["--format", f]);
     }
-    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
     let run = Invoke::new(binary(exe), &args).run();
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     assert!(run.stderr.is_empty());
