@@ -7,7 +7,7 @@
 //!   ([`is_close`]: the same but for case or `-`/`_`, an edit or two, or one key a prefix of
 //!   the other: `netwrok_bridge`, `Network-Bridge`, `token_id`, `verify_tls_cert`);
 //! - a key it reads, set at a level it is not read from (`node` as an extension detail);
-//! - a value of a [`Kind::Choice`] or [`Kind::Bool`] detail that is not one of its values
+//! - a value of a [`crate::Kind::Choice`] or [`crate::Kind::Bool`] detail that is not one of its values
 //!   (`log_level=debgu`), with the closest value.
 //!
 //! CloudStack's own keys never reach the scanned maps except `cloudstack.*` (which is skipped):
