@@ -21,6 +21,7 @@ mod model;
 mod node;
 mod privileges;
 mod retry;
+mod running;
 mod settings;
 mod state;
 mod task;

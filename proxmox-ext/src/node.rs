@@ -52,18 +52,44 @@ pub fn cluster_nodes(client: &Client) -> Result<Vec<(String, bool)>, Error> {
     Ok(nodes)
 }
 
-/// `Err` when the cluster's node list does not have `node`; `Ok` when it has it, or when the
-/// list itself cannot be read (then nothing is known for sure, and the caller goes on).
-pub fn require_member(client: &Client, node: &str) -> Result<(), NotInCluster> {
+/// Why an empty answer about a node cannot be trusted: the node is not in the cluster, or
+/// the cluster's node list could not be read to tell (then the answer is unknown, never "no
+/// VM").
+#[derive(Debug)]
+pub enum Unconfirmed {
+    NotInCluster(NotInCluster),
+    Unchecked { node: String, error: Error },
+}
+
+impl fmt::Display for Unconfirmed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unconfirmed::NotInCluster(absent) => absent.fmt(f),
+            Unconfirmed::Unchecked { node, error } => write!(
+                f,
+                "node '{node}' (host detail 'node') answered with no VM, and whether it is a node of this Proxmox cluster cannot be checked (listing the cluster's nodes failed: {error}), so the state is unknown"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Unconfirmed {}
+
+/// `Ok` when the cluster's node list has `node`; else why an empty answer about it proves
+/// nothing.
+pub fn require_member(client: &Client, node: &str) -> Result<(), Unconfirmed> {
     match cluster_nodes(client) {
         Ok(nodes) if nodes.iter().any(|(n, _)| n == node) => Ok(()),
-        Ok(nodes) => Err(NotInCluster {
+        Ok(nodes) => Err(Unconfirmed::NotInCluster(NotInCluster {
             node: node.to_string(),
             nodes: nodes.into_iter().map(|(n, _)| n).collect(),
-        }),
-        Err(e) => {
-            warn!("cannot list the cluster's nodes to check node '{node}' ({e})");
-            Ok(())
+        })),
+        Err(error) => {
+            warn!("cannot list the cluster's nodes to check node '{node}' ({error})");
+            Err(Unconfirmed::Unchecked {
+                node: node.to_string(),
+                error,
+            })
         }
     }
 }
@@ -75,16 +101,17 @@ pub fn may_be_unknown_node(error: &Error) -> bool {
     matches!(error, Error::Api(_))
 }
 
-/// A failed request about `node`, explained by the node being absent when it is.
+/// A failed request about `node`, explained by the node being absent when it is (when that
+/// cannot be told, the request's own error stands).
 pub fn explain(client: &Client, node: &str, error: Error) -> anyhow::Error {
     if !may_be_unknown_node(&error) {
         return error.into();
     }
     match require_member(client, node) {
-        Err(absent) => {
+        Err(Unconfirmed::NotInCluster(absent)) => {
             debug!("request for node {node} failed: {error}");
             absent.into()
         }
-        Ok(()) => error.into(),
+        Ok(()) | Err(Unconfirmed::Unchecked { .. }) => error.into(),
     }
 }

@@ -320,6 +320,33 @@ fn a_node_that_is_not_in_the_cluster_fails_statuses_and_status_naming_the_nodes(
         &Payload::host(&w.pve).host_detail("node", Some("pve2")),
     );
     assert_eq!(out.assert_success().json["power_state"], json!({}));
+    // Unless the cluster's node list cannot be read to tell: then an empty answer is unknown,
+    // for statuses and for a VM found nowhere (never "runs nothing" or "gone").
+    let unchecked = "node 'pve2' (host detail 'node') answered with no VM, and whether it is a node of this Proxmox cluster cannot be checked (listing the cluster's nodes failed: ";
+    w.pve.fail(
+        "GET",
+        "/nodes",
+        500,
+        "cluster not ready - no quorum?",
+        Some(1),
+    );
+    let out = w.run(
+        "statuses",
+        &Payload::host(&w.pve).host_detail("node", Some("pve2")),
+    );
+    let err = out.assert_error();
+    assert!(err.starts_with(unchecked), "{err}");
+    assert!(err.contains("no quorum?"), "{err}");
+    w.pve.fail(
+        "GET",
+        "/nodes",
+        500,
+        "cluster not ready - no quorum?",
+        Some(1),
+    );
+    let gone = Payload::vm(&w.pve, &TestVm::new()).vmid(4321);
+    let out = w.run("status", &gone.host_detail("node", Some("pve2")));
+    assert!(out.assert_error().starts_with(unchecked), "{}", out.stdout);
     // And the right node costs no extra request.
     w.pve.reset_requests();
     w.run("status", &payload).assert_success();

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use ext_sdk::check::Report;
 use ext_sdk::{Deadline, Invocation, Payload, Response};
+use ext_tls::Trust;
 use serde_json::Value;
 
 use crate::allocation::VmidRange;
@@ -36,7 +37,7 @@ use crate::settings::{
     STORAGE, TEMPLATE_ID, TEMPLATE_TYPE, URL, VMID_RANGE,
 };
 use crate::state;
-use crate::transport::{TlsMode, TransportErrorKind, UreqTransport};
+use crate::transport::{TransportErrorKind, UreqTransport};
 
 /// The longest one network probe may take (DNS, TCP, or one probe's requests).
 pub const PROBE_TIME: Duration = Duration::from_secs(10);
@@ -150,7 +151,7 @@ impl Probes<'_> {
 
     /// An error that means the API stopped answering: later probes are skipped.
     fn note_silence(&mut self, probe: &str, error: &Error) {
-        let silent = matches!(error, Error::Deadline(_))
+        let silent = matches!(error, Error::Deadline(_) | Error::Unanswered(_))
             || matches!(error, Error::Transport(t) if t.kind != TransportErrorKind::Redirect);
         if silent {
             self.unreachable = Some(format!("the API did not answer the {probe} probe"));
@@ -262,10 +263,10 @@ impl Probes<'_> {
         match self.payload.read(Connection::read) {
             Ok(conn) => {
                 let trust = match &conn.tls {
-                    TlsMode::System => "the system trust store".to_string(),
-                    TlsMode::CaFile(path) => format!("ca_certificate {}", path.display()),
-                    TlsMode::Pinned(fp) => format!("tls_fingerprint {fp}"),
-                    TlsMode::Insecure => "none (verify_tls_certificate=false)".to_string(),
+                    Trust::System(_) => "the system trust store".to_string(),
+                    Trust::Ca(ca) => format!("ca_certificate, {ca}"),
+                    Trust::Pinned(fp) => format!("tls_fingerprint {fp}"),
+                    Trust::Insecure => "none (verify_tls_certificate=false)".to_string(),
                 };
                 self.report.ok(
                     PROBE,
@@ -331,7 +332,7 @@ impl Probes<'_> {
                 self.unreachable = Some("the TLS handshake failed (tls probe)".into());
                 return None;
             }
-            Err(e @ (Error::Transport(_) | Error::Deadline(_))) => {
+            Err(e @ (Error::Transport(_) | Error::Deadline(_) | Error::Unanswered(_))) => {
                 self.report.fail(
                     PROBE,
                     format!("no answer over TLS: {e}"),
@@ -345,7 +346,7 @@ impl Probes<'_> {
             _ => {}
         }
         match tls {
-            Some(TlsMode::Insecure) => {
+            Some(Trust::Insecure) => {
                 self.report.warn(
                     PROBE,
                     format!(
@@ -356,18 +357,17 @@ impl Probes<'_> {
                     ),
                 );
             }
-            Some(TlsMode::Pinned(_)) => {
+            Some(Trust::Pinned(_)) => {
                 self.report.ok(
                     PROBE,
                     format!("the node presented the pinned certificate, SHA-256 {fingerprint}"),
                 );
             }
-            Some(TlsMode::CaFile(path)) => {
+            Some(Trust::Ca(ca)) => {
                 self.report.ok(
                     PROBE,
                     format!(
-                        "verified against ca_certificate {}; the node's certificate is SHA-256 {fingerprint}",
-                        path.display()
+                        "verified against ca_certificate, {ca}; the node's certificate is SHA-256 {fingerprint}"
                     ),
                 );
             }

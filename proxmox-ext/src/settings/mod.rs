@@ -84,9 +84,9 @@ pub const VERIFY_TLS: Detail = Detail::new("verify_tls_certificate", HOST_OR_EXT
     .default_value("true")
     .hint("whether the API's certificate is checked; false skips the check (logged as a warning on every action)");
 pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", HOST_OR_EXTENSION)
-    .kind(Kind::Path)
+    .kind(Kind::Format("PEM file path, or the PEM itself"))
     .default_described("the system trust store")
-    .hint("path to a PEM file to trust, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem");
+    .hint("a PEM file to trust, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem, or the PEM itself");
 pub const TLS_FINGERPRINT: Detail = Detail::new("tls_fingerprint", HOST_OR_EXTENSION)
     .kind(Kind::Format("SHA-256 fingerprint, AB:CD:...:EF"))
     .hint(
