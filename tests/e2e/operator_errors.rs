@@ -154,6 +154,61 @@ fn hyperv_ext_catches_the_same_typos() {
 }
 
 #[test]
+fn hyperv_ext_catches_typos_in_the_winrm_details() {
+    let s = Scratch::new();
+    let payload = json!({"externaldetails": {"host": {
+        "url": "127.0.0.1", "username": "Administrator", "password": "pw-not-used-here",
+        "transport": "winrn", "winrm_auht": "basic", "tls_fingerprnt": "AB:CD"}}});
+    let file = s.payload("statuses.json", &payload);
+    let log = s.log_path();
+    let run = Invoke::new(
+        binary("hyperv-ext"),
+        &["statuses".as_ref(), file.as_os_str(), "30".as_ref()],
+    )
+    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+    .run();
+    let err = run.failure(1);
+    assert!(
+        err.contains(
+            "'transport' = 'winrn' (host detail): expected winrm or ssh; did you mean winrm?"
+        ),
+        "{err}"
+    );
+    assert_plain(&run.stdout);
+    let log = s.log();
+    let warnings = typo_warnings(&log);
+    for warning in [
+        "host detail 'winrm_auht' is not read by this extension, so it is ignored: did you mean winrm_auth?",
+        "host detail 'tls_fingerprnt' is not read by this extension, so it is ignored: did you mean tls_fingerprint?",
+        "host detail 'transport' = 'winrn' is not one of winrm, ssh: did you mean winrm?",
+    ] {
+        assert!(
+            warnings.iter().any(|l| l.contains(warning)),
+            "{warning}: {log}"
+        );
+    }
+
+    // The details upstream's hyperv.py reads raise no alarm.
+    let upstream = Scratch::new();
+    let payload = json!({"externaldetails": {"host": {
+        "url": "https://127.0.0.1:1", "username": "HV1\\cloud", "password": "pw-not-used-here",
+        "verify_tls_certificate": "false", "network_bridge": "External",
+        "vhd_path": "D:\\Disks", "vm_path": "D:\\VMs"}}});
+    let file = upstream.payload("statuses.json", &payload);
+    let log = upstream.log_path();
+    Invoke::new(
+        binary("hyperv-ext"),
+        &["statuses".as_ref(), file.as_os_str(), "20".as_ref()],
+    )
+    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+    .run()
+    .failure(1);
+    let log = upstream.log();
+    assert!(!log.is_empty());
+    assert_eq!(typo_warnings(&log), Vec::<&str>::new(), "{log}");
+}
+
+#[test]
 fn no_false_alarm_on_the_keys_cloudstack_sends() {
     // Every payload fixture (shaped as CloudStack 4.21/4.22 writes them: offering details,
     // `deployvm`, `Message.ReservedCapacityFreed.Flag`, a cluster mapping and custom-action
