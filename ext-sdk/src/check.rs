@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::logging::{self, LogConfig, LogStatus};
 use crate::payload::Payload;
 use crate::response::Response;
 
@@ -127,58 +128,6 @@ impl Report {
         }
     }
 
-    /// Where this run logs ([`crate::logging::status`]): `ok` for the file asked for, `warn`
-    /// when it could not be opened and the log went elsewhere or nowhere, `skip` when logging
-    /// is off.
-    pub fn log_file(&mut self) {
-        const PROBE: &str = "log file";
-        let Some(status) = crate::logging::status() else {
-            self.skip(PROBE, "logging was not set up");
-            return;
-        };
-        let Some(wanted) = &status.wanted else {
-            self.skip(PROBE, format!("logging is off (set by {})", status.origin));
-            return;
-        };
-        match (&status.used, &status.problem) {
-            (Some(used), _) if used == wanted => {
-                self.ok(
-                    PROBE,
-                    format!("logging to {} (from {})", used.display(), status.origin),
-                );
-            }
-            (Some(used), problem) => {
-                self.warn(
-                    PROBE,
-                    format!(
-                        "{} (from {}) cannot be written, so the log goes to {}: {}",
-                        wanted.display(),
-                        status.origin,
-                        used.display(),
-                        problem.as_deref().unwrap_or("")
-                    ),
-                    format!(
-                        "make {} writable for the management server's user, or set log_file to a file it can write",
-                        wanted.display()
-                    ),
-                );
-            }
-            (None, problem) => {
-                self.warn(
-                    PROBE,
-                    format!(
-                        "no log is written: {}",
-                        problem.as_deref().unwrap_or("no file could be opened")
-                    ),
-                    format!(
-                        "make {} writable for the management server's user, or set log_file to a file it can write",
-                        wanted.display()
-                    ),
-                );
-            }
-        }
-    }
-
     /// The rows so far.
     pub fn rows(&self) -> &[Row] {
         &self.rows
@@ -234,6 +183,74 @@ impl Report {
     }
 }
 
+/// The `log_file` probe: where this extension logs for `payload` (the environment, the
+/// `log_file` detail or the default) and whether this user may append to it. When the runner
+/// set logging up ([`logging::status`]), its outcome is the answer, fallback included: a file
+/// it could not open fails, naming where this run's log went instead. Otherwise the file is
+/// opened as the runner would (append, created 0640 if missing), leaving nothing the runner
+/// would not have left already.
+pub fn probe_log_file(report: &mut Report, exe_name: &str, payload: &Payload) -> Verdict {
+    let status = logging::status().unwrap_or_else(|| {
+        let config = LogConfig::resolve(exe_name, Some(payload));
+        LogStatus {
+            wanted: config.path,
+            origin: config.origin,
+            used: None,
+            problem: None,
+        }
+    });
+    probe_log_status(report, &status)
+}
+
+fn probe_log_status(report: &mut Report, status: &LogStatus) -> Verdict {
+    const PROBE: &str = "log_file";
+    let origin = &status.origin;
+    let Some(path) = status.wanted.as_deref() else {
+        return report.warn(
+            PROBE,
+            format!("logging is off (from {origin}): remote errors are recorded nowhere"),
+            "set log_file to a file the management server's user can write",
+        );
+    };
+    if status.used.as_deref() == Some(path) {
+        return report.ok(
+            PROBE,
+            format!("{} is writable (from {origin})", path.display()),
+        );
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o640);
+    }
+    let Err(error) = options.open(path) else {
+        return report.ok(
+            PROBE,
+            format!("{} is writable (from {origin})", path.display()),
+        );
+    };
+    let instead = match &status.used {
+        Some(used) => format!("; this run logs to {} instead", used.display()),
+        None if status.problem.is_some() => "; no log is written".to_owned(),
+        None => String::new(),
+    };
+    report.fail(
+        PROBE,
+        format!(
+            "cannot append to {} (from {origin}): {error}{instead}",
+            path.display()
+        ),
+        format!(
+            "set log_file (host, cluster mapping or extension detail) to a file the management \
+             server's user can write, or make {} a directory it can write",
+            path.parent()
+                .map_or_else(|| ".".into(), |d| d.display().to_string())
+        ),
+    )
+}
+
 fn row_json(row: &Row) -> Value {
     let mut object = Map::new();
     object.insert("probe".into(), row.probe.clone().into());
@@ -286,6 +303,67 @@ mod tests {
         assert_eq!(summary.result, Verdict::Ok);
         assert_eq!(summary.fix, "");
         assert_eq!(report.worst(), Verdict::Ok);
+    }
+
+    #[test]
+    fn the_log_file_probe_names_the_file_and_where_it_was_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let writable = dir.path().join("ext.log");
+        let unwritable = dir.path().join("missing-dir/ext.log");
+        let fallback = dir.path().join("fallback.log");
+        let status = |wanted: Option<&std::path::Path>, used: Option<&std::path::Path>| LogStatus {
+            wanted: wanted.map(ToOwned::to_owned),
+            origin: "the host detail 'log_file'".into(),
+            used: used.map(ToOwned::to_owned),
+            problem: used.is_none().then(|| "cannot open it".to_owned()),
+        };
+        let mut report = Report::new();
+        let ok = probe_log_status(&mut report, &status(Some(&writable), Some(&writable)));
+        assert_eq!(ok, Verdict::Ok);
+        let opened = probe_log_status(&mut report, &status(Some(&writable), None));
+        assert_eq!(opened, Verdict::Ok);
+        assert!(writable.is_file());
+        let fell_back = probe_log_status(&mut report, &status(Some(&unwritable), Some(&fallback)));
+        assert_eq!(fell_back, Verdict::Fail);
+        let nowhere = probe_log_status(&mut report, &status(Some(&unwritable), None));
+        assert_eq!(nowhere, Verdict::Fail);
+        assert_eq!(
+            probe_log_status(&mut report, &status(None, None)),
+            Verdict::Warn
+        );
+        let rows = report.rows();
+        assert_eq!(
+            rows[0].found,
+            format!(
+                "{} is writable (from the host detail 'log_file')",
+                writable.display()
+            )
+        );
+        let prefix = format!(
+            "cannot append to {} (from the host detail 'log_file'): ",
+            unwritable.display()
+        );
+        assert!(rows[2].found.starts_with(&prefix), "{:?}", rows[2]);
+        assert!(
+            rows[2].found.ends_with(&format!(
+                "; this run logs to {} instead",
+                fallback.display()
+            )),
+            "{:?}",
+            rows[2]
+        );
+        assert!(rows[2].fix.contains("missing-dir"), "{:?}", rows[2]);
+        assert!(
+            rows[3].found.ends_with("; no log is written"),
+            "{:?}",
+            rows[3]
+        );
+        assert!(
+            rows[4]
+                .found
+                .contains("logging is off (from the host detail 'log_file')")
+        );
+        assert!(!unwritable.parent().unwrap().exists());
     }
 
     #[test]

@@ -98,7 +98,7 @@ const PROBES: [&str; 14] = [
     "storage",
     "iso",
     "vmid allocation",
-    "log file",
+    "log_file",
     "details",
 ];
 
@@ -162,9 +162,9 @@ fn a_healthy_set_up_passes_every_probe_with_gets_only() {
     );
     expect(
         &rows,
-        "log file",
+        "log_file",
         "ok",
-        "proxmox-ext.log (from the CLOUDSTACK_EXT_LOG environment variable)",
+        "proxmox-ext.log is writable (from the CLOUDSTACK_EXT_LOG environment variable)",
     );
     expect(&rows, "details", "ok", "no detail is misspelt");
     assert!(
@@ -241,7 +241,7 @@ fn url_probe_names_the_address_that_does_not_resolve_and_later_probes_skip() {
             "not run: pve-nowhere.invalid does not resolve",
         );
     }
-    expect(&rows, "log file", "ok", "");
+    expect(&rows, "log_file", "ok", "");
     assert!(w.pve.requests().is_empty());
 
     let rows = check(&w, &healthy(&w).host_detail("url", Some("http://pve1")));
@@ -667,18 +667,23 @@ fn log_file_probe_reports_the_fallback() {
             ("TMPDIR", tmp.as_os_str()),
         ],
     );
-    let (result, found, fix) = row(&rows, "log file");
-    assert_eq!(result, "warn", "{found}");
+    let (result, found, fix) = row(&rows, "log_file");
+    assert_eq!(result, "fail", "{found}");
     assert!(
         found.starts_with(&format!(
-            "{} (from the CLOUDSTACK_EXT_LOG environment variable) cannot be written, so the log goes to {}/proxmox-ext-",
-            log.display(),
+            "cannot append to {} (from the CLOUDSTACK_EXT_LOG environment variable): ",
+            log.display()
+        )) && found.contains(&format!(
+            "; this run logs to {}/proxmox-ext-",
             tmp.display()
-        )) && found.contains("/proxmox-ext.log: cannot open"),
+        )) && found.ends_with("/proxmox-ext.log instead"),
         "{found}"
     );
     assert!(
-        fix.starts_with(&format!("make {} writable", log.display())),
+        fix.contains(&format!(
+            "or make {} a directory it can write",
+            blocked.display()
+        )),
         "{fix}"
     );
     let fallback = std::fs::read_dir(&tmp)
@@ -752,7 +757,7 @@ fn a_probe_that_hangs_ends_within_the_deadline_and_later_probes_skip() {
             "{probe}: {found}"
         );
     }
-    expect(&rows, "log file", "ok", "");
+    expect(&rows, "log_file", "ok", "");
     expect(&rows, "details", "ok", "");
     w.pve.clear_faults();
 }

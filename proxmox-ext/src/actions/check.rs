@@ -99,7 +99,7 @@ impl Probes<'_> {
         self.storage(&source, template_storages);
         self.iso(&source);
         self.vmids();
-        self.report.log_file();
+        ext_sdk::check::probe_log_file(&mut self.report, env!("CARGO_PKG_NAME"), self.payload);
         self.report.details(self.payload);
     }
 
