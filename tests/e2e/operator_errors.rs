@@ -114,6 +114,18 @@ fn every_action_logs_misspelt_details_and_invalid_values_as_warnings() {
     );
 }
 
+/// Runs hyperv-ext's `action` on `payload` (no host is reached), logging into `s`'s log.
+fn run_hyperv(s: &Scratch, action: &str, payload: &Value) -> e2e::Run {
+    let file = s.payload(&format!("{action}.json"), payload);
+    let log = s.log_path();
+    Invoke::new(
+        binary("hyperv-ext"),
+        &[action.as_ref(), file.as_os_str(), "30".as_ref()],
+    )
+    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+    .run()
+}
+
 #[test]
 fn hyperv_ext_catches_the_same_typos() {
     let s = Scratch::new();
@@ -128,14 +140,7 @@ fn hyperv_ext_catches_the_same_typos() {
         "cloudstack.vm.details": {"name": "i-2-45-VM", "uuid": "u-1", "cpus": 1, "minRam": 536_870_912_u64,
             "details": {"deployvm": "true", "cpuOvercommitRatio": "2.0"}, "nics": []}
     });
-    let file = s.payload("create.json", &payload);
-    let log = s.log_path();
-    let run = Invoke::new(
-        binary("hyperv-ext"),
-        &["create".as_ref(), file.as_os_str(), "30".as_ref()],
-    )
-    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
-    .run();
+    let run = run_hyperv(&s, "create", &payload);
     let err = run.failure(1);
     assert!(
         err.contains(
@@ -159,14 +164,7 @@ fn hyperv_ext_catches_typos_in_the_winrm_details() {
     let payload = json!({"externaldetails": {"host": {
         "url": "127.0.0.1", "username": "Administrator", "password": "pw-not-used-here",
         "transport": "winrn", "winrm_auht": "basic", "tls_fingerprnt": "AB:CD"}}});
-    let file = s.payload("statuses.json", &payload);
-    let log = s.log_path();
-    let run = Invoke::new(
-        binary("hyperv-ext"),
-        &["statuses".as_ref(), file.as_os_str(), "30".as_ref()],
-    )
-    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
-    .run();
+    let run = run_hyperv(&s, "statuses", &payload);
     let err = run.failure(1);
     assert!(
         err.contains(
@@ -194,15 +192,7 @@ fn hyperv_ext_catches_typos_in_the_winrm_details() {
         "url": "https://127.0.0.1:1", "username": "HV1\\cloud", "password": "pw-not-used-here",
         "verify_tls_certificate": "false", "network_bridge": "External",
         "vhd_path": "D:\\Disks", "vm_path": "D:\\VMs"}}});
-    let file = upstream.payload("statuses.json", &payload);
-    let log = upstream.log_path();
-    Invoke::new(
-        binary("hyperv-ext"),
-        &["statuses".as_ref(), file.as_os_str(), "20".as_ref()],
-    )
-    .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
-    .run()
-    .failure(1);
+    run_hyperv(&upstream, "statuses", &payload).failure(1);
     let log = upstream.log();
     assert!(!log.is_empty());
     assert_eq!(typo_warnings(&log), Vec::<&str>::new(), "{log}");
