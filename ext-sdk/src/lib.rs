@@ -33,9 +33,15 @@
 //! };
 //!
 //! const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension])
+//!     .required()
 //!     .hint("API endpoint, e.g. https://hv1:8443");
-//! const SECRET: Detail = Detail::new("secret", &[Level::Host, Level::Extension]).secret();
-//! const SNAPSHOT: Detail = Detail::new("snap_name", &[Level::Parameter]);
+//! const SECRET: Detail = Detail::new("secret", &[Level::Host, Level::Extension])
+//!     .secret()
+//!     .required()
+//!     .hint("the API secret");
+//! const SNAPSHOT: Detail = Detail::new("snap_name", &[Level::Parameter])
+//!     .used_by(&["CreateSnapshot"])
+//!     .hint("the snapshot's name");
 //!
 //! const META: Meta = Meta {
 //!     name: "tiny-ext",
@@ -49,6 +55,7 @@
 //!             .parameters(&[Parameter::string(SNAPSHOT.key).required()]),
 //!     ],
 //!     registration: None, // or Some(Registration { .. }) for `--register`
+//!     details: &[URL, SECRET, SNAPSHOT],
 //! };
 //!
 //! struct Settings {
@@ -101,6 +108,7 @@ pub mod catalog;
 pub mod check;
 pub mod deadline;
 pub mod details;
+pub mod files;
 pub mod hardware;
 pub mod layout;
 pub mod lenient;
@@ -110,16 +118,18 @@ mod operator;
 pub mod output;
 pub mod payload;
 pub mod redact;
+pub mod reference;
 pub mod register;
 pub mod response;
 pub mod runner;
 pub mod tcp;
 pub mod text;
+pub mod typos;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};
 pub use catalog::{ActionSpec, CustomActionSpec, ParamType, Parameter, Registration};
 pub use deadline::{Deadline, DeadlineExceeded};
-pub use details::{Detail, DetailReader, DetailsError, FromDetail, Level};
+pub use details::{Detail, DetailReader, DetailsError, FromDetail, Kind, Level};
 pub use hardware::{CheckedNic, SizeLimits};
 pub use net::{HostPort, MacAddress, NetError, Vlan};
 pub use output::MAX_OUTPUT_BYTES;

@@ -232,6 +232,7 @@ mod tests {
         about: "test",
         actions: &[ActionSpec::built_in("status")],
         registration: Some(REGISTRATION),
+        details: &[],
     };
 
     #[test]

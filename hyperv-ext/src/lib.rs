@@ -34,4 +34,5 @@ pub const META: Meta = Meta {
         requires_prepare_vm: false,
         reserved_resource_details: &[],
     }),
+    details: settings::DETAILS,
 };

@@ -18,6 +18,8 @@ mod error;
 mod identity;
 mod ledger;
 mod model;
+mod node;
+mod privileges;
 mod retry;
 mod running;
 mod settings;
@@ -44,6 +46,7 @@ const META: ext_sdk::Meta = ext_sdk::Meta {
         // ...that end users must not change (CVE-2026-25199: pointing a VM at another's).
         reserved_resource_details: &[settings::PROXMOX_VMID.key],
     }),
+    details: settings::DETAILS,
 };
 
 fn main() -> std::process::ExitCode {

@@ -71,7 +71,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec::custom(
         "check",
         "Check the host and its settings, read-only: a row per probe",
-        60,
+        120,
     )
     .parameters(&[
         Parameter::string(settings::TEMPLATE_PATH.key),

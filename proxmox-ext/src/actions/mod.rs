@@ -9,6 +9,7 @@ use crate::api::{Client, connect};
 use crate::settings::{SNAP_DESCRIPTION, SNAP_NAME, SNAP_SAVE_MEMORY, VmAction};
 use crate::vm::VmRef;
 
+mod check;
 mod console;
 mod create;
 mod lifecycle;
@@ -17,7 +18,7 @@ mod snapshots;
 mod status;
 
 /// Every action this extension answers: CloudStack's own, then the custom actions (upstream's
-/// snapshot actions with its parameter names, plus `Suspend` and `Resume`), which `--register`
+/// snapshot actions with its parameter names, plus `Suspend`, `Resume` and the `check` preflight), which `--register`
 /// creates in CloudStack as declared here.
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec::built_in("prepare"),
@@ -54,6 +55,12 @@ pub const ACTIONS: &[ActionSpec] = &[
     .parameters(&[Parameter::string(SNAP_NAME.key).required()]),
     ActionSpec::custom("Suspend", "Pause the running instance", 120),
     ActionSpec::custom("Resume", "Resume the paused or hibernated instance", 120),
+    // The preflight (read-only); on a VM it also probes the VM's template, storage and ISO.
+    ActionSpec::custom(
+        "check",
+        "Check the Proxmox set-up and its settings, read-only: a row per probe",
+        120,
+    ),
 ];
 
 /// Runs one action.
@@ -74,6 +81,7 @@ pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv),
         Action::Custom(c) if c.is("Suspend") => power::suspend(inv),
         Action::Custom(c) if c.is("Resume") => power::resume(inv),
+        Action::Custom(c) if c.is("check") => check::check(inv),
         other @ Action::Custom(_) => Err(unsupported_action(other, ACTIONS)),
     }
 }

@@ -25,6 +25,16 @@ const META: Meta = Meta {
         ActionSpec::custom("unicode", "answer non-ASCII text", 60),
     ],
     registration: None,
+    details: &[
+        URL,
+        SECRET,
+        NODE,
+        USER,
+        TEMPLATE_ID,
+        VMID,
+        SNAP_NAME,
+        SAVE_MEMORY,
+    ],
 };
 
 const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension]).hint("the API URL");
