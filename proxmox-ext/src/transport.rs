@@ -8,7 +8,7 @@
 //! the server at all.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Read as _};
 use std::time::Duration;
 
 use ext_sdk::Secret;
@@ -159,6 +159,11 @@ pub enum TlsMode {
 
 /// The largest answer read; a node listing with thousands of VMs stays far below it.
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// ureq's buffers per connection, in each of its TCP and TLS layers. Its default, 128 KiB
+/// each, is allocated and zeroed for every connection: about 0.4 ms of a `status`. Two TLS
+/// records in and a request's headers and form out fit these.
+const INPUT_BUFFER_BYTES: usize = 32 * 1024;
+const OUTPUT_BUFFER_BYTES: usize = 16 * 1024;
 /// Connecting takes at most this long, whatever the request's own timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest redirect target quoted in an error (it comes from an untrusted server).
@@ -207,6 +212,8 @@ impl UreqTransport {
             .max_idle_connections_per_host(2)
             // PVE never redirects: a 3xx comes back as it is and becomes an error (see `send`).
             .max_redirects(0)
+            .input_buffer_size(INPUT_BUFFER_BYTES)
+            .output_buffer_size(OUTPUT_BUFFER_BYTES)
             .build();
         // ureq's own chain, with ext-tls in place of ureq's rustls connector.
         let connector =
@@ -325,13 +332,22 @@ impl Transport for UreqTransport {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response
+        // Sized from Content-Length up front: a listing of thousands of VMs is read without
+        // growing (and copying) the buffer as it comes.
+        let expected = response
+            .body()
+            .content_length()
+            .unwrap_or(0)
+            .min(MAX_BODY_BYTES);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        response
             .body_mut()
             .with_config()
             .limit(MAX_BODY_BYTES)
-            .read_to_vec()
+            .reader()
+            .read_to_end(&mut body)
             .map_err(|e| {
-                let mut error = classify(e);
+                let mut error = classify(ureq::Error::from(e));
                 // The request was answered; only the body broke.
                 error.delivery = Delivery::MaybeSent;
                 error
