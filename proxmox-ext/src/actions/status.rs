@@ -55,7 +55,7 @@ pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
     let states = cloudstack_vms(&vms, &conn.node);
     let count = states.len();
     let response = Response::statuses(states);
-    let size = ext_sdk::output::to_ascii_json(&response.to_json()).len() + 1;
+    let size = response.to_ascii_json().len() + 1;
     if size > MAX_OUTPUT_BYTES {
         anyhow::bail!(
             "node {} runs {count} CloudStack VMs: their statuses take {size} bytes, more than the {MAX_OUTPUT_BYTES} bytes an extension may print, so this fails on purpose and CloudStack asks each VM's status separately",
