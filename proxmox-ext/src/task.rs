@@ -5,8 +5,9 @@
 //! until 30 s and every second after that (clones of large disks take minutes), always
 //! bounded by the invocation's deadline. A task ending at a random moment within the first
 //! 10 s is noticed 125 ms later on average, and PVE's pvedaemon, which every client of the
-//! node shares, gets at most one poll per 250 ms. The grid is fixed so that slow answers do not make the polls drift later; a poll
-//! that takes longer than a step skips the moments it missed instead of polling twice.
+//! node shares, gets at most one poll per 250 ms. The grid is fixed so that slow answers do
+//! not make the polls drift later; a poll that takes longer than a step skips the moments it
+//! missed instead of polling twice.
 //!
 //! Success follows PVE's own definition (`PVE::UPID::status_is_error`): `OK` and
 //! `WARNINGS: N` both succeed; the warnings are logged. Any other exit status fails, and the
