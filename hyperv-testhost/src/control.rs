@@ -30,6 +30,11 @@ pub struct Knobs {
     pub throw_at: Option<String>,
     /// Undo steps of create's rollback throw too.
     pub rollback_throws: bool,
+    /// What `$PSVersionTable.PSVersion` says; Windows Server's 5.1 when not set.
+    pub powershell_version: Option<String>,
+    /// The Hyper-V PowerShell module is not installed: `Get-Module -ListAvailable` lists
+    /// nothing and every `Hyper-V\...` cmdlet is not found.
+    pub no_hyperv_module: bool,
 }
 
 impl Knobs {

@@ -16,6 +16,8 @@
 
 mod contract;
 mod file_modes;
+mod hyperv_check;
+mod hyperv_errors;
 mod hyperv_injection;
 mod hyperv_known_hosts;
 mod hyperv_lifecycle;

@@ -2,6 +2,7 @@
 //! connection), runs exactly one remote script, and turns the result into CloudStack's
 //! answer. Failure codes from the scripts become sentences here.
 
+mod check;
 mod explain;
 mod lifecycle;
 mod power;
@@ -45,6 +46,7 @@ pub const ACTIONS: &[&str] = &[
     "DeleteSnapshot",
     "Suspend",
     "Resume",
+    "check",
 ];
 
 /// Dispatches one invocation; each host is reached over its transport (WinRM or SSH).
@@ -75,6 +77,7 @@ fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response>
         Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv, hosts),
         Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv, hosts),
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv, hosts),
+        Action::Custom(c) if c.is("check") => check::check(inv, hosts),
         other => Err(unsupported_action(other, ACTIONS)),
     }
 }
