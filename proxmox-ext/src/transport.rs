@@ -9,11 +9,14 @@
 
 use std::fmt;
 use std::io::{self, Read as _};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ext_sdk::Secret;
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, NextTimeout, TcpConnector};
 
 /// HTTP methods the Proxmox API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +167,40 @@ pub struct UreqTransport {
     authorization: Secret,
 }
 
+/// ureq's resolver, except that an address written as an IP is used as it is: with a timeout
+/// set, ureq resolves every name on a thread of its own, an IP too (a thread per connection;
+/// PVE nodes are mostly configured by address).
+#[derive(Debug, Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Some(address) = literal_address(uri) {
+            let mut resolved = self.empty();
+            resolved.push(address);
+            return Ok(resolved);
+        }
+        self.0.resolve(uri, config, timeout)
+    }
+}
+
+/// The socket address of a URL whose host is an IP address and whose port is explicit.
+fn literal_address(uri: &Uri) -> Option<SocketAddr> {
+    let authority = uri.authority()?;
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    Some(SocketAddr::new(ip, authority.port_u16()?))
+}
+
 impl UreqTransport {
     /// A transport for the API at `base` (`https://host:port/api2/extjs`), authenticating with
     /// an API token (`user@realm!tokenid` and its secret).
@@ -199,7 +236,7 @@ impl UreqTransport {
             ().chain(ConnectProxyConnector::default())
                 .chain(TcpConnector::default())
                 .chain(tls.ureq_connector());
-        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
+        let agent = ureq::Agent::with_parts(config, connector, LiteralFirst::default());
         // PVE splits the header value on its last '=' (user@realm!tokenid=secret).
         let authorization = Secret::new(format!("PVEAPIToken={token_id}={}", secret.expose()));
         Ok(UreqTransport {
@@ -402,6 +439,22 @@ fn is_tls_failure(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ip_with_a_port_needs_no_lookup() {
+        let at = |url: &str| literal_address(&url.parse::<Uri>().unwrap());
+        assert_eq!(
+            at("https://192.0.2.7:8006/api2/extjs"),
+            Some("192.0.2.7:8006".parse().unwrap())
+        );
+        assert_eq!(
+            at("https://[2001:db8::7]:8006/api2/extjs"),
+            Some("[2001:db8::7]:8006".parse().unwrap())
+        );
+        // Names, and addresses without a port, go to ureq's resolver.
+        assert_eq!(at("https://pve1.example:8006/"), None);
+        assert_eq!(at("https://192.0.2.7/"), None);
+    }
 
     #[test]
     fn connect_errors_are_never_sent() {
