@@ -16,7 +16,7 @@
 use std::fmt;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use log::debug;
@@ -106,6 +106,53 @@ fn resolve_from(
     Ok(fallback)
 }
 
+/// Where the ledger would live, found without creating anything: the directory, where it
+/// came from, and why it cannot be used (or `None`). Writing is proven by a probe file that is
+/// removed at once; a directory that does not exist yet is judged by its nearest existing
+/// parent (prepare creates the rest).
+pub fn inspect(configured: Option<PathBuf>) -> (PathBuf, &'static str, Option<String>) {
+    let from_env = std::env::var_os(ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let (dir, origin) = match (configured, from_env) {
+        (Some(p), _) => (p, ORIGIN_DETAIL),
+        (None, Some(p)) => (p, ORIGIN_ENV),
+        (None, None) if Path::new(DEFAULT).parent().is_some_and(Path::is_dir) => {
+            (PathBuf::from(DEFAULT), "the default")
+        }
+        (None, None) => (
+            std::env::temp_dir().join(format!(
+                "proxmox-ext-{}",
+                ext_sdk::files::current_uid().unwrap_or_default()
+            )),
+            ORIGIN_FALLBACK,
+        ),
+    };
+    let existing = dir.ancestors().find(|a| a.exists()).map(Path::to_path_buf);
+    let problem = match existing {
+        None => Some("no parent directory exists".to_string()),
+        Some(existing) if !existing.is_dir() => {
+            Some(format!("{} is not a directory", existing.display()))
+        }
+        Some(existing) => {
+            let probe = existing.join(format!(".proxmox-ext-check-{}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&probe)
+            {
+                Ok(_) => {
+                    let _ = fs::remove_file(&probe);
+                    None
+                }
+                Err(e) => Some(format!("{} cannot be written: {e}", existing.display())),
+            }
+        }
+    };
+    (dir, origin, problem)
+}
+
 /// Creates `dir` (and its parents, all 0750 whatever the umask) if needed and proves it can be
 /// written.
 fn usable(dir: &Path) -> io::Result<()> {
@@ -120,33 +167,15 @@ fn usable(dir: &Path) -> io::Result<()> {
     fs::remove_file(&probe)
 }
 
-/// `<temp>/proxmox-ext-<uid>`: made private to this user; an existing one must be a real
-/// directory owned by this user and closed to others (the temp directory is shared, so
-/// anything else could be another user's trap).
+/// `<temp>/proxmox-ext-<uid>`, private to this user (see [`ext_sdk::files::private_dir_in`]).
 fn private_temp_dir(temp: &Path) -> io::Result<PathBuf> {
-    let uid = fs::metadata("/proc/self")?.uid();
-    let dir = temp.join(format!("proxmox-ext-{uid}"));
-    match DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let meta = fs::symlink_metadata(&dir)?;
-    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} exists but is not a private directory of user {uid}",
-                dir.display()
-            ),
-        ));
-    }
-    Ok(dir)
+    ext_sdk::files::private_dir_in(temp, "proxmox-ext")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn configured_directories_win_and_must_work() {
