@@ -5,15 +5,19 @@
 //! run: one connection, one PowerShell start. [`remote`] reads the result above any transport;
 //! [`ssh`] is the transport the binary uses.
 
-pub mod actions;
-pub mod clixml;
+// Unsafe code is denied (workspace lints) and allowed only for the one poll(2) call in `ssh`.
+
+// Private: the library exists only for the binary (`main.rs`), so whatever no action uses is
+// dead code the compiler reports.
+mod actions;
+mod clixml;
 #[cfg(test)]
 mod fake;
-pub mod remote;
-pub mod settings;
-pub mod ssh;
-pub mod transport;
-pub mod validate;
+mod remote;
+mod settings;
+mod ssh;
+mod transport;
+mod validate;
 
 use ext_sdk::Meta;
 

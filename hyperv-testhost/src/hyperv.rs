@@ -312,8 +312,8 @@ impl<'a> HyperV<'a> {
             id: id.clone(),
             name: name.into(),
             state: "Off".into(),
-            generation: generation as u8,
-            memory_bytes: memory as u64,
+            generation: u8::try_from(generation).expect("checked: 1 or 2"),
+            memory_bytes: u64::try_from(memory).expect("checked: at least 32 MiB"),
             cpus: 1,
             notes: String::new(),
             config: config.display(),
@@ -353,7 +353,7 @@ impl<'a> HyperV<'a> {
             return Err(invalid_state("SetVM", vm));
         }
         vm.notes = notes.into();
-        vm.cpus = cpus as u32;
+        vm.cpus = u32::try_from(cpus).expect("checked: 1 to 240");
         Ok(())
     }
 
@@ -507,7 +507,8 @@ impl<'a> HyperV<'a> {
                 "ParameterArgumentValidationError,Microsoft.HyperV.PowerShell.Commands.SetVMNetworkAdapterVlan",
             ));
         }
-        self.vm_mut(id)?.adapters[adapter].vlan = vlan.map(|t| t as u16);
+        self.vm_mut(id)?.adapters[adapter].vlan =
+            vlan.map(|t| u16::try_from(t).expect("checked: 1 to 4094"));
         Ok(())
     }
 
@@ -649,7 +650,7 @@ pub fn utc_now() -> String {
         .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;

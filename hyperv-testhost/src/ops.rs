@@ -249,7 +249,7 @@ fn stop_ours(
         hv.turn_off(&v.id)?;
         return Ok("turnoff");
     }
-    let wait = p.int("wait")?.max(0) as u64;
+    let wait = p.int("wait")?.max(0).cast_unsigned();
     let error = match hv.shutdown_guest(&v.id, wait, sleep) {
         Ok(true) => return Ok("graceful"),
         Ok(false) => "timeout".to_owned(),
@@ -457,7 +457,7 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
             hv.copy_item(p.str("tpl")?, &partial)?;
             hv.move_item(&partial, &disk)?;
         } else {
-            hv.new_vhd(&disk, p.int("size")?.max(0) as u64)?;
+            hv.new_vhd(&disk, p.int("size")?.max(0).cast_unsigned())?;
         }
         undo.push(Undo::RemoveDisk(disk.clone()));
         hv.step = "vm".into();

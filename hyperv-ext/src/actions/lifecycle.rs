@@ -1,5 +1,7 @@
 //! create (with rollback, and cleanup after a timeout) and delete (with the VM's disks).
 
+use std::fmt::Write as _;
+
 use ext_sdk::{DetailReader, Invocation, Response};
 use hyperv_protocol::Failure;
 use hyperv_protocol::call::{CLEANUP_CREATE, CREATE, DELETE};
@@ -203,11 +205,12 @@ pub fn delete(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Respons
             vm.name,
             kept.join(", ")
         );
-        message.push_str(&format!(
+        let _ = write!(
+            message,
             "; kept {} disk(s) outside vhd_path or in use: {}",
             kept.len(),
             kept.join(", ")
-        ));
+        );
     }
     Ok(Response::success(message)
         .with("removed_disks", removed)

@@ -76,7 +76,7 @@ fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response>
         Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv, hosts),
         Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv, hosts),
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv, hosts),
-        other => Err(unsupported_action(other, ACTIONS)),
+        other @ Action::Custom(_) => Err(unsupported_action(other, ACTIONS)),
     }
 }
 
