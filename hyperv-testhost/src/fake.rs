@@ -110,10 +110,12 @@ pub fn main(home: &Path) -> i32 {
         }
         alive
     };
+    let killed = std::cell::Cell::new(false);
     let (answer, code) = match states.update(|state| {
         let before = state.clone();
         let mut hv = HyperV::new(state, &paths.fs_root, &knobs);
         let (answer, code) = ops::answer(ops::run(script, &data, &mut hv, &mut sleep));
+        killed.set(hv.killed);
         let mut outcome = if code == 0 {
             "ok".to_owned()
         } else {
@@ -122,6 +124,9 @@ pub fn main(home: &Path) -> i32 {
         if hung_up.get() {
             // Killed mid-way (a long graceful stop): what came after the kill never happened.
             *state = before;
+            outcome = "killed".into();
+        } else if killed.get() {
+            // Died at `kill_at`: what ran before it stays done.
             outcome = "killed".into();
         }
         state.launches.push(Launch {
@@ -138,7 +143,7 @@ pub fn main(home: &Path) -> i32 {
             return 1;
         }
     };
-    if hung_up.get() {
+    if hung_up.get() || killed.get() {
         return 137;
     }
     if knobs.sleep_after_ms > 0

@@ -47,6 +47,8 @@ pub struct HyperV<'a> {
     knobs: &'a Knobs,
     /// The create step being run, for `Knobs::throw_at`.
     pub step: String,
+    /// `Knobs::kill_at` was reached: the process is dead from here on.
+    pub killed: bool,
     now: String,
 }
 
@@ -57,12 +59,20 @@ impl<'a> HyperV<'a> {
             fs_root: fs_root.to_path_buf(),
             knobs,
             step: "any".into(),
+            killed: false,
             now: utc_now(),
         }
     }
 
     /// Every state-changing cmdlet passes here: the fault knob makes the chosen step throw.
-    fn inject(&self, cmdlet: &str) -> Cmdlet<()> {
+    fn inject(&mut self, cmdlet: &str) -> Cmdlet<()> {
+        if self.killed || self.knobs.kill_at.as_deref() == Some(cmdlet) {
+            self.killed = true;
+            return Err(thrown(
+                format!("killed before {cmdlet}"),
+                "Killed",
+            ));
+        }
         let hit = match &self.knobs.throw_at {
             Some(step) if step == "any" => true,
             Some(step) => *step == self.step,

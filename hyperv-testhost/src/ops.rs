@@ -517,6 +517,10 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         hv.start_vm(&vm_id)
     })();
     if let Err(e) = result {
+        if hv.killed {
+            // PowerShell died mid-way: no rollback, no answer.
+            return Err(Stop::Thrown(e));
+        }
         // `$t`: the step that failed; the undos run as "rollback" (for the fault knobs).
         let step = std::mem::replace(&mut hv.step, "rollback".into());
         let mut rollback: Vec<String> = Vec::new();
