@@ -16,6 +16,7 @@
 
 mod contract;
 mod file_modes;
+mod hyperv_cleanup;
 mod hyperv_injection;
 mod hyperv_known_hosts;
 mod hyperv_lifecycle;
