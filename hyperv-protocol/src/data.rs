@@ -92,7 +92,9 @@ impl Serialize for NicData {
     }
 }
 
-/// `cleanup-create.ps1`: the VM and the disk an interrupted create may have left.
+/// `cleanup-create.ps1`: the VM and the disk an interrupted create may have left. The create
+/// is named by the invocation id both scripts carry (the same run sends both): create writes
+/// it into what it makes, cleanup removes only what bears it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CleanupData {
     pub name: String,

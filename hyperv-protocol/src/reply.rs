@@ -16,10 +16,13 @@ pub struct Created {
 /// `cleanup-create.ps1`: what an interrupted create left and cleanup removed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CleanedUp {
+    /// Whether the VM this run created was there (and was removed).
     pub removed_vm: bool,
-    /// Files removed (the VM's disk, create's `.partial` copy).
+    /// Files removed (the VM's disk, this run's `.partial` copy).
     #[serde(deserialize_with = "ps_array")]
     pub removed: Vec<String>,
+    /// VMs of the name this run did not create (no line with its create id), left alone.
+    pub kept: u64,
 }
 
 /// `start.ps1`, `suspend.ps1`, `resume.ps1`: the VM's state before and after.

@@ -68,10 +68,7 @@ impl<'a> HyperV<'a> {
     fn inject(&mut self, cmdlet: &str) -> Cmdlet<()> {
         if self.killed || self.knobs.kill_at.as_deref() == Some(cmdlet) {
             self.killed = true;
-            return Err(thrown(
-                format!("killed before {cmdlet}"),
-                "Killed",
-            ));
+            return Err(thrown(format!("killed before {cmdlet}"), "Killed"));
         }
         let hit = match &self.knobs.throw_at {
             Some(step) if step == "any" => true,

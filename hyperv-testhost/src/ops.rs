@@ -154,11 +154,7 @@ fn need_rights(hv: &HyperV) -> Step<()> {
 }
 
 fn test_ours(vm: &Vm, p: &Data) -> bool {
-    let marker = format!("cloudstack-vm-uuid={}", p.text("uuid"));
-    vm.notes
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .any(|l| l == marker)
+    notes_have(vm, &format!("cloudstack-vm-uuid={}", p.text("uuid")))
 }
 
 fn find_ours(p: &Data, hv: &HyperV) -> Step<Option<Vm>> {
@@ -453,7 +449,7 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     let result: Result<(), Thrown> = (|| {
         hv.step = "disk".into();
         if p.truthy("tpl") {
-            let partial = format!("{disk}.partial");
+            let partial = format!("{disk}.{}.partial", p.text("id"));
             hv.copy_item(p.str("tpl")?, &partial)?;
             hv.move_item(&partial, &disk)?;
         } else {
@@ -471,7 +467,11 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         undo.push(Undo::RemoveVm(vm_id.clone()));
         hv.set_vm(
             &vm_id,
-            &format!("cloudstack-vm-uuid={}", p.text("uuid")),
+            &format!(
+                "cloudstack-vm-uuid={}\r\ncloudstack-create-id={}",
+                p.text("uuid"),
+                p.text("id")
+            ),
             p.int("cpus")?,
         )?;
         hv.step = "network".into();
@@ -542,12 +542,32 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     done(json!({"id": vm_id}))
 }
 
+/// Whether the VM's Notes carry the line `line` (`-split '\r?\n'` then `-ccontains`).
+fn notes_have(vm: &Vm, line: &str) -> bool {
+    vm.notes
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .any(|l| l == line)
+}
+
 fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     need_rights(hv)?;
-    let found = find_ours(p, hv)?;
+    let name = p.text("name");
+    let created_here = format!("cloudstack-create-id={}", p.text("id"));
+    let all: Vec<Vm> = hv.get_vm().into_iter().filter(|v| v.name == name).collect();
+    let ours: Vec<&Vm> = all
+        .iter()
+        .filter(|v| test_ours(v, p) && notes_have(v, &created_here))
+        .collect();
+    if ours.len() > 1 {
+        return Err(Stop::Fail(Failure::VmAmbiguous {
+            count: count(ours.len()),
+        }));
+    }
     let disk = p.text("disk");
     let mut removed = Vec::new();
-    if let Some(v) = &found {
+    for v in &ours {
+        // `-eq` on strings ignores case.
         let attached: Vec<String> = v
             .disks
             .iter()
@@ -563,10 +583,14 @@ fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
             removed.push(f);
         }
     }
-    let partial = format!("{disk}.partial");
+    let partial = format!("{disk}.{}.partial", p.text("id"));
     if hv.test_path(&partial, false)? {
         hv.remove_item(&partial)?;
         removed.push(partial);
     }
-    done(json!({"removed_vm": found.is_some(), "removed": removed}))
+    done(json!({
+        "removed_vm": !ours.is_empty(),
+        "removed": removed,
+        "kept": count(all.len() - ours.len()),
+    }))
 }

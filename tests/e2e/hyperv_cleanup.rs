@@ -33,7 +33,11 @@ fn a_garbled_answer_to_a_refused_create_never_removes_the_existing_vm() {
         ..Knobs::default()
     });
     let err = hv.run("create", &p).failure(1);
-    assert_eq!(hv.state().vms, before, "the existing VM is untouched: {err}");
+    assert_eq!(
+        hv.state().vms,
+        before,
+        "the existing VM is untouched: {err}"
+    );
     assert_eq!(hv.file(&disk), Some(disk_bytes), "and so is its disk");
     assert!(err.contains("printed no result line"), "{err}");
     assert!(
@@ -68,7 +72,11 @@ fn a_late_answer_to_a_refused_create_never_removes_the_existing_vm() {
     });
     let run = hv.run_with_timeout("create", &p, "5");
     let err = run.failure_within(1, Duration::from_secs(5));
-    assert_eq!(hv.state().vms, before, "the existing VM is untouched: {err}");
+    assert_eq!(
+        hv.state().vms,
+        before,
+        "the existing VM is untouched: {err}"
+    );
     assert!(hv.exists(&disk), "and so is its disk");
     assert!(
         err.contains("deadline reached") && err.contains("was not created by this run"),
@@ -83,7 +91,10 @@ fn the_cleanup_removes_its_own_vm_but_no_partial_copy_of_another_run() {
     // Other creates of this VM are copying the template right now (one named as before this
     // fix, one named after its run): their partial copies must survive our clean-up.
     let disk = disk_of(&hv, VM);
-    let others = [format!("{disk}.partial"), format!("{disk}.0badc0de.partial")];
+    let others = [
+        format!("{disk}.partial"),
+        format!("{disk}.0badc0de.partial"),
+    ];
     for other in &others {
         std::fs::write(hv.host.local(other), b"another run's copy").unwrap();
     }
@@ -125,7 +136,10 @@ fn a_create_killed_mid_way_is_cleaned_up_as_far_as_its_id_proves() {
     let cleanup = hv.state().launches.last().cloned().unwrap();
     assert_eq!(cleanup.script.as_deref(), Some("cleanup-create"));
     let id = cleanup.data["id"].as_str().unwrap().to_owned();
-    assert!(!hv.exists(&format!("{disk}.{id}.partial")), "its copy removed");
+    assert!(
+        !hv.exists(&format!("{disk}.{id}.partial")),
+        "its copy removed"
+    );
     assert!(!hv.exists(&disk) && hv.state().vms.is_empty());
 
     // Killed after New-VM, before the Notes are written: the VM bears no proof, so the

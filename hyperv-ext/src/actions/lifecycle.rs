@@ -167,9 +167,27 @@ fn cleanup(inv: &Invocation, target: &dyn Transport, vm: &VmRef, disk: &str) -> 
             let vm_removed = cleaned.removed_vm;
             let files = cleaned.removed.len();
             log::warn!(
-                "cleanup after the interrupted create: VM removed: {vm_removed}, files removed: {files}"
+                "cleanup after the interrupted create: VM removed: {vm_removed}, files removed: {files} ({}), VMs of the name left alone: {}",
+                cleaned.removed.join(", "),
+                cleaned.kept
             );
-            format!("cleaned up: VM removed: {vm_removed}, files removed: {files}")
+            let mut outcome =
+                format!("cleaned up: VM removed: {vm_removed}, files removed: {files}");
+            if cleaned.kept > 0 {
+                // A create sent for a VM that exists, or a VM made by someone else meanwhile:
+                // only what bears this run's id is removed.
+                let _ = write!(
+                    outcome,
+                    "; {} VM(s) named {} on {} {} not created by this run (no 'cloudstack-create-id={}' line in the Notes) and {} left alone",
+                    cleaned.kept,
+                    vm.name,
+                    target.host(),
+                    if cleaned.kept == 1 { "was" } else { "were" },
+                    inv.id,
+                    if cleaned.kept == 1 { "was" } else { "were" },
+                );
+            }
+            outcome
         }
         Err(e) => {
             log::error!("cleanup after the interrupted create failed: {e}");

@@ -319,7 +319,8 @@ fn a_refused_create_names_what_is_in_the_way() {
 
 #[test]
 fn a_create_cut_off_after_sending_is_cleaned_up_within_the_reserve() {
-    let cleaned = done(json!({"removed_vm": true, "removed": ["D:\\VHD\\i-2-45-VM.vhdx"]}));
+    let cleaned =
+        done(json!({"removed_vm": true, "removed": ["D:\\VHD\\i-2-45-VM.vhdx"], "kept": 0}));
     for interruption in [
         Answer::Broken(
             Sent::Maybe,
@@ -346,6 +347,27 @@ fn a_create_cut_off_after_sending_is_cleaned_up_within_the_reserve() {
             json!({"name": VM, "uuid": UUID, "disk": "D:\\VHD\\i-2-45-VM.vhdx", "id": "0a1b2c3d"})
         );
     }
+}
+
+#[test]
+fn the_cleanup_names_the_vms_it_left_alone() {
+    // A create sent again for a VM that exists: refused on the host, the answer lost.
+    let left = done(json!({"removed_vm": false, "removed": [], "kept": 1}));
+    let lost = Answer::Raw(Output {
+        stdout: b"garbage\r\n".to_vec(),
+        exit: Exit::Status(1),
+        ..Output::default()
+    });
+    let (result, _) = run("create", [lost, left]);
+    let err = result.unwrap_err();
+    assert!(
+        err.ends_with(
+            "; cleaned up: VM removed: false, files removed: 0; 1 VM(s) named i-2-45-VM on \
+             hv1.example was not created by this run (no 'cloudstack-create-id=0a1b2c3d' line in \
+             the Notes) and was left alone"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
