@@ -65,6 +65,10 @@ pub struct Detail {
     pub levels: &'static [Level],
     /// Secret values are registered for redaction and never shown in errors.
     pub secret: bool,
+    /// The value names an object (a snapshot, a VM, a switch) and is used exactly as given:
+    /// never trimmed, and refused when it has leading or trailing whitespace (which would
+    /// otherwise make ` k1` address `k1`). Other values are trimmed.
+    pub exact: bool,
     /// What the value is, shown when it is missing or invalid.
     pub hint: &'static str,
 }
@@ -77,6 +81,7 @@ impl Detail {
             aliases: &[],
             levels,
             secret: false,
+            exact: false,
             hint: "",
         }
     }
@@ -90,6 +95,12 @@ impl Detail {
     /// Marks the detail as a secret.
     pub const fn secret(mut self) -> Detail {
         self.secret = true;
+        self
+    }
+
+    /// Marks the detail as a name used exactly as given (see [`Detail::exact`]).
+    pub const fn exact(mut self) -> Detail {
+        self.exact = true;
         self
     }
 
@@ -194,7 +205,7 @@ const fn str_eq(a: &str, b: &str) -> bool {
 /// A value found for a [`Detail`], with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<'p> {
-    /// The trimmed value.
+    /// The value, trimmed unless the detail is [`Detail::exact`].
     pub value: Cow<'p, str>,
     /// The level it was read from.
     pub level: Level,
@@ -244,7 +255,8 @@ impl Payload {
         Ok(settings)
     }
 
-    /// Looks a detail up across its levels. Empty or blank values count as absent.
+    /// Looks a detail up across its levels. Empty or blank values count as absent; other values
+    /// are trimmed, except those of an [`Detail::exact`] detail, which come as they are.
     pub fn lookup(&self, detail: &Detail) -> Option<Found<'_>> {
         let names = std::iter::once(detail.key).chain(detail.aliases.iter().copied());
         let vm_details = self.vm.as_ref().map(|vm| &vm.details);
@@ -266,18 +278,19 @@ impl Payload {
                         .map(Cow::Owned),
                 };
                 let Some(raw) = raw else { continue };
-                let trimmed = match raw {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                let value = match raw {
+                    _ if detail.exact => raw,
                     Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
                     Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
                 };
-                if trimmed.is_empty() {
-                    continue;
-                }
                 if detail.secret {
-                    crate::redact::register(&trimmed);
+                    crate::redact::register(&value);
                 }
                 return Some(Found {
-                    value: trimmed,
+                    value,
                     level,
                     key: name,
                 });
@@ -289,7 +302,7 @@ impl Payload {
 
 /// Converts a detail's text into a typed value; the error says what was expected.
 pub trait FromDetail: Sized {
-    /// Parses the trimmed, non-empty value.
+    /// Parses the non-empty value (trimmed, unless the detail is [`Detail::exact`]).
     fn from_detail(value: &str) -> Result<Self, String>;
 }
 
@@ -454,6 +467,17 @@ impl<'p> DetailReader<'p> {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let found = self.payload.lookup(detail)?;
+        if detail.exact && found.value.trim() != found.value {
+            self.invalid.push(InvalidDetail {
+                key: found.key,
+                level: found.level,
+                value: (!detail.secret).then(|| found.value.into_owned()),
+                problem: "has leading or trailing whitespace; it names an object exactly, so it \
+                          is refused rather than trimmed (remove the spaces)"
+                    .to_owned(),
+            });
+            return None;
+        }
         match parse(&found.value) {
             Ok(v) => Some(v),
             Err(problem) => {
@@ -549,6 +573,7 @@ impl<'p> DetailReader<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension]).hint("the API URL");
     const SECRET: Detail = Detail::new("secret", &[Level::Host, Level::Extension]).secret();
@@ -635,6 +660,47 @@ mod tests {
         );
         assert!(!keys_are_unique(&[&[URL], &[PORT, URL]]), "a key twice");
         assert!(keys_are_unique(&[]));
+    }
+
+    #[test]
+    fn exact_names_are_never_trimmed_and_surrounding_whitespace_is_refused() {
+        const NAME: Detail = Detail::new("snapshot_name", &[Level::Parameter]).exact();
+        let read = |value: Value| {
+            let p = payload(&json!({"parameters": {"snapshot_name": value}}).to_string());
+            let mut d = p.details();
+            let name: Option<String> = d.optional(&NAME);
+            d.finish().map(|()| name).map_err(|e| e.to_string())
+        };
+        assert_eq!(read(json!("k1")), Ok(Some("k1".to_owned())));
+        assert_eq!(read(json!("a b")), Ok(Some("a b".to_owned())));
+        for spaced in [" k1", "k1 ", "\tk1", "k1\u{a0}", "\nk1"] {
+            let err = read(json!(spaced)).unwrap_err();
+            assert!(
+                err.contains("'snapshot_name' = '")
+                    && err.contains("(action parameter): has leading or trailing whitespace")
+                    && err.contains("refused rather than trimmed"),
+                "{spaced:?}: {err}"
+            );
+        }
+        // Blank is absent, as for every detail.
+        assert_eq!(read(json!("  ")), Ok(None));
+        // A number given for a name is its text.
+        assert_eq!(read(json!(12)), Ok(Some("12".to_owned())));
+        // Not exact: trimmed as before.
+        let p = payload(r#"{"externaldetails":{"host":{"url":" https://h "}}}"#);
+        assert_eq!(p.lookup(&URL).unwrap().value, "https://h");
+    }
+
+    #[test]
+    fn the_payloads_vm_name_and_uuid_are_exact() {
+        let p = payload(r#"{"virtualmachinename":" i-2-45-VM","virtualmachineid":"u1 "}"#);
+        assert_eq!(
+            (p.vm_name(), p.vm_uuid()),
+            (Some(" i-2-45-VM"), Some("u1 "))
+        );
+        let blank =
+            payload(r#"{"virtualmachinename":"  ","cloudstack.vm.details":{"name":"i-1-VM"}}"#);
+        assert_eq!(blank.vm_name(), Some("i-1-VM"));
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub const HOST_KEY_CHECK: Detail = Detail::new("host_key_check", SHARED)
     .hint("strict (default), accept-new (trust on first use, recorded in known_hosts) or off");
 pub const SWITCH: Detail = Detail::new("network_switch", SHARED)
     .alias(&["network_bridge"])
+    .exact()
     .hint("the Hyper-V virtual switch VM NICs connect to (exact name)");
 pub const VHD_PATH: Detail = Detail::new("vhd_path", SHARED)
     .hint("folder for VM disks on the host, e.g. D:\\Hyper-V\\Virtual Hard Disks");
@@ -64,6 +65,7 @@ pub const SECURE_BOOT: Detail = Detail::new("secure_boot", INSTANCE)
 
 pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Parameter])
     .alias(&["snap_name"])
+    .exact()
     .hint("the checkpoint's name (or its id)");
 
 /// Every detail this extension reads (the SDK's own, such as `log_file`, are in

@@ -78,13 +78,15 @@ pub const DISK_SIZE_GB: Detail =
 pub const STORAGE: Detail =
     Detail::new("storage", VM).hint("Proxmox storage for new disks, e.g. local-lvm");
 pub const IS_FULL_CLONE: Detail = Detail::new("is_full_clone", VM);
-pub const VM_NAME: Detail =
-    Detail::new("vm_name", VM).hint("Proxmox VM name (letters, digits, '-', '.')");
+pub const VM_NAME: Detail = Detail::new("vm_name", VM)
+    .exact()
+    .hint("Proxmox VM name (letters, digits, '-', '.')");
 pub const PROXMOX_VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail])
     .hint("set by the prepare action; the VM's Proxmox id");
 
-pub const SNAP_NAME: Detail =
-    Detail::new("snap_name", PARAMETER).hint("letter first, then letters, digits, '-' or '_'");
+pub const SNAP_NAME: Detail = Detail::new("snap_name", PARAMETER)
+    .exact()
+    .hint("letter first, then letters, digits, '-' or '_'");
 pub const SNAP_DESCRIPTION: Detail = Detail::new("snap_description", PARAMETER);
 pub const SNAP_SAVE_MEMORY: Detail = Detail::new("snap_save_memory", PARAMETER);
 
