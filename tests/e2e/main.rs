@@ -15,6 +15,7 @@
 )]
 
 mod contract;
+mod exact_names;
 mod file_modes;
 mod hyperv_cleanup;
 mod hyperv_injection;
