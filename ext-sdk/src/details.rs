@@ -52,8 +52,32 @@ impl Level {
     }
 }
 
+/// A test telling a secret value from one that is not, for a detail that holds either (a
+/// private key given inline, or the path of its file).
+#[derive(Clone, Copy)]
+pub struct SecretTest(pub fn(&str) -> bool);
+
+impl fmt::Debug for SecretTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretTest(..)")
+    }
+}
+
+impl PartialEq for SecretTest {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for SecretTest {}
+
 /// A declared configuration key: its name, accepted aliases, levels in precedence order, and
 /// whether it is a secret.
+///
+/// The value of a secret detail never reaches an error or a log through the SDK: it is
+/// registered for redaction when it is looked up, an invalid value is reported without it, and
+/// a parser's or [`DetailReader::reject`]'s message that contains it has it masked (or, for a
+/// value too short to mask, is replaced by a message that does not quote it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Detail {
     /// The key operators are told to set.
@@ -65,6 +89,9 @@ pub struct Detail {
     pub levels: &'static [Level],
     /// Secret values are registered for redaction and never shown in errors.
     pub secret: bool,
+    /// For a detail that is secret only for some values: which ones (see
+    /// [`Detail::secret_when`]).
+    pub secret_when: Option<SecretTest>,
     /// The value names an object (a snapshot, a VM, a switch) and is used exactly as given:
     /// never trimmed, and refused when it has leading or trailing whitespace (which would
     /// otherwise make ` k1` address `k1`). Other values are trimmed.
@@ -81,6 +108,7 @@ impl Detail {
             aliases: &[],
             levels,
             secret: false,
+            secret_when: None,
             exact: false,
             hint: "",
         }
@@ -96,6 +124,18 @@ impl Detail {
     pub const fn secret(mut self) -> Detail {
         self.secret = true;
         self
+    }
+
+    /// Marks the values for which `test` is true as secrets (e.g. a private key pasted inline,
+    /// where the path of a key file is not): those are treated as [`Detail::secret`] values.
+    pub const fn secret_when(mut self, test: fn(&str) -> bool) -> Detail {
+        self.secret_when = Some(SecretTest(test));
+        self
+    }
+
+    /// Whether `value` of this detail is a secret.
+    pub fn is_secret(&self, value: &str) -> bool {
+        self.secret || self.secret_when.is_some_and(|test| (test.0)(value))
     }
 
     /// Marks the detail as a name used exactly as given (see [`Detail::exact`]).
@@ -286,8 +326,8 @@ impl Payload {
                     Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
                     Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
                 };
-                if detail.secret {
-                    crate::redact::register(&value);
+                if detail.is_secret(&value) {
+                    crate::redact::register_all(&value);
                 }
                 return Some(Found {
                     value,
@@ -467,11 +507,12 @@ impl<'p> DetailReader<'p> {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let found = self.payload.lookup(detail)?;
+        let secret = detail.is_secret(&found.value);
         if detail.exact && found.value.trim() != found.value {
             self.invalid.push(InvalidDetail {
                 key: found.key,
                 level: found.level,
-                value: (!detail.secret).then(|| found.value.into_owned()),
+                value: (!secret).then(|| found.value.into_owned()),
                 problem: "has leading or trailing whitespace; it names an object exactly, so it \
                           is refused rather than trimmed (remove the spaces)"
                     .to_owned(),
@@ -480,11 +521,20 @@ impl<'p> DetailReader<'p> {
         }
         match parse(&found.value) {
             Ok(v) => Some(v),
+            Err(problem) if secret => {
+                self.invalid.push(InvalidDetail {
+                    key: found.key,
+                    level: found.level,
+                    value: None,
+                    problem: without_secret(problem, &found.value),
+                });
+                None
+            }
             Err(problem) => {
                 self.invalid.push(InvalidDetail {
                     key: found.key,
                     level: found.level,
-                    value: (!detail.secret).then(|| found.value.into_owned()),
+                    value: Some(found.value.into_owned()),
                     problem,
                 });
                 None
@@ -515,23 +565,25 @@ impl<'p> DetailReader<'p> {
 
     /// Records a problem with a value that parsed but does not fit with the others.
     pub fn reject(&mut self, detail: &Detail, problem: impl Into<String>) {
-        let (key, level, value) = match self.payload.lookup(detail) {
-            Some(f) => (
-                f.key,
-                f.level,
-                (!detail.secret).then(|| f.value.into_owned()),
-            ),
+        let problem = problem.into();
+        let (key, level, value, problem) = match self.payload.lookup(detail) {
+            Some(f) if detail.is_secret(&f.value) => {
+                let problem = without_secret(problem, &f.value);
+                (f.key, f.level, None, problem)
+            }
+            Some(f) => (f.key, f.level, Some(f.value.into_owned()), problem),
             None => (
                 detail.key,
                 detail.levels.first().copied().unwrap_or(Level::Host),
                 None,
+                problem,
             ),
         };
         self.invalid.push(InvalidDetail {
             key,
             level,
             value,
-            problem: problem.into(),
+            problem,
         });
     }
 
@@ -569,6 +621,25 @@ impl<'p> DetailReader<'p> {
         }
     }
 }
+
+/// `problem` without `secret` in it: masked where it is long enough to mask, else the whole
+/// message is withheld (masking every "ab" of a sentence would not hide a two-letter secret).
+fn without_secret(problem: String, secret: &str) -> String {
+    let mut problem = problem;
+    for piece in crate::redact::secret_pieces(secret) {
+        if problem.contains(piece) {
+            problem = problem.replace(piece, crate::redact::MASK);
+        }
+    }
+    let short = secret.trim();
+    if !short.is_empty() && problem.contains(short) {
+        return WITHHELD_PROBLEM.to_owned();
+    }
+    problem
+}
+
+/// The problem reported for a secret value when what a parser said about it would quote it.
+pub const WITHHELD_PROBLEM: &str = "the value is not valid (what is wrong with it is not shown, since that would reveal the secret)";
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ mod actions;
 mod clixml;
 #[cfg(test)]
 mod fake;
+mod key_material;
 mod remote;
 mod settings;
 mod ssh;

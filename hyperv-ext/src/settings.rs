@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ext_sdk::{Detail, DetailReader, Level, Secret};
 
+use crate::key_material;
 use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
 use crate::validate;
 
@@ -25,9 +26,11 @@ pub const USERNAME: Detail = Detail::new("username", SHARED)
 pub const PASSWORD: Detail = Detail::new("password", SHARED)
     .secret()
     .hint("the SSH password, or set private_key instead");
-/// A path on the management server, or the key itself; only the latter is a secret
-/// (registered for redaction when recognised), so a path stays readable in errors.
+/// A path on the management server, or the key itself; only key material is a secret (in
+/// whatever form it was pasted, usable or not: `key_material`), so a path stays readable in
+/// errors.
 pub const PRIVATE_KEY: Detail = Detail::new("private_key", SHARED)
+    .secret_when(key_material::is_key_material)
     .hint("path of an OpenSSH private key on the management server, or the key itself (PEM)");
 pub const PRIVATE_KEY_PASSPHRASE: Detail = Detail::new("private_key_passphrase", SHARED).secret();
 pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOST).hint(
@@ -123,14 +126,14 @@ pub fn connection(d: &mut DetailReader) -> Target {
     }
     let username: String = d.required_with(&USERNAME, validate::username);
     let password: Option<Secret> = d.optional(&PASSWORD);
-    let key: Option<String> = d.optional(&PRIVATE_KEY);
+    let key_given = d.payload().lookup(&PRIVATE_KEY).is_some();
+    let key: Option<PrivateKey> = d.optional_with(&PRIVATE_KEY, key_material::parse);
     let passphrase: Option<Secret> = d.optional(&PRIVATE_KEY_PASSPHRASE);
     let credential = match (key, password) {
-        (Some(key), _) => Credential::Key {
-            key: private_key(&key),
-            passphrase,
-        },
+        (Some(key), _) => Credential::Key { key, passphrase },
         (None, Some(password)) => Credential::Password(password),
+        // An unusable private_key is reported as such, not as a missing password.
+        (None, None) if key_given => Credential::Password(Secret::default()),
         (None, None) => {
             d.require_if(true, &PASSWORD);
             Credential::Password(Secret::default())
@@ -142,24 +145,6 @@ pub fn connection(d: &mut DetailReader) -> Target {
         username,
         credential,
         host_key: host_key_policy(d),
-    }
-}
-
-fn private_key(value: &str) -> PrivateKey {
-    if value.starts_with("-----BEGIN") {
-        // A key pasted into a one-line field may arrive with literal "\n" sequences.
-        let mut pem = if value.contains('\n') {
-            value.to_owned()
-        } else {
-            value.replace("\\n", "\n")
-        };
-        if !pem.ends_with('\n') {
-            pem.push('\n');
-        }
-        ext_sdk::redact::register(value);
-        PrivateKey::Inline(Secret::new(pem))
-    } else {
-        PrivateKey::File(PathBuf::from(value))
     }
 }
 
@@ -349,4 +334,107 @@ pub fn instance(d: &mut DetailReader) -> Instance {
 
 pub fn snapshot_name(d: &mut DetailReader) -> String {
     d.required_with(&SNAPSHOT_NAME, validate::snapshot_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use ext_sdk::Payload;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Values for the secret `detail`, each with the pieces that must never be printed: for
+    /// `private_key`, key material in every form an operator may paste.
+    fn secret_values(detail: &Detail) -> Vec<String> {
+        let body = [
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+            "QyNTUxOQAAACDk8zQz5r4Wm9Gc5oXwq8k2QmSgW7Wn3bq8Qy0GJg4b1AAAAJgH3cUzB93F",
+        ];
+        let pem = format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            body.join("\n")
+        );
+        match detail.key {
+            "private_key" => vec![
+                body.join("\n"),
+                body.concat(),
+                format!("\"{}", pem.trim_end()),
+                pem.replace("-----END OPENSSH PRIVATE KEY-----\n", ""),
+                format!(
+                    "PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 1\n{}\n",
+                    body[1]
+                ),
+            ],
+            _ => vec!["Zq9-secret-Value-77".to_owned(), "a".to_owned()],
+        }
+    }
+
+    fn payload_with(detail: &Detail, level: Level, value: &str) -> Payload {
+        let mut doc = json!({"externaldetails": {"host": {"url": "hv1", "port": "x"}}});
+        let (map, key) = match level {
+            Level::Host => ("host", detail.key),
+            Level::ResourceMap => ("resourcemap", detail.key),
+            Level::Extension => ("extension", detail.key),
+            other => panic!("a secret at level {other:?}"),
+        };
+        doc["externaldetails"][map][key] = Value::String(value.to_owned());
+        Payload::from_slice(doc.to_string().as_bytes(), "test").unwrap()
+    }
+
+    /// A secret detail's value cannot reach an error: not through the readers the actions
+    /// use, nor through any parser or rejection (which may quote the value on purpose here),
+    /// for every secret detail this extension declares, at every level it is read from.
+    #[test]
+    fn no_secret_details_value_reaches_an_error() {
+        let secrets: Vec<&Detail> = DETAILS
+            .iter()
+            .filter(|d| d.secret || d.secret_when.is_some())
+            .collect();
+        let keys: Vec<&str> = secrets.iter().map(|d| d.key).collect();
+        assert_eq!(keys, ["password", "private_key", "private_key_passphrase"]);
+        for detail in secrets {
+            for value in secret_values(detail) {
+                assert!(detail.is_secret(&value), "{}: {value:?}", detail.key);
+                let pieces = ext_sdk::redact::secret_pieces(&value);
+                for &level in detail.levels {
+                    let p = payload_with(detail, level, &value);
+                    let errors = [
+                        p.read(connection).map(drop),
+                        p.read(|d| d.optional_with(detail, |v| Err::<(), _>(format!("bad: {v}"))))
+                            .map(drop),
+                        p.read(|d| d.reject(detail, format!("{value} conflicts"))),
+                    ];
+                    for error in errors {
+                        let text = error.unwrap_err().to_string();
+                        for piece in &pieces {
+                            assert!(!text.contains(piece), "{}: {text}", detail.key);
+                        }
+                        if value.len() < ext_sdk::redact::MIN_SECRET_LEN {
+                            assert!(!text.contains(&format!("'{value}'")), "{text}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unusable_key_material_is_named_and_never_shown() {
+        let p = payload_with(
+            &PRIVATE_KEY,
+            Level::Host,
+            "PuTTY-User-Key-File-2: ssh-rsa\n",
+        );
+        let text = p.read(connection).unwrap_err().to_string();
+        assert!(
+            text.contains("'private_key' (host detail): this is a PuTTY .ppk key"),
+            "{text}"
+        );
+        assert!(!text.contains("PuTTY-User-Key-File-2"), "{text}");
+        assert!(!text.contains("'password'"), "no missing password: {text}");
+        // A path is no secret and stays readable.
+        let path = payload_with(&PRIVATE_KEY, Level::Host, "/nonexistent/id_ed25519");
+        let err = path.read(connection).unwrap_err().to_string();
+        assert!(!err.contains("private_key"), "{err}");
+    }
 }

@@ -33,3 +33,4 @@ mod proxmox_settings;
 mod proxmox_snapshots;
 mod proxmox_tasks;
 mod proxmox_tls;
+mod secrets_in_errors;
