@@ -97,6 +97,7 @@ pub mod payload;
 pub mod redact;
 pub mod response;
 pub mod runner;
+pub mod state_dir;
 pub mod text;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};

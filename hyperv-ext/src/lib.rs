@@ -14,6 +14,7 @@ mod clixml;
 #[cfg(test)]
 mod fake;
 mod key_material;
+mod known;
 mod remote;
 mod settings;
 mod ssh;

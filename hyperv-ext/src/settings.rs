@@ -53,6 +53,15 @@ pub const STOP_MODE: Detail =
     Detail::new("stop_mode", SHARED).hint("graceful-then-turnoff (default), graceful, or turnoff");
 pub const STOP_TIMEOUT: Detail = Detail::new("stop_timeout", SHARED)
     .hint("seconds a graceful shutdown may take, 300 by default");
+pub const ADOPT_UNMARKED_VMS: Detail =
+    Detail::new("adopt_unmarked_vms", &[Level::Host, Level::Extension]).hint(
+        "true to adopt a VM named exactly as the instance that has no ownership line (made by \
+     upstream's hyperv.py); false by default",
+    );
+pub const STATE_DIR: Detail = Detail::new("state_dir", SHARED).hint(
+    "directory on the management server for what outlives one action (default \
+     /var/lib/cloudstack/management/hyperv-ext)",
+);
 
 pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", INSTANCE).hint("template or iso");
 pub const GENERATION: Detail =
@@ -88,6 +97,8 @@ pub const DETAILS: &[Detail] = &[
     VM_PATH,
     STOP_MODE,
     STOP_TIMEOUT,
+    ADOPT_UNMARKED_VMS,
+    STATE_DIR,
     TEMPLATE_TYPE,
     GENERATION,
     TEMPLATE_PATH,
@@ -192,6 +203,16 @@ fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
             HostKeyPolicy::Off
         }
     }
+}
+
+/// Whether a VM without an ownership line, named exactly as the instance, may be adopted.
+pub fn adopt_unmarked_vms(d: &mut DetailReader) -> bool {
+    d.optional(&ADOPT_UNMARKED_VMS).unwrap_or(false)
+}
+
+/// The state directory's `state_dir` detail, when set.
+pub fn state_dir(d: &mut DetailReader) -> Option<PathBuf> {
+    d.optional(&STATE_DIR)
 }
 
 pub fn switch(d: &mut DetailReader) -> String {

@@ -13,6 +13,10 @@ pub struct NoFields {}
 pub struct VmData<F = NoFields> {
     pub name: String,
     pub uuid: String,
+    /// The operator allows adopting the only VM of the name when it has no ownership line
+    /// (`adopt_unmarked_vms`); sent only when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
     #[serde(flatten)]
     pub fields: F,
 }
@@ -112,6 +116,7 @@ mod tests {
         let stop = VmData {
             name: "vm".into(),
             uuid: "u".into(),
+            adopt: false,
             fields: StopFields {
                 turnoff: false,
                 wait: 30,
@@ -125,11 +130,20 @@ mod tests {
         let plain = VmData {
             name: "vm".into(),
             uuid: "u".into(),
+            adopt: false,
             fields: NoFields {},
         };
         assert_eq!(
             serde_json::to_value(&plain).unwrap(),
             json!({"name": "vm", "uuid": "u"})
+        );
+        let adopting = VmData {
+            adopt: true,
+            ..plain
+        };
+        assert_eq!(
+            serde_json::to_value(&adopting).unwrap(),
+            json!({"name": "vm", "uuid": "u", "adopt": true})
         );
         let nics = [
             NicData {

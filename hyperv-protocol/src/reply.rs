@@ -70,7 +70,7 @@ pub struct VmState {
     pub state: String,
 }
 
-/// `statuses.ps1`: every VM that carries a CloudStack ownership line.
+/// `statuses.ps1`: every VM on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct VmStates {
     #[serde(deserialize_with = "ps_array")]
@@ -81,6 +81,8 @@ pub struct VmStates {
 pub struct NamedState {
     pub name: String,
     pub state: String,
+    /// The CloudStack UUID of its ownership line; empty without one.
+    pub uuid: String,
 }
 
 /// `list-snapshots.ps1`: the VM's checkpoints, oldest first.

@@ -17,6 +17,7 @@ pub(crate) const DATA_PLACEHOLDER: &str = "__HVX_DATA__";
 
 const HEAD: &str = include_str!("../scripts/head.ps1");
 const RIGHTS: &str = include_str!("../scripts/rights.ps1");
+const OURS: &str = include_str!("../scripts/ours.ps1");
 const FIND: &str = include_str!("../scripts/find.ps1");
 const STOP_VM: &str = include_str!("../scripts/stop-vm.ps1");
 const SNAPSHOT: &str = include_str!("../scripts/snapshot.ps1");
@@ -83,17 +84,15 @@ impl Script {
     fn helpers(self) -> &'static [&'static str] {
         match self {
             Script::Create | Script::Statuses => &[],
-            Script::CleanupCreate
-            | Script::Start
-            | Script::Delete
-            | Script::Status
-            | Script::Suspend
-            | Script::Resume => &[FIND],
-            Script::Stop | Script::Reboot => &[FIND, STOP_VM],
+            Script::CleanupCreate => &[OURS],
+            Script::Start | Script::Delete | Script::Status | Script::Suspend | Script::Resume => {
+                &[OURS, FIND]
+            }
+            Script::Stop | Script::Reboot => &[OURS, FIND, STOP_VM],
             Script::ListSnapshots
             | Script::CreateSnapshot
             | Script::RestoreSnapshot
-            | Script::DeleteSnapshot => &[FIND, SNAPSHOT],
+            | Script::DeleteSnapshot => &[OURS, FIND, SNAPSHOT],
         }
     }
 

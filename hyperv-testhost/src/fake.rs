@@ -287,6 +287,7 @@ mod tests {
         VmData {
             name: "vm1".into(),
             uuid: "u1".into(),
+            adopt: false,
             fields: NoFields {},
         }
     }

@@ -49,6 +49,8 @@ pub struct HyperV<'a> {
     pub step: String,
     /// `Knobs::kill_at` was reached: the process is dead from here on.
     pub killed: bool,
+    /// The VM `Find-Ours` found without its ownership line (`$script:Adopt`).
+    pub adopt: Option<String>,
     now: String,
 }
 
@@ -60,6 +62,7 @@ impl<'a> HyperV<'a> {
             knobs,
             step: "any".into(),
             killed: false,
+            adopt: None,
             now: utc_now(),
         }
     }
@@ -361,6 +364,13 @@ impl<'a> HyperV<'a> {
         }
         vm.notes = notes.into();
         vm.cpus = u32::try_from(cpus).expect("checked: 1 to 240");
+        Ok(())
+    }
+
+    /// `Set-VM -Notes` alone: allowed in any state (unlike the processor count).
+    pub fn set_notes(&mut self, id: &str, notes: &str) -> Cmdlet<()> {
+        self.inject("SetVM")?;
+        self.vm_mut(id)?.notes = notes.into();
         Ok(())
     }
 

@@ -116,7 +116,7 @@ pub fn run(
     sleep: &mut dyn FnMut(Duration) -> bool,
 ) -> Step<Map<String, Value>> {
     let p = Data(p);
-    match script {
+    let outcome = match script {
         Script::Status => status(&p, hv),
         Script::Statuses => statuses(hv),
         Script::Start => start(&p, hv),
@@ -131,6 +131,34 @@ pub fn run(
         Script::DeleteSnapshot => delete_snapshot(&p, hv),
         Script::Create => create(&p, hv),
         Script::CleanupCreate => cleanup_create(&p, hv),
+    };
+    // find.ps1's Done: a VM found without the ownership line gets it once the action succeeded.
+    match (outcome, hv.adopt.take()) {
+        (Ok(mut fields), Some(id)) => {
+            let line = format!("cloudstack-vm-uuid={}", p.text("uuid"));
+            // `(([string]$v.Notes).TrimEnd()+"`r`n"+line).TrimStart()`, $v as found.
+            let adopted = hv
+                .vm(&id)
+                .map(|v| {
+                    format!("{}\r\n{line}", v.notes.trim_end())
+                        .trim_start()
+                        .to_owned()
+                })
+                .ok_or_else(|| Thrown {
+                    message: format!(
+                        "Hyper-V was unable to find a virtual machine with ID \"{id}\"."
+                    ),
+                    fqid: "InvalidParameter".into(),
+                })
+                .and_then(|notes| hv.set_notes(&id, &notes));
+            let adopted = match adopted {
+                Ok(()) => "ok".to_owned(),
+                Err(t) => t.message,
+            };
+            fields.insert("adopted".into(), adopted.into());
+            Ok(fields)
+        }
+        (outcome, _) => outcome,
     }
 }
 
@@ -157,27 +185,78 @@ fn test_ours(vm: &Vm, p: &Data) -> bool {
     notes_have(vm, &format!("cloudstack-vm-uuid={}", p.text("uuid")))
 }
 
-fn find_ours(p: &Data, hv: &HyperV) -> Step<Option<Vm>> {
+/// `Test-Marked`: any ownership line (`(?m)^cloudstack-vm-uuid=\S`).
+fn marked(vm: &Vm) -> bool {
+    vm.notes.split('\n').any(|l| {
+        l.strip_prefix("cloudstack-vm-uuid=")
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|c| !c.is_whitespace())
+    })
+}
+
+/// `Find-Ours`: by name with our line; as `<name>-<uuid>` with our line or none; with
+/// `adopt`, the only VM of the name without any line. One found without our line is to be
+/// adopted (`hv.adopt`).
+fn find_ours(p: &Data, hv: &mut HyperV) -> Step<Option<Vm>> {
     let name = p.text("name");
-    let all: Vec<Vm> = hv.get_vm().into_iter().filter(|v| v.name == name).collect();
-    let ours: Vec<&Vm> = all.iter().filter(|v| test_ours(v, p)).collect();
+    let vms = hv.get_vm();
+    let all: Vec<&Vm> = vms.iter().filter(|v| v.name == name).collect();
+    let ours: Vec<&Vm> = all.iter().copied().filter(|v| test_ours(v, p)).collect();
+    let ambiguous = |n: usize| Err(Stop::Fail(Failure::VmAmbiguous { count: count(n) }));
     if ours.len() > 1 {
-        return Err(Stop::Fail(Failure::VmAmbiguous {
-            count: count(ours.len()),
-        }));
+        return ambiguous(ours.len());
     }
     if let Some(v) = ours.first() {
         return Ok(Some((*v).clone()));
     }
-    if !all.is_empty() {
+    let upstream_name = format!("{name}-{}", p.text("uuid"));
+    let upstream: Vec<&Vm> = vms.iter().filter(|v| v.name == upstream_name).collect();
+    let mut found: Vec<&Vm> = upstream
+        .iter()
+        .copied()
+        .filter(|v| test_ours(v, p) || !marked(v))
+        .collect();
+    if found.len() > 1 {
+        return ambiguous(found.len());
+    }
+    if found.is_empty() && p.truthy("adopt") && all.len() == 1 && !marked(all[0]) {
+        found = all.clone();
+    }
+    if let Some(v) = found.first() {
+        if !test_ours(v, p) {
+            hv.adopt = Some(v.id.clone());
+        }
+        return Ok(Some((*v).clone()));
+    }
+    let named = all.len() + upstream.len();
+    if named > 0 && !all.iter().chain(&upstream).any(|v| marked(v)) {
+        return Err(Stop::Fail(Failure::Unmarked {
+            count: count(named),
+        }));
+    }
+    if named > 0 {
+        // `(?m)^cloudstack-vm-uuid=(\S+)` of each.
+        let marked = all
+            .iter()
+            .chain(&upstream)
+            .filter_map(|v| {
+                v.notes.split('\n').find_map(|l| {
+                    l.strip_prefix("cloudstack-vm-uuid=")
+                        .and_then(|rest| rest.split(char::is_whitespace).next())
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_owned)
+                })
+            })
+            .collect();
         return Err(Stop::Fail(Failure::NotOurs {
-            count: count(all.len()),
+            count: count(named),
+            marked,
         }));
     }
     Ok(None)
 }
 
-fn need_ours(p: &Data, hv: &HyperV) -> Step<Vm> {
+fn need_ours(p: &Data, hv: &mut HyperV) -> Step<Vm> {
     find_ours(p, hv)?.ok_or(Stop::Fail(Failure::VmNotFound))
 }
 
@@ -201,18 +280,22 @@ fn status(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
 
 fn statuses(hv: &mut HyperV) -> Step<Map<String, Value>> {
     need_rights(hv)?;
-    let marked = |notes: &str| {
-        notes.split('\n').any(|l| {
-            l.strip_prefix("cloudstack-vm-uuid=")
-                .and_then(|rest| rest.chars().next())
-                .is_some_and(|c| !c.is_whitespace())
-        })
+    // `(?m)^cloudstack-vm-uuid=(\S+)`: the first line's UUID, up to whitespace.
+    let uuid = |notes: &str| {
+        notes
+            .split('\n')
+            .find_map(|l| {
+                l.strip_prefix("cloudstack-vm-uuid=")
+                    .map(|rest| rest.split(char::is_whitespace).next().unwrap_or_default())
+                    .filter(|u| !u.is_empty())
+            })
+            .unwrap_or_default()
+            .to_owned()
     };
     let vms: Vec<Value> = hv
         .get_vm()
         .into_iter()
-        .filter(|v| marked(&v.notes))
-        .map(|v| json!({"name": v.name, "state": v.state}))
+        .map(|v| json!({"name": v.name, "state": v.state, "uuid": uuid(&v.notes)}))
         .collect();
     done(json!({"vms": vms}))
 }
@@ -324,6 +407,7 @@ fn delete(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         hv.turn_off(&v.id)?;
     }
     hv.remove_vm(&v.id)?;
+    hv.adopt = None;
     if hv.get_vm().iter().any(|x| x.id == v.id) {
         return Err(Stop::Fail(Failure::StillExists));
     }

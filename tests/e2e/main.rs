@@ -17,7 +17,9 @@
 mod contract;
 mod exact_names;
 mod file_modes;
+mod hyperv_adoption;
 mod hyperv_cleanup;
+mod hyperv_gone;
 mod hyperv_injection;
 mod hyperv_known_hosts;
 mod hyperv_lifecycle;

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use hyperv_testhost::state::Vm;
 use hyperv_testhost::{State, TestHost};
 use serde_json::{Value, json};
 
@@ -62,10 +63,12 @@ impl Hv {
         self.host.state()
     }
 
-    /// Host details that reach the test host by password with a pinned host key.
+    /// Host details that reach the test host by password with a pinned host key, with this
+    /// test's own state directory.
     pub fn host_details(&self) -> Value {
         let i = &self.host.info;
         json!({
+            "state_dir": self.state_dir(),
             "url": i.host,
             "port": i.port.to_string(),
             "username": i.username,
@@ -76,6 +79,11 @@ impl Hv {
             "vm_path": i.vm_path,
             "stop_timeout": "5",
         })
+    }
+
+    /// The extension's state directory for this test's runs (the UUIDs it has seen).
+    pub fn state_dir(&self) -> String {
+        self.scratch.path().join("state").display().to_string()
     }
 
     /// A `create`-shaped payload for VM `name` with two NICs (VLAN 1577 and untagged) from
@@ -145,6 +153,30 @@ impl Hv {
 
     pub fn exists(&self, windows_path: &str) -> bool {
         Path::new(&self.host.local(windows_path)).exists()
+    }
+
+    /// A VM made outside this extension (by hand, by upstream's hyperv.py, by another
+    /// CloudStack), with `notes`, in `state`, and a disk `<vhd_path>\<name>-seeded.vhdx`.
+    pub fn seed_vm(&self, name: &str, notes: &str, state: &str) -> Vm {
+        let disk = format!("{}\\{name}-seeded.vhdx", self.host.info.vhd_path);
+        std::fs::write(self.host.local(&disk), b"a seeded VM's disk").expect("write the disk");
+        self.host.update(|s| {
+            let vm = Vm {
+                id: s.new_id(),
+                name: name.into(),
+                state: state.into(),
+                generation: 2,
+                memory_bytes: 1 << 30,
+                cpus: 1,
+                notes: notes.into(),
+                disks: vec![disk],
+                checkpoint_type: "Production".into(),
+                guest_shutdown: "works".into(),
+                ..Vm::default()
+            };
+            s.vms.push(vm.clone());
+            vm
+        })
     }
 }
 

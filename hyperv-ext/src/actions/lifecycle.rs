@@ -75,6 +75,7 @@ pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Respons
         nics,
     };
     let doing = format!("creating VM {}", vm.name);
+    vm.remember();
     let host = hosts.transport(target);
     let host = &*host;
     match remote::run(host, CREATE, &data, &inv.deadline, &inv.id) {

@@ -19,6 +19,9 @@ use hyperv_protocol::data::{NoFields, VmData};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::path::PathBuf;
+
+use crate::known::Known;
 use crate::remote;
 use crate::settings;
 use crate::ssh::Ssh;
@@ -92,14 +95,25 @@ fn read_settings<T>(
 }
 
 /// The CloudStack VM an action is about: its instance name (the Hyper-V VM name) and its
-/// UUID (the ownership mark in the VM's Notes).
+/// UUID (the ownership mark in the VM's Notes), and how it may be found.
 #[derive(Debug, Clone, Default)]
 struct VmRef {
     name: String,
     uuid: String,
+    /// The only VM of the name may be adopted without an ownership line.
+    adopt: bool,
+    /// The `state_dir` detail (where [`Known`] keeps the UUIDs seen).
+    state_dir: Option<PathBuf>,
 }
 
 impl VmRef {
+    /// Remembers that CloudStack calls this VM's UUID by its name (for `statuses`).
+    fn remember(&self) {
+        if let Some(known) = Known::open(self.state_dir.clone()) {
+            known.remember(&self.name, &self.uuid);
+        }
+    }
+
     fn read(payload: &Payload, d: &mut DetailReader) -> VmRef {
         let name = payload
             .vm_name()
@@ -112,6 +126,8 @@ impl VmRef {
         VmRef {
             name: d.check(name).unwrap_or_default(),
             uuid: d.check(uuid).unwrap_or_default(),
+            adopt: settings::adopt_unmarked_vms(d),
+            state_dir: settings::state_dir(d),
         }
     }
 }
@@ -142,9 +158,11 @@ fn run_on_vm<'h, S, F: Serialize, R: DeserializeOwned>(
             VmRef::read(&inv.payload, d),
         )
     })?;
+    vm.remember();
     let data = VmData {
         name: vm.name.clone(),
         uuid: vm.uuid.clone(),
+        adopt: vm.adopt,
         fields: fields(&settings),
     };
     let host = hosts.transport(target);
