@@ -3,15 +3,16 @@
 # that is already there: Debian packages (sshd for the Hyper-V test host, headers for the
 # ssh2 crate's C build, the openssl command for the TLS tests and the benchmark) and a Python
 # virtualenv holding the Proxmox VE simulator (fakepve, AGPL: installed here at test time,
-# never vendored) and the peer implementation we benchmark against. Idempotent; safe to run
-# before every test run.
+# never vendored), the peer implementation we benchmark against, pyspnego (the NTLM acceptor
+# of the Hyper-V test host's WinRM peer) and pywinrm (the WinRM client upstream's hyperv.py
+# uses, to prove that peer speaks real WinRM). Idempotent; safe to run before every test run.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${CSEXT_VENV:-$repo/.venv}
 
 apt_packages=(openssh-server openssl libssl-dev pkg-config zlib1g-dev)
-python_requirements=("fakepve[crypto]==0.5.0" "cloudstack-extension-proxmox-ngine==0.2.0")
+python_requirements=("fakepve[crypto]==0.5.0" "cloudstack-extension-proxmox-ngine==0.2.0" "pyspnego==0.12.4" "pywinrm==0.5.0")
 
 say() { printf 'setup: %s\n' "$*"; }
 

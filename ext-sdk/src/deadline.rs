@@ -144,6 +144,22 @@ impl Deadline {
         }
     }
 
+    /// This deadline with at least `reserve` kept for the cleanup: normal work ends earlier
+    /// when the default reserve is shorter. For an action whose rollback is known to need
+    /// longer (stopping a task, destroying what it made). Work keeps at least half of the
+    /// timeout whatever `reserve` asks for.
+    pub fn reserving(&self, reserve: Duration) -> Deadline {
+        let reserve = reserve.min(self.timeout / 2);
+        let end = self
+            .hard_end
+            .checked_sub(reserve)
+            .map_or(self.work_end, |end| end.min(self.work_end));
+        Deadline {
+            work_end: end,
+            ..*self
+        }
+    }
+
     /// The reserve: a deadline for rolling back after normal work failed or ran out of time.
     pub fn cleanup(&self) -> Deadline {
         Deadline {
@@ -204,5 +220,23 @@ mod tests {
         assert!(err.contains("polling task"), "{err}");
         let c = Deadline::for_timeout(Instant::now(), Duration::from_secs(60)).cleanup();
         assert!(c.remaining() > Duration::from_secs(58));
+    }
+
+    #[test]
+    fn a_larger_reserve_ends_work_earlier_but_never_before_half_time() {
+        let start = Instant::now();
+        let work = |d: Deadline| (d.work_end - start).as_secs_f64();
+        let d = Deadline::for_timeout(start, Duration::from_secs(60));
+        // 60 s: the default reserve is 6 s; asking 15 s ends work at 58.5 - 15.
+        assert_eq!(work(d.reserving(Duration::from_secs(15))), 43.5);
+        // Asking less than the default changes nothing.
+        assert_eq!(work(d.reserving(Duration::from_secs(2))), 54.0);
+        // 8 s: at most half of it is reserved.
+        let short = Deadline::for_timeout(start, Duration::from_secs(8));
+        assert_eq!(work(short.reserving(Duration::from_secs(15))), 3.75);
+        assert_eq!(
+            short.reserving(Duration::from_secs(15)).hard_end(),
+            short.hard_end()
+        );
     }
 }

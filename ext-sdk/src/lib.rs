@@ -98,6 +98,7 @@ pub mod redact;
 pub mod response;
 pub mod runner;
 pub mod state_dir;
+pub mod tcp;
 pub mod text;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};

@@ -55,14 +55,16 @@ pub(crate) fn children(mut content: &[u8]) -> Option<Vec<Tlv<'_>>> {
 /// Appends the DER encoding of `tag` with `content`.
 pub(crate) fn write(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+    match u8::try_from(content.len()) {
+        Ok(len) if len < 0x80 => out.push(len),
+        _ => {
+            let bytes = content.len().to_be_bytes();
+            let skip = bytes.iter().take_while(|&&b| b == 0).count();
+            // At most size_of::<usize>() length bytes: 8 fits in the 7 bits.
+            let count = u8::try_from(bytes.len() - skip).unwrap_or(0x7f);
+            out.push(0x80 | count);
+            out.extend_from_slice(&bytes[skip..]);
+        }
     }
     out.extend_from_slice(content);
 }

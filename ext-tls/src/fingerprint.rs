@@ -1,5 +1,5 @@
-//! A certificate's SHA-256 fingerprint, written as the Proxmox VE GUI (and `openssl x509
-//! -fingerprint -sha256`) shows it: 32 upper-case hex bytes separated by colons.
+//! A certificate's SHA-256 fingerprint, written as the Proxmox VE GUI and `openssl x509
+//! -fingerprint -sha256` show it: 32 upper-case hex bytes separated by colons.
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,8 +47,8 @@ pub struct FingerprintError;
 impl fmt::Display for FingerprintError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "expected a SHA-256 fingerprint: 32 hex bytes separated by colons, as the Proxmox VE GUI \
-             shows it (Node > System > Certificates) or `openssl x509 -noout -fingerprint -sha256` prints it",
+            "expected a SHA-256 fingerprint: 32 hex bytes separated by colons (AB:CD:...), as \
+             `openssl x509 -noout -fingerprint -sha256` prints it, or the 64 hex digits alone",
         )
     }
 }
@@ -58,8 +58,9 @@ impl std::error::Error for FingerprintError {}
 impl FromStr for Fingerprint {
     type Err = FingerprintError;
 
-    /// Accepts `AB:CD:...` (either case) and, for convenience, the same 64 hex digits without
-    /// colons; surrounding white space and a leading `sha256:`/`SHA256 Fingerprint=` are ignored.
+    /// Accepts `AB:CD:...` (either case), `AB-CD-...` (as .NET's `BitConverter` writes it
+    /// on Windows) and, for convenience, the same 64 hex digits without separators;
+    /// surrounding white space and a leading `sha256:`/`SHA256 Fingerprint=` are ignored.
     fn from_str(text: &str) -> Result<Fingerprint, FingerprintError> {
         let mut text = text.trim();
         for prefix in ["sha256 fingerprint=", "sha256:"] {
@@ -67,8 +68,9 @@ impl FromStr for Fingerprint {
                 text = text[prefix.len()..].trim();
             }
         }
-        let digits: Vec<u8> = if text.contains(':') {
-            let groups: Vec<&str> = text.split(':').collect();
+        let separator = [':', '-'].into_iter().find(|c| text.contains(*c));
+        let digits: Vec<u8> = if let Some(separator) = separator {
+            let groups: Vec<&str> = text.split(separator).collect();
             if groups.len() != 32 || groups.iter().any(|g| g.len() != 2) {
                 return Err(FingerprintError);
             }
@@ -102,6 +104,7 @@ mod tests {
             Ok(fp)
         );
         assert_eq!(gui.replace(':', "").parse::<Fingerprint>(), Ok(fp));
+        assert_eq!(gui.replace(':', "-").parse::<Fingerprint>(), Ok(fp));
         assert_eq!(format!("sha256:{gui}").parse::<Fingerprint>(), Ok(fp));
         assert_eq!(
             format!("SHA256 Fingerprint={gui}").parse::<Fingerprint>(),
@@ -117,6 +120,7 @@ mod tests {
             "A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:01:12:23:34:45:56:67:78:89:9A:AB:BC:CD:DE:EF",
             "A1B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:01:12:23:34:45:56:67:78:89:9A:AB:BC:CD:DE:EF:F0:11",
             "ZZ:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:01:12:23:34:45:56:67:78:89:9A:AB:BC:CD:DE:EF:F0",
+            "A1:B2-C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:01:12:23:34:45:56:67:78:89:9A:AB:BC:CD:DE:EF:F0",
             // a SHA-1 fingerprint (20 bytes)
             "A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:01:12:23:34",
         ] {

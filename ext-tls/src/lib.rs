@@ -1,21 +1,29 @@
-//! The TLS trust of the extensions' HTTPS clients (`proxmox-ext` now, a WinRM client later):
-//! one rustls client configuration built from one [`Trust`] setting.
+//! The TLS trust of the extensions' HTTPS clients (`proxmox-ext`'s API client and the
+//! `winrm` crate's): one rustls client configuration built from one [`Trust`] setting.
 //!
 //! - [`Trust::System`]: the operating system's trust store, the way OpenSSL reads it, but
 //!   lazily: during the handshake only the issuers of the presented chain are loaded, found by
 //!   their subject hash in OpenSSL's hashed certificate directory (`/etc/ssl/certs/<hash>.0`),
 //!   else by scanning a bundle file (EL's `/etc/pki/tls/certs/ca-bundle.crt`), never the whole
 //!   store. `SSL_CERT_DIR` and `SSL_CERT_FILE` point it elsewhere, as they do for OpenSSL.
-//! - [`Trust::CaFile`]: only the certificates of one PEM file (a cluster's `pve-root-ca.pem`).
+//! - [`Trust::Ca`]: only the certificates of one PEM file (a cluster's `pve-root-ca.pem`) or
+//!   PEM text ([`CaCertificate`], what a `ca_certificate` detail names).
 //! - [`Trust::Pinned`]: exactly the leaf certificate with this SHA-256 fingerprint (the form
-//!   the Proxmox VE GUI shows), whoever issued it; the server must still prove it holds its key.
+//!   the Proxmox VE GUI and `openssl x509 -fingerprint -sha256` show), whoever issued it; the
+//!   server must still prove it holds its key.
 //! - [`Trust::Insecure`]: no verification. Callers log a warning every time they use it.
 //!
 //! TLS 1.2 is the minimum. Whatever the trust, [`ClientTls::peer`] tells what the server
 //! presented last (the leaf's fingerprint, to pin) and why it was refused, so a caller can say
 //! "TLS verifies, or why not" and send no credential before the check has passed: the check is
 //! part of the handshake, which fails before any request byte is written.
+//! [`tls_server_end_point`] is the channel binding an authentication over the connection
+//! carries (NTLM for WinRM).
 
+#![forbid(unsafe_code)]
+
+mod binding;
+mod ca;
 mod der;
 mod fingerprint;
 mod name;
@@ -25,14 +33,12 @@ mod verify;
 #[cfg(feature = "ureq")]
 mod connector;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::ClientConfig;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
+pub use binding::tls_server_end_point;
+pub use ca::{CaCertificate, CaProblem, SetupError};
 #[cfg(feature = "ureq")]
 pub use connector::UreqConnector;
 pub use fingerprint::{Fingerprint, FingerprintError};
@@ -45,66 +51,31 @@ pub use verify::{PeerCertificate, Refusal};
 pub enum Trust {
     /// The system trust store (see [`SystemStore`]).
     System(SystemStore),
-    /// Only the certificates of this PEM file.
-    CaFile(PathBuf),
+    /// Only these certificates.
+    Ca(CaCertificate),
     /// Only the leaf certificate with this fingerprint.
     Pinned(Fingerprint),
     /// No verification at all.
     Insecure,
 }
 
-/// Why a [`Trust`] could not be turned into a configuration (nothing was sent).
-#[derive(Debug)]
-pub enum SetupError {
-    /// The CA file cannot be read.
-    ReadCaFile {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    /// The CA file is not valid PEM.
-    BadPem { path: PathBuf, reason: String },
-    /// The CA file holds no certificate.
-    NoCertificate { path: PathBuf },
-    /// No certificate of the CA file is usable as a trust anchor.
-    NoUsableCertificate { path: PathBuf, reason: String },
-}
-
-impl SetupError {
-    /// The CA file concerned.
-    pub fn path(&self) -> &Path {
-        match self {
-            SetupError::ReadCaFile { path, .. }
-            | SetupError::BadPem { path, .. }
-            | SetupError::NoCertificate { path }
-            | SetupError::NoUsableCertificate { path, .. } => path,
+impl Trust {
+    /// The trust the usual three settings ask for, one rule for every extension: a pinned
+    /// fingerprint is the whole check; else `verify=false` checks nothing (the caller warns);
+    /// else the CA certificate, else the system store.
+    pub fn from_settings(
+        pinned: Option<Fingerprint>,
+        verify: bool,
+        ca: Option<CaCertificate>,
+    ) -> Trust {
+        match (pinned, verify, ca) {
+            (Some(fingerprint), _, _) => Trust::Pinned(fingerprint),
+            (None, false, _) => Trust::Insecure,
+            (None, true, Some(ca)) => Trust::Ca(ca),
+            (None, true, None) => Trust::System(SystemStore::from_env()),
         }
     }
 }
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SetupError::ReadCaFile { path, error } => {
-                write!(f, "cannot read CA file '{}': {error}", path.display())
-            }
-            SetupError::BadPem { path, reason } => {
-                write!(f, "CA file '{}' is not valid PEM: {reason}", path.display())
-            }
-            SetupError::NoCertificate { path } => write!(
-                f,
-                "CA file '{}' holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-                path.display()
-            ),
-            SetupError::NoUsableCertificate { path, reason } => write!(
-                f,
-                "CA file '{}' holds no certificate usable as a trust anchor: {reason}",
-                path.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SetupError {}
 
 /// A rustls client configuration for one [`Trust`], and what its handshakes saw.
 #[derive(Debug, Clone)]
@@ -114,22 +85,24 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
-    /// Builds the configuration. Reads the CA file now; the system store is read during the
+    /// Builds the configuration. Reads the CA certificate now; the system store is read during the
     /// handshake, and only for the presented chain's issuers.
     pub fn new(trust: &Trust) -> Result<ClientTls, SetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let observed = Arc::new(verify::Observed::default());
-        let anchors =
-            match trust {
-                Trust::System(store) => verify::Anchors::System(store.clone()),
-                Trust::CaFile(path) => verify::Anchors::fixed(read_ca_file(path)?, &provider)
-                    .map_err(|reason| SetupError::NoUsableCertificate {
-                        path: path.clone(),
-                        reason,
-                    })?,
-                Trust::Pinned(fingerprint) => verify::Anchors::Pinned(*fingerprint),
-                Trust::Insecure => verify::Anchors::Insecure,
-            };
+        let anchors = match trust {
+            Trust::System(store) => verify::Anchors::System(store.clone()),
+            Trust::Ca(ca) => {
+                verify::Anchors::fixed(ca.certificates()?, ca.anchor_name(), &provider).map_err(
+                    |reason| SetupError {
+                        ca: ca.clone(),
+                        problem: CaProblem::NoUsableCertificate(reason),
+                    },
+                )?
+            }
+            Trust::Pinned(fingerprint) => verify::Anchors::Pinned(*fingerprint),
+            Trust::Insecure => verify::Anchors::Insecure,
+        };
         let verifier = verify::Verifier::new(anchors, provider.clone(), observed.clone());
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -162,27 +135,8 @@ impl ClientTls {
 }
 
 /// Every certificate of a PEM file (other PEM items, such as keys, are skipped).
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, SetupError> {
-    let pem = std::fs::read(path).map_err(|error| SetupError::ReadCaFile {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let mut certs = Vec::new();
-    for item in CertificateDer::pem_slice_iter(&pem) {
-        match item {
-            Ok(cert) => certs.push(cert),
-            Err(e) => {
-                return Err(SetupError::BadPem {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
-    if certs.is_empty() {
-        return Err(SetupError::NoCertificate {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(certs)
+pub fn read_ca_file(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, SetupError> {
+    CaCertificate::File(path.to_path_buf()).certificates()
 }

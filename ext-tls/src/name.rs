@@ -160,6 +160,10 @@ mod tests {
     /// Every `<hash>.N` link of this machine's hashed directory names its certificate by the
     /// hash we compute: the layout was made by OpenSSL (`c_rehash`/`update-ca-certificates`).
     #[test]
+    #[allow(
+        clippy::print_stderr,
+        reason = "what was compared, for the test runner's output"
+    )]
     fn matches_the_hashes_openssl_gave_this_machines_store() {
         let dir = std::path::Path::new("/etc/ssl/certs");
         let Ok(entries) = std::fs::read_dir(dir) else {

@@ -61,8 +61,9 @@ impl Observed {
 }
 
 pub(crate) enum Anchors {
-    /// Trust anchors known up front (a CA file).
-    Fixed(Arc<WebPkiServerVerifier>),
+    /// Trust anchors known up front (a CA certificate), and how to name them: "the CA file"
+    /// or "the inline CA certificate".
+    Fixed(Arc<WebPkiServerVerifier>, &'static str),
     /// Looked up per handshake, by issuer.
     System(SystemStore),
     Pinned(Fingerprint),
@@ -72,9 +73,10 @@ pub(crate) enum Anchors {
 impl Anchors {
     pub(crate) fn fixed(
         certs: Vec<CertificateDer<'static>>,
+        named: &'static str,
         provider: &Arc<CryptoProvider>,
     ) -> Result<Anchors, String> {
-        webpki_verifier(certs, provider).map(Anchors::Fixed)
+        webpki_verifier(certs, provider).map(|verifier| Anchors::Fixed(verifier, named))
     }
 }
 
@@ -99,7 +101,7 @@ pub(crate) struct Verifier {
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.anchors {
-            Anchors::Fixed(_) => "ca-file",
+            Anchors::Fixed(..) => "ca-certificate",
             Anchors::System(_) => "system",
             Anchors::Pinned(_) => "pinned",
             Anchors::Insecure => "insecure",
@@ -143,7 +145,7 @@ impl Verifier {
                     ))
                 }
             }
-            Anchors::Fixed(verifier) => chain(verifier),
+            Anchors::Fixed(verifier, _) => chain(verifier),
             Anchors::System(store) => {
                 // The issuers of the leaf and of each intermediate: whichever the store holds
                 // is the anchor; nothing else of the store is read.
@@ -187,7 +189,8 @@ fn explain(error: &Error, anchors: &Anchors, server_name: &ServerName<'_>) -> St
             Anchors::System(_) => {
                 "it is not issued by a certificate authority of the system trust store".into()
             }
-            _ => "it is not issued by a certificate of the CA file".into(),
+            Anchors::Fixed(_, named) => format!("it is not issued by a certificate of {named}"),
+            Anchors::Pinned(_) | Anchors::Insecure => "its issuer is unknown".into(),
         },
         Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
             format!("it is not valid for the name '{name}'")

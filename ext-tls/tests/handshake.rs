@@ -1,10 +1,17 @@
 //! Real TLS handshakes, in memory, between a rustls server presenting `fixtures/leaf.pem`
 //! (issued by `fixtures/ca.pem`) and a client configured by each `Trust`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ext_tls::{ClientTls, Fingerprint, PeerCertificate, Refusal, SystemStore, Trust};
+use ext_tls::{
+    CaCertificate, ClientTls, Fingerprint, PeerCertificate, Refusal, SystemStore, Trust,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ServerConfig, ServerConnection};
@@ -150,8 +157,11 @@ fn system_store_without_the_issuer_refuses() {
 
 #[test]
 fn ca_file_trusts_its_certificates_only() {
-    accepted(Trust::CaFile(fixture("ca.pem")));
-    let refusal = refused(Trust::CaFile(fixture("other.pem")), "localhost");
+    accepted(Trust::Ca(CaCertificate::File(fixture("ca.pem"))));
+    let refusal = refused(
+        Trust::Ca(CaCertificate::File(fixture("other.pem"))),
+        "localhost",
+    );
     assert_eq!(
         refusal.to_string(),
         "it is not issued by a certificate of the CA file"
@@ -159,8 +169,47 @@ fn ca_file_trusts_its_certificates_only() {
 }
 
 #[test]
+fn inline_pem_trusts_its_certificates_only() {
+    let pem = |name| std::fs::read_to_string(fixture(name)).unwrap();
+    accepted(Trust::Ca(CaCertificate::from_setting(&pem("ca.pem"))));
+    // As pasted into a one-line field.
+    let one_line = pem("ca.pem").trim_end().replace('\n', "\\n");
+    accepted(Trust::Ca(CaCertificate::from_setting(&one_line)));
+    let refusal = refused(
+        Trust::Ca(CaCertificate::from_setting(&pem("other.pem"))),
+        "localhost",
+    );
+    assert_eq!(
+        refusal.to_string(),
+        "it is not issued by a certificate of the inline CA certificate"
+    );
+}
+
+#[test]
+fn the_usual_settings_choose_one_trust() {
+    let pin = leaf_fingerprint();
+    let ca = || Some(CaCertificate::File(fixture("ca.pem")));
+    assert_eq!(
+        Trust::from_settings(Some(pin), false, ca()),
+        Trust::Pinned(pin)
+    );
+    assert_eq!(Trust::from_settings(None, false, ca()), Trust::Insecure);
+    assert_eq!(
+        Trust::from_settings(None, true, ca()),
+        Trust::Ca(CaCertificate::File(fixture("ca.pem")))
+    );
+    assert!(matches!(
+        Trust::from_settings(None, true, None),
+        Trust::System(_)
+    ));
+}
+
+#[test]
 fn names_are_checked() {
-    let refusal = refused(Trust::CaFile(fixture("ca.pem")), "pve2.example.test");
+    let refusal = refused(
+        Trust::Ca(CaCertificate::File(fixture("ca.pem"))),
+        "pve2.example.test",
+    );
     assert_eq!(
         refusal.to_string(),
         "it is not valid for the name 'pve2.example.test'"
@@ -187,7 +236,10 @@ fn insecure_accepts_anything_and_still_reports_the_fingerprint() {
 
 #[test]
 fn ca_file_problems_are_setup_errors() {
-    let err = ClientTls::new(&Trust::CaFile(PathBuf::from("/nonexistent/ca.pem"))).unwrap_err();
+    let err = ClientTls::new(&Trust::Ca(CaCertificate::File(PathBuf::from(
+        "/nonexistent/ca.pem",
+    ))))
+    .unwrap_err();
     assert!(
         err.to_string()
             .starts_with("cannot read CA file '/nonexistent/ca.pem'"),
@@ -196,9 +248,9 @@ fn ca_file_problems_are_setup_errors() {
     let dir = tempfile::tempdir().unwrap();
     let key_only = dir.path().join("key.pem");
     std::fs::copy(fixture("leaf.key"), &key_only).unwrap();
-    let err = ClientTls::new(&Trust::CaFile(key_only)).unwrap_err();
+    let err = ClientTls::new(&Trust::Ca(CaCertificate::File(key_only))).unwrap_err();
     assert!(
-        matches!(err, ext_tls::SetupError::NoCertificate { .. }),
+        matches!(err.problem, ext_tls::CaProblem::NoCertificate),
         "{err}"
     );
 }

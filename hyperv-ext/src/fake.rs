@@ -9,8 +9,8 @@ use ext_sdk::Deadline;
 use hyperv_protocol::{COMMAND_PREFIX, CommandLine, Script, decode_command};
 use serde_json::Value;
 
-use crate::ssh::Target;
-use crate::transport::{Connector, Exit, Output, Sent, Transport, TransportError};
+use crate::settings::HostTarget;
+use crate::transport::{Connector, Exit, Hosts, Output, Sent, Transport, TransportError};
 
 /// What the fake host does with the next command line.
 #[derive(Debug, Clone)]
@@ -61,14 +61,18 @@ impl FakeHost {
 }
 
 impl Connector for FakeHost {
-    fn transport(&self, target: Target) -> Box<dyn Transport + '_> {
-        Box::new(FakeTransport { host: self, target })
+    fn transport(&self, target: HostTarget) -> Box<dyn Transport + '_> {
+        Box::new(FakeTransport {
+            host: self,
+            target: Hosts.transport(target),
+        })
     }
 }
 
+/// Answers for the host the settings chose, over whichever transport they chose.
 struct FakeTransport<'a> {
     host: &'a FakeHost,
-    target: Target,
+    target: Box<dyn Transport + 'static>,
 }
 
 impl Transport for FakeTransport<'_> {
@@ -77,15 +81,15 @@ impl Transport for FakeTransport<'_> {
     }
 
     fn host(&self) -> &str {
-        &self.target.host
+        self.target.host()
     }
 
     fn port(&self) -> u16 {
-        self.target.port
+        self.target.port()
     }
 
     fn username(&self) -> &str {
-        &self.target.username
+        self.target.username()
     }
 
     fn run(&self, command: &CommandLine, _deadline: &Deadline) -> Result<Output, TransportError> {
@@ -103,7 +107,9 @@ impl Transport for FakeTransport<'_> {
             data,
             to: format!(
                 "{}@{}:{}",
-                self.target.username, self.target.host, self.target.port
+                self.target.username(),
+                self.target.host(),
+                self.target.port()
             ),
         });
         let answer = self

@@ -1,9 +1,10 @@
-//! Hyper-V orchestrator extension for CloudStack (SSH + PowerShell).
+//! Hyper-V orchestrator extension for CloudStack (PowerShell over WinRM or SSH).
 //!
 //! Every action runs one constant PowerShell script (`hyperv_protocol`), with user and
 //! operator data only in a base64 JSON blob inside it, through one [`transport::Transport`]
 //! run: one connection, one PowerShell start. [`remote`] reads the result above any transport;
-//! [`ssh`] is the transport the binary uses.
+//! [`winrm`] and [`ssh`] are the transports the binary uses, chosen per host by
+//! [`settings::connection`].
 
 // Unsafe code is denied (workspace lints) and allowed only for the one poll(2) call in `ssh`.
 
@@ -20,6 +21,7 @@ mod settings;
 mod ssh;
 mod transport;
 mod validate;
+mod winrm;
 
 use ext_sdk::Meta;
 
@@ -29,6 +31,6 @@ pub use actions::{ACTIONS, handle};
 pub const META: Meta = Meta {
     name: "hyperv-ext",
     version: env!("CARGO_PKG_VERSION"),
-    about: "CloudStack orchestrator extension for Hyper-V (SSH + PowerShell)",
+    about: "CloudStack orchestrator extension for Hyper-V (PowerShell over WinRM or SSH)",
     actions: ACTIONS,
 };

@@ -10,6 +10,7 @@ use ext_sdk::{Detail, DetailReader, Level, Secret};
 use crate::key_material;
 use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
 use crate::validate;
+use crate::winrm::WinrmTarget;
 
 const HOST: &[Level] = &[Level::Host];
 /// Settings that are often the same for every host may also sit on the cluster mapping or
@@ -17,15 +18,42 @@ const HOST: &[Level] = &[Level::Host];
 const SHARED: &[Level] = &[Level::Host, Level::ResourceMap, Level::Extension];
 /// Template, service offering or instance details.
 const INSTANCE: &[Level] = &[Level::VirtualMachine];
+/// Where `proxmox-ext` reads the same key (`tls_fingerprint`).
+const HOST_OR_EXTENSION: &[Level] = &[Level::Host, Level::Extension];
 
-pub const URL: Detail =
-    Detail::new("url", HOST).hint("the Hyper-V host's SSH address: host or host:port");
+pub const TRANSPORT: Detail = Detail::new("transport", SHARED).hint(
+    "winrm or ssh; without it, ssh when an SSH-only detail (port, private_key, \
+     host_key_fingerprint, known_hosts, host_key_check) is set, else winrm (as upstream's \
+     hyperv.py)",
+);
+pub const URL: Detail = Detail::new("url", HOST).hint(
+    "the Hyper-V host: for WinRM its name or address (https://<url>:5986/wsman, or a full \
+     https URL), for SSH host or host:port",
+);
 pub const PORT: Detail = Detail::new("port", SHARED).hint("SSH port, 22 by default");
 pub const USERNAME: Detail = Detail::new("username", SHARED)
-    .hint("SSH user with Hyper-V rights (member of Hyper-V Administrators or Administrators)");
+    .hint("user with Hyper-V rights (member of Hyper-V Administrators or Administrators)");
 pub const PASSWORD: Detail = Detail::new("password", SHARED)
     .secret()
-    .hint("the SSH password, or set private_key instead");
+    .hint("the password (for SSH, or set private_key instead)");
+pub const VERIFY_TLS_CERTIFICATE: Detail = Detail::new("verify_tls_certificate", SHARED).hint(
+    "true (default) or false: WinRM without checking the host's certificate (as upstream; \
+     ca_certificate is then not used)",
+);
+pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", SHARED).hint(
+    "PEM file on the management server, or the PEM itself, of the CA that signed the host's \
+     WinRM certificate, or of that certificate itself",
+);
+/// The same key and levels as `proxmox-ext`'s; `certificate_fingerprint` was its name in the
+/// first WinRM builds.
+pub const TLS_FINGERPRINT: Detail = Detail::new("tls_fingerprint", HOST_OR_EXTENSION)
+    .alias(&["certificate_fingerprint"])
+    .hint(
+        "SHA-256 fingerprint of the host's WinRM certificate, AB:CD:...:EF (as the error of a \
+         refused certificate prints it); only that certificate is trusted",
+    );
+pub const WINRM_AUTH: Detail =
+    Detail::new("winrm_auth", SHARED).hint("ntlm (default) or basic (over HTTPS only)");
 /// A path on the management server, or the key itself; only key material is a secret (in
 /// whatever form it was pasted, usable or not: `key_material`), so a path stays readable in
 /// errors.
@@ -83,6 +111,7 @@ pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Paramete
 /// Every detail this extension reads (the SDK's own, such as `log_file`, are in
 /// [`ext_sdk::logging::DETAILS`]): what a settings reference or a typo check enumerates.
 pub const DETAILS: &[Detail] = &[
+    TRANSPORT,
     URL,
     PORT,
     USERNAME,
@@ -92,6 +121,10 @@ pub const DETAILS: &[Detail] = &[
     HOST_KEY_FINGERPRINT,
     KNOWN_HOSTS,
     HOST_KEY_CHECK,
+    VERIFY_TLS_CERTIFICATE,
+    CA_CERTIFICATE,
+    TLS_FINGERPRINT,
+    WINRM_AUTH,
     SWITCH,
     VHD_PATH,
     VM_PATH,
@@ -121,8 +154,130 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(300);
 /// The VM generation when `generation` is not set.
 pub const DEFAULT_GENERATION: u8 = 1;
 
+/// How the host is reached, by the transport its details choose.
+#[derive(Debug, Clone)]
+pub enum HostTarget {
+    Ssh(Target),
+    Winrm(WinrmTarget),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Ssh,
+    Winrm,
+}
+
+/// The details only SSH reads: any of them set means SSH when `transport` is not.
+const SSH_ONLY: [&Detail; 6] = [
+    &PORT,
+    &PRIVATE_KEY,
+    &PRIVATE_KEY_PASSPHRASE,
+    &HOST_KEY_FINGERPRINT,
+    &KNOWN_HOSTS,
+    &HOST_KEY_CHECK,
+];
+
+/// The host's transport and its settings: `transport`, or WinRM unless an SSH-only detail
+/// is set (so upstream's details alone reach the host as `hyperv.py` did).
+pub fn connection(d: &mut DetailReader) -> HostTarget {
+    let chosen = d.optional_with(&TRANSPORT, |s| match s.to_ascii_lowercase().as_str() {
+        "ssh" => Ok(Via::Ssh),
+        "winrm" => Ok(Via::Winrm),
+        _ => Err("expected winrm or ssh".to_owned()),
+    });
+    let ssh_detail = SSH_ONLY
+        .iter()
+        .any(|detail| d.payload().lookup(detail).is_some());
+    match chosen.unwrap_or(if ssh_detail { Via::Ssh } else { Via::Winrm }) {
+        Via::Ssh => HostTarget::Ssh(ssh_connection(d)),
+        Via::Winrm => HostTarget::Winrm(winrm_connection(d, chosen.is_none())),
+    }
+}
+
+fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
+    d.require_if(true, &URL);
+    let endpoint = d.optional_with(&URL, |s| {
+        winrm::Endpoint::parse(s)
+            .map_err(|e| e.to_string())
+            .and_then(|ep| match ep.scheme {
+                winrm::Scheme::Https => Ok(ep),
+                winrm::Scheme::Http => Err("plain HTTP (5985) would carry the commands in \
+                     clear: use the host name (https, 5986) or an https:// URL"
+                    .to_owned()),
+            })
+    });
+    if d.payload().lookup(&PORT).is_some() {
+        d.reject(&PORT, "for WinRM the port goes in url (host:port)");
+    }
+    let username: String = d.required_with(&USERNAME, validate::username);
+    let password: Secret = d.required(&PASSWORD);
+    let auth = d
+        .optional_with(&WINRM_AUTH, |s| match s.to_ascii_lowercase().as_str() {
+            "ntlm" | "negotiate" => Ok(winrm::Auth::Ntlm),
+            "basic" => Ok(winrm::Auth::Basic),
+            _ => Err("expected ntlm or basic".to_owned()),
+        })
+        .unwrap_or(winrm::Auth::Ntlm);
+    let tls = tls_trust(d);
+    // Never used: finish() fails when url was missing or invalid.
+    let endpoint = endpoint.unwrap_or_else(|| winrm::Endpoint {
+        scheme: winrm::Scheme::Https,
+        host: String::new(),
+        port: winrm::Scheme::Https.default_port(),
+        path: "/wsman".into(),
+    });
+    WinrmTarget {
+        config: winrm::Config::new(endpoint, auth, username, password, tls),
+        defaulted,
+    }
+}
+
+/// Whom the WinRM connection trusts, by the rule `proxmox-ext` follows too
+/// ([`ext_tls::Trust::from_settings`]): the pinned certificate, else nobody checked
+/// (`verify_tls_certificate=false`, warned about), else the CA certificate, else the system's
+/// store.
+fn tls_trust(d: &mut DetailReader) -> ext_tls::ClientTls {
+    let verify = d
+        .optional_with(&VERIFY_TLS_CERTIFICATE, |s| {
+            match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Ok(true),
+                "false" | "no" | "0" => Ok(false),
+                _ => Err("expected true or false".to_owned()),
+            }
+        })
+        .unwrap_or(true);
+    let pinned = d.optional_with(&TLS_FINGERPRINT, |s| {
+        s.parse::<ext_tls::Fingerprint>().map_err(|e| e.to_string())
+    });
+    let ca = d.optional_with(&CA_CERTIFICATE, |s| {
+        Ok(ext_tls::CaCertificate::from_setting(s))
+    });
+    let trust = ext_tls::Trust::from_settings(pinned, verify, ca);
+    if trust == ext_tls::Trust::Insecure {
+        log::warn!(
+            "verify_tls_certificate=false: the WinRM host's certificate is not checked, so \
+             the server is not authenticated and anyone on the network path can pose as it \
+             and take the NTLM exchange; set tls_fingerprint (or ca_certificate) instead"
+        );
+    }
+    match ext_tls::ClientTls::new(&trust) {
+        Ok(tls) => tls,
+        Err(e) => {
+            d.reject(&CA_CERTIFICATE, e.message_for("it"));
+            insecure()
+        }
+    }
+}
+
+/// A configuration that is never used: the settings have a problem, so `finish()` fails
+/// before anything connects.
+fn insecure() -> ext_tls::ClientTls {
+    ext_tls::ClientTls::new(&ext_tls::Trust::Insecure)
+        .expect("no verification needs no CA certificate")
+}
+
 /// The SSH target of the host.
-pub fn connection(d: &mut DetailReader) -> Target {
+fn ssh_connection(d: &mut DetailReader) -> Target {
     let (host, url_port): (String, Option<u16>) = d.required_with(&URL, validate::ssh_url);
     let port: Option<u16> = d.optional_with(&PORT, |s| {
         s.parse::<u16>()
@@ -457,5 +612,93 @@ mod tests {
         let path = payload_with(&PRIVATE_KEY, Level::Host, "/nonexistent/id_ed25519");
         let err = path.read(connection).unwrap_err().to_string();
         assert!(!err.contains("private_key"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::*;
+    use ext_sdk::Payload;
+    use serde_json::{Value, json};
+
+    fn read(host: Value) -> (Result<(), String>, HostTarget) {
+        let payload = json!({"externaldetails": {"host": host}});
+        let payload = Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap();
+        let mut d = payload.details();
+        let target = connection(&mut d);
+        (d.finish().map_err(|e| e.to_string()), target)
+    }
+
+    #[test]
+    fn upstream_details_alone_mean_winrm_to_5986() {
+        let (ok, target) = read(json!({
+            "url": "hv1.example.org", "username": "HV1\\cloud", "password": "pw",
+            "verify_tls_certificate": "false",
+        }));
+        ok.unwrap();
+        let HostTarget::Winrm(w) = target else {
+            panic!("expected WinRM")
+        };
+        assert_eq!(
+            w.config.endpoint.url(),
+            "https://hv1.example.org:5986/wsman"
+        );
+        assert_eq!(w.config.auth, winrm::Auth::Ntlm);
+        assert!(w.defaulted);
+    }
+
+    #[test]
+    fn an_ssh_detail_or_the_transport_detail_chooses() {
+        for ssh in [
+            json!({"url": "hv1", "username": "u", "password": "p", "host_key_fingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+            json!({"url": "hv1", "username": "u", "password": "p", "port": "22", "host_key_check": "off"}),
+            json!({"url": "hv1", "username": "u", "password": "p", "transport": "SSH", "host_key_check": "off"}),
+        ] {
+            let (ok, target) = read(ssh.clone());
+            ok.unwrap();
+            assert!(matches!(target, HostTarget::Ssh(_)), "{ssh}");
+        }
+        let (ok, target) = read(json!({
+            "url": "https://hv1:15986/wsman", "username": "u", "password": "p",
+            "transport": "winrm", "tls_fingerprint": "00".repeat(32),
+            "winrm_auth": "basic",
+        }));
+        ok.unwrap();
+        let HostTarget::Winrm(w) = target else {
+            panic!("expected WinRM")
+        };
+        assert_eq!(
+            (w.config.endpoint.port, w.config.auth),
+            (15986, winrm::Auth::Basic)
+        );
+        assert!(!w.defaulted);
+    }
+
+    #[test]
+    fn winrm_problems_are_reported_together() {
+        let (err, _) = read(json!({
+            "url": "http://hv1", "transport": "winrm", "port": "5986",
+            "tls_fingerprint": "abc", "winrm_auth": "kerberos",
+            "ca_certificate": "/nonexistent/ca.pem",
+        }));
+        let err = err.unwrap_err();
+        for needle in [
+            "username",
+            "password",
+            "plain HTTP",
+            "port goes in url",
+            "32 hex bytes",
+            "expected ntlm or basic",
+        ] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        let (err, _) = read(json!({
+            "url": "hv1", "username": "u", "password": "p", "ca_certificate": "/nonexistent/ca.pem",
+        }));
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("'ca_certificate' = '/nonexistent/ca.pem' (host detail): cannot read it"),
+            "{err}"
+        );
     }
 }

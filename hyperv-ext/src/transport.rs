@@ -8,7 +8,7 @@
 use ext_sdk::Deadline;
 use hyperv_protocol::CommandLine;
 
-use crate::ssh::Target;
+use crate::settings::HostTarget;
 
 /// Runs command lines on one Hyper-V host.
 ///
@@ -31,10 +31,22 @@ pub trait Transport {
     fn run(&self, command: &CommandLine, deadline: &Deadline) -> Result<Output, TransportError>;
 }
 
-/// Turns a host's connection settings into the transport that reaches it: SSH in the
-/// binary, a fake in unit tests.
+/// Turns a host's connection settings into the transport that reaches it: SSH or WinRM in
+/// the binary ([`Hosts`]), a fake in unit tests.
 pub trait Connector {
-    fn transport(&self, target: Target) -> Box<dyn Transport + '_>;
+    fn transport(&self, target: HostTarget) -> Box<dyn Transport + '_>;
+}
+
+/// Reaches each host over the transport its settings chose.
+pub struct Hosts;
+
+impl Connector for Hosts {
+    fn transport(&self, target: HostTarget) -> Box<dyn Transport + '_> {
+        match target {
+            HostTarget::Ssh(ssh) => Box::new(ssh),
+            HostTarget::Winrm(winrm) => Box::new(winrm),
+        }
+    }
 }
 
 /// What the remote command left behind.

@@ -52,12 +52,16 @@ pub struct Info {
     pub sshd_log: String,
     /// Where `C:\...` lives on this machine (`<fs_root>/C/...`).
     pub fs_root: String,
+    /// The WinRM endpoint beside sshd (`winrm_url`, ...).
+    #[serde(flatten)]
+    pub winrm: crate::winrm::WinrmInfo,
 }
 
 /// A started host: sshd is running until [`Running::stop`].
 pub struct Running {
     pub info: Info,
     sshd: Child,
+    winrm: crate::winrm::WinrmPeer,
 }
 
 impl Running {
@@ -65,31 +69,39 @@ impl Running {
         self.sshd.try_wait().ok().flatten()
     }
 
-    /// Stops sshd and every session it started (its process group).
+    /// Stops sshd and every session it started (its process group), and the WinRM peer.
     pub fn stop(mut self) {
-        // A pid always fits pid_t (Linux caps it far below i32::MAX).
-        let pgid = libc::pid_t::try_from(self.sshd.id()).expect("a pid fits pid_t");
-        signal_group(pgid, libc::SIGTERM);
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            if self.sshd.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        signal_group(pgid, libc::SIGKILL);
-        let _ = self.sshd.wait();
+        self.winrm.stop();
+        stop_group(&mut self.sshd);
     }
 }
 
-/// Signals the process group `pgid` (sshd's: it is spawned as the leader of a new group).
+/// Ends the process group `child` leads (it was spawned with `process_group(0)`): SIGTERM,
+/// up to 3 s for the leader to exit, then SIGKILL for anything of the group still there.
+pub(crate) fn stop_group(child: &mut Child) {
+    // A pid always fits pid_t (Linux caps it far below i32::MAX).
+    let pgid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+    signal_group(pgid, libc::SIGTERM);
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ESRCH when the whole group is gone already.
+    signal_group(pgid, libc::SIGKILL);
+    let _ = child.wait();
+}
+
+/// Signals the process group `pgid` (one we spawned as the leader of a new group).
 fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
     #[expect(
         unsafe_code,
         reason = "std signals single processes only, and only with SIGKILL"
     )]
-    // SAFETY: kill(2) only takes a pid and a signal number; sshd is our unreaped child and
-    // leads its own group, so the group id cannot name anyone else's processes.
+    // SAFETY: kill(2) only takes a pid and a signal number; the leader is our unreaped child
+    // and leads its own group, so the group id cannot name anyone else's processes.
     unsafe {
         libc::kill(-pgid, signal);
     }
@@ -203,7 +215,14 @@ pub fn start(dir: &Path, fake_powershell: &Path) -> Result<Running, String> {
     chown_tree(&home, uid, gid)?;
 
     let log = ssh.join("sshd.log");
-    let (sshd, port) = spawn_sshd(&ssh, &host_key, &authorized, &fake, &home, &log)?;
+    let (winrm, winrm_info) = crate::winrm::start(&dir, &fake, &home, (uid, gid), USER, &password)?;
+    let (sshd, port) = match spawn_sshd(&ssh, &host_key, &authorized, &fake, &home, &log) {
+        Ok(started) => started,
+        Err(e) => {
+            winrm.stop();
+            return Err(e);
+        }
+    };
     Ok(Running {
         info: Info {
             host: "127.0.0.1".into(),
@@ -221,8 +240,10 @@ pub fn start(dir: &Path, fake_powershell: &Path) -> Result<Running, String> {
             control: paths.control.to_string_lossy().into_owned(),
             sshd_log: log.to_string_lossy().into_owned(),
             fs_root: paths.fs_root.to_string_lossy().into_owned(),
+            winrm: winrm_info,
         },
         sshd,
+        winrm,
     })
 }
 

@@ -14,8 +14,10 @@ pub mod hyperv;
 pub mod ops;
 pub mod state;
 pub mod winpath;
+pub mod winrm;
 
 pub use control::Knobs;
 pub use handle::TestHost;
 pub use host::Info;
 pub use state::{State, StateFile};
+pub use winrm::{Counters as WinrmCounters, WinrmKnobs};

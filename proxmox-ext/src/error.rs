@@ -20,7 +20,7 @@ use std::fmt;
 use ext_sdk::DeadlineExceeded;
 use serde_json::Value;
 
-use crate::transport::{Response, TransportError};
+use crate::transport::{Delivery, Response, TransportError, TransportErrorKind};
 use crate::upid::Upid;
 
 /// Where a failure status came from.
@@ -72,6 +72,9 @@ pub enum Error {
     Task(Box<TaskFailure>),
     /// The invocation's deadline passed.
     Deadline(DeadlineExceeded),
+    /// The request was sent, and the deadline passed before its answer came: PVE may have
+    /// acted on it.
+    Unanswered(DeadlineExceeded),
 }
 
 impl From<TransportError> for Error {
@@ -91,7 +94,7 @@ impl std::error::Error for Error {
         // Transparent: Display already shows the wrapped error's text.
         match self {
             Error::Transport(e) => e.source(),
-            Error::Deadline(e) => e.source(),
+            Error::Deadline(e) | Error::Unanswered(e) => e.source(),
             _ => None,
         }
     }
@@ -186,7 +189,7 @@ impl fmt::Display for Error {
                 "unexpected answer from the Proxmox API for {what}: {detail}"
             ),
             Error::Task(t) => t.fmt(f),
-            Error::Deadline(d) => d.fmt(f),
+            Error::Deadline(d) | Error::Unanswered(d) => d.fmt(f),
         }
     }
 }
@@ -243,11 +246,31 @@ impl Error {
     pub fn is_no_worker(&self) -> bool {
         self.pve_says() == Some(PveSays::NoWorker)
     }
+
+    /// Whether PVE may have received and carried out the request although no answer says
+    /// so: the connection broke or timed out after the request left, the deadline passed
+    /// while waiting, pveproxy lost its connection to the node after forwarding (596, 597,
+    /// 599), a proxy in front answered in PVE's stead (502, 503, 504 ...), or the answer
+    /// could not be read. PVE's own error answers, 595 (pveproxy could not connect: nothing
+    /// was forwarded) and a redirect (PVE never redirects) are definite.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            Error::Transport(e) => {
+                e.delivery == Delivery::MaybeSent && e.kind != TransportErrorKind::Redirect
+            }
+            Error::Unanswered(_) | Error::BadResponse { .. } => true,
+            Error::Api(a) => a.origin == Origin::Http && a.status >= 500 && a.status != 595,
+            Error::Unauthorized { .. } | Error::Task(_) | Error::Deadline(_) => false,
+        }
+    }
 }
 
-/// The conditions actions decide on that PVE reports only in words. Every string match on
-/// PVE's messages is here, tested against each message PVE really sends (proxmox-api.md
-/// §2): a new PVE wording is then one line to add, not a hunt through the actions.
+/// The conditions actions decide on that PVE reports only in words. Every match on PVE's
+/// messages is here, tested against each message PVE really sends (proxmox-api.md §1.2 and
+/// fakepve's catalogue of PVE's errors): a new PVE wording is then one line to add, not a
+/// hunt through the actions. Each condition matches the shape of PVE's whole sentence (the
+/// VMID, the quoted path), not a fragment several messages share: `got timeout` ends both a
+/// lock wait and an ignored ACPI request, which call for opposite reactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PveSays {
     /// `Configuration file 'nodes/pve1/qemu-server/100.conf' does not exist`: no such VM on
@@ -263,32 +286,76 @@ pub enum PveSays {
     AlreadyRunning,
     /// `VM 100 not running` (reboot, shutdown).
     NotRunning,
-    /// `... - got timeout`: `VM quit/powerdown failed - got timeout` (the guest ignored ACPI)
-    /// and lock waits, `can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout`;
-    /// PVE words both alike.
-    GotTimeout,
+    /// `can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout`: another task
+    /// held the VM's config lock for as long as PVE waits for it; the VM itself was not
+    /// touched.
+    LockTimeout,
+    /// `VM quit/powerdown failed - got timeout`: the guest did not react to the ACPI
+    /// shutdown or reboot request in time.
+    PowerdownTimeout,
 }
 
 impl PveSays {
-    /// Reads PVE's text; the first condition that matches wins.
+    /// In the order they are tried: the first condition a line of PVE's text matches wins.
+    const ALL: [PveSays; 7] = [
+        PveSays::NoSuchVm,
+        PveSays::VmidTaken,
+        PveSays::NoWorker,
+        PveSays::AlreadyRunning,
+        PveSays::NotRunning,
+        PveSays::LockTimeout,
+        PveSays::PowerdownTimeout,
+    ];
+
+    /// Reads PVE's text (one message, or several lines of them).
     pub fn classify(text: &str) -> Option<PveSays> {
-        let has = |needle: &str| text.contains(needle);
-        if has("does not exist") && (has("Configuration file") || has("qemu-server")) {
-            Some(PveSays::NoSuchVm)
-        } else if has("already exists") {
-            Some(PveSays::VmidTaken)
-        } else if has("got no worker upid") {
-            Some(PveSays::NoWorker)
-        } else if has("already running") {
-            Some(PveSays::AlreadyRunning)
-        } else if has("not running") {
-            Some(PveSays::NotRunning)
-        } else if has("got timeout") {
-            Some(PveSays::GotTimeout)
-        } else {
-            None
+        Self::ALL
+            .into_iter()
+            .find(|says| text.lines().any(|line| says.is_said_by(line.trim())))
+    }
+
+    fn is_said_by(self, line: &str) -> bool {
+        match self {
+            PveSays::NoSuchVm => quoted(line, "Configuration file '", "' does not exist")
+                .is_some_and(|path| path.contains("qemu-server/") && path.ends_with(".conf")),
+            PveSays::VmidTaken => {
+                vm_then(line, "already exists") || line.contains("config file already exists")
+            }
+            PveSays::NoWorker => line.contains("got no worker upid"),
+            PveSays::AlreadyRunning => vm_then(line, "already running"),
+            PveSays::NotRunning => vm_then(line, "not running"),
+            PveSays::LockTimeout => quoted(line, "can't lock file '", "' - got timeout").is_some(),
+            PveSays::PowerdownTimeout => line.contains("VM quit/powerdown failed - got timeout"),
         }
     }
+}
+
+/// The text between `open` and the next `close` in `line`.
+fn quoted<'l>(line: &'l str, open: &str, close: &str) -> Option<&'l str> {
+    let from = line.find(open)? + open.len();
+    let len = line[from..].find(close)?;
+    Some(&line[from..from + len])
+}
+
+/// Whether `line` says `VM <vmid> <rest>`.
+fn vm_then(line: &str, rest: &str) -> bool {
+    line.match_indices("VM ").any(|(at, _)| {
+        let after = &line[at + 3..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0
+            && after[digits..]
+                .strip_prefix(' ')
+                .is_some_and(|tail| tail.starts_with(rest))
+    })
+}
+
+/// The VM a clone task makes, from the first line of its log: PVE's clone worker prints
+/// `creating a clone of VM 9000 with ID 100` once it holds the new VM's lock, and the task's
+/// own id names only the source. `(source, new)`.
+pub fn clone_log_target(line: &str) -> Option<(u32, u32)> {
+    let rest = line.trim().strip_prefix("creating a clone of VM ")?;
+    let (source, new) = rest.split_once(" with ID ")?;
+    Some((source.parse().ok()?, new.parse().ok()?))
 }
 
 fn text_of(value: &Value) -> Option<String> {
@@ -594,11 +661,32 @@ mod tests {
             ("got no worker upid - start worker failed", Some(NoWorker)),
             ("VM 100 already running", Some(AlreadyRunning)),
             ("VM 100 not running", Some(NotRunning)),
-            ("VM quit/powerdown failed - got timeout", Some(GotTimeout)),
+            (
+                "VM quit/powerdown failed - got timeout",
+                Some(PowerdownTimeout),
+            ),
             (
                 "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout",
-                Some(GotTimeout),
+                Some(LockTimeout),
             ),
+            // A clone waiting for its storage's lock: a lock wait too, not a guest's.
+            (
+                "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout",
+                Some(LockTimeout),
+            ),
+            // QEMU's monitor not answering is neither a lock nor an ignored ACPI request.
+            (
+                "VM 100 qmp command 'query-status' failed - got timeout",
+                None,
+            ),
+            ("CT 100 already running", None),
+            ("disk import already running as PID '4242'", None),
+            ("CT 100 not running", None),
+            ("Disk 'scsi1' for VM '100' does not exist", None),
+            ("ACME account config file 'default' already exists.", None),
+            ("Storage ID 'local' already exists on node pve1", None),
+            ("clone failed: received interrupt", None),
+            ("clone failed: interrupted by signal", None),
             ("snapshot 'before' does not exist", None),
             ("volume local:iso/x.iso does not exist", None),
             ("VM is locked (clone)", None),
@@ -607,6 +695,48 @@ mod tests {
         ] {
             assert_eq!(PveSays::classify(text), says, "{text}");
         }
+    }
+
+    #[test]
+    fn clone_tasks_name_their_target_in_the_log() {
+        assert_eq!(
+            clone_log_target("creating a clone of VM 9000 with ID 100"),
+            Some((9000, 100))
+        );
+        assert_eq!(clone_log_target("create linked clone of drive scsi0"), None);
+        assert_eq!(
+            clone_log_target("creating a clone of VM x with ID 100"),
+            None
+        );
+    }
+
+    #[test]
+    fn what_may_have_reached_pve() {
+        let transport = |kind, delivery| {
+            Error::Transport(TransportError {
+                kind,
+                delivery,
+                message: "x".into(),
+            })
+        };
+        assert!(transport(TransportErrorKind::Io, Delivery::MaybeSent).may_have_acted());
+        assert!(transport(TransportErrorKind::Timeout, Delivery::MaybeSent).may_have_acted());
+        assert!(!transport(TransportErrorKind::Connect, Delivery::NotSent).may_have_acted());
+        assert!(!transport(TransportErrorKind::Redirect, Delivery::MaybeSent).may_have_acted());
+        let status = |status, body: &str| answer(status, Some("text/plain"), body).unwrap_err();
+        assert!(status(596, "Connection timed out").may_have_acted());
+        assert!(status(502, "<html><title>502</title></html>").may_have_acted());
+        assert!(!status(595, "Connection refused").may_have_acted());
+        let refused = answer(
+            200,
+            None,
+            r#"{"success":0,"status":500,"message":"VM is locked (backup)"}"#,
+        )
+        .unwrap_err();
+        assert!(!refused.may_have_acted());
+        let deadline = ext_sdk::Deadline::after(std::time::Duration::ZERO).exceeded("x");
+        assert!(Error::Unanswered(deadline.clone()).may_have_acted());
+        assert!(!Error::Deadline(deadline).may_have_acted());
     }
 
     #[test]
@@ -627,7 +757,7 @@ mod tests {
             r#"{"message":"can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout\n"}"#,
         )
         .unwrap_err();
-        assert_eq!(answered.pve_says(), Some(PveSays::GotTimeout));
+        assert_eq!(answered.pve_says(), Some(PveSays::LockTimeout));
         assert_eq!(answered.task_says(), None);
     }
 

@@ -21,6 +21,16 @@
 //! The instance name (`i-2-45-VM`) is encoded case-proof: lower-case letters, digits, `-` and
 //! `.` stay, an upper-case letter becomes `+` and the letter, anything else `_` and two hex
 //! digits per byte (`i-2-45-+v+m`).
+//!
+//! While `create` makes a VM, the mark also says so: `cs-creating.<run>` names the
+//! invocation that is making it, and `create` removes it as its very last step, once the VM
+//! is configured and running. A VM that still carries it is *half-made*: not a usable
+//! instance (it may lack its NICs and size), recognised as this CloudStack VM's by a retried
+//! `create` (which finishes it) and by `delete` (which removes it), and refused by the other
+//! actions. A clone gets its tags from the template, so `create` puts this marked mark into
+//! the clone request's description too (the one field a clone request sets besides the
+//! name): the new VM is recognisable as this deploy's from the moment PVE writes its config,
+//! before the config step writes the tags.
 
 use std::fmt::{self, Write as _};
 
@@ -33,6 +43,8 @@ pub struct Mark {
     pub instance_name: Option<String>,
     /// The VMID the mark was written for (absent in marks written before it existed).
     pub vmid: Option<u32>,
+    /// Set while `create` makes the VM: the invocation id of the run making it.
+    pub creating: Option<String>,
 }
 
 /// Marks every CloudStack VM; lets operators filter them in the Proxmox UI.
@@ -40,6 +52,10 @@ pub const OWNER_TAG: &str = "cloudstack";
 const UUID_PREFIX: &str = "cs-uuid.";
 const NAME_PREFIX: &str = "cs-name.";
 const VMID_PREFIX: &str = "cs-vmid.";
+const CREATING_PREFIX: &str = "cs-creating.";
+/// What a clone's description says below the mark while `create` makes it (PVE shows it as
+/// the VM's notes).
+const CREATING_NOTE: &str = "CloudStack is creating this VM (proxmox-ext create). Until this note is gone it is not a usable instance: a retried create of the instance finishes it, deleting (expunging) the instance removes it.";
 
 /// Encodes text into tag characters, reversibly and case-proof.
 pub fn encode_tag_text(text: &str) -> String {
@@ -95,7 +111,27 @@ impl Mark {
             uuid: uuid.map(str::to_ascii_lowercase),
             instance_name: Some(instance_name.to_string()),
             vmid: Some(vmid.get()),
+            creating: None,
         }
+    }
+
+    /// The same mark, saying that run `run` of `create` is making the VM.
+    pub fn creating(self, run: &str) -> Mark {
+        Mark {
+            creating: Some(run.to_ascii_lowercase()),
+            ..self
+        }
+    }
+
+    /// The description of a VM `create` is making: this mark's tags on the first line, then
+    /// a sentence for the operator.
+    pub fn creating_note(&self) -> String {
+        format!("{}\n{CREATING_NOTE}", self.tags().join(";"))
+    }
+
+    /// The mark on the first line of a VM's description, as [`Mark::creating_note`] writes it.
+    pub fn from_description(description: Option<&str>) -> Option<Mark> {
+        Mark::from_tags(description?.lines().next())
     }
 
     /// A copy of a marked VM (a clone carries its source's tags): the mark names another
@@ -114,6 +150,8 @@ impl Mark {
                 mark.instance_name = decode_tag_text(name);
             } else if let Some(vmid) = strip_prefix_ci(tag, VMID_PREFIX) {
                 mark.vmid = vmid.parse().ok();
+            } else if let Some(run) = strip_prefix_ci(tag, CREATING_PREFIX) {
+                mark.creating = decode_tag_text(run).map(|r| r.to_ascii_lowercase());
             }
         }
         (mark.uuid.is_some() || mark.instance_name.is_some()).then_some(mark)
@@ -131,6 +169,9 @@ impl Mark {
         if let Some(vmid) = self.vmid {
             tags.push(format!("{VMID_PREFIX}{vmid}"));
         }
+        if let Some(run) = &self.creating {
+            tags.push(format!("{CREATING_PREFIX}{}", encode_tag_text(run)));
+        }
         tags
     }
 
@@ -140,7 +181,7 @@ impl Mark {
         let mut tags: Vec<String> = split_tags(existing.unwrap_or(""))
             .filter(|t| {
                 !t.eq_ignore_ascii_case(OWNER_TAG)
-                    && [UUID_PREFIX, NAME_PREFIX, VMID_PREFIX]
+                    && [UUID_PREFIX, NAME_PREFIX, VMID_PREFIX, CREATING_PREFIX]
                         .iter()
                         .all(|prefix| strip_prefix_ci(t, prefix).is_none())
             })
@@ -173,19 +214,38 @@ impl fmt::Display for Mismatch {
 }
 
 /// Why a VM counts as this CloudStack VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ownership {
     /// It carries this VM's mark.
     Marked,
     /// No mark, but the expected name: made before marks existed (or by upstream's scripts).
     /// It is adopted: the mark is added once an action on it succeeded.
     Unmarked,
+    /// `create` run `run` began making it for this VM and never finished (its tags or its
+    /// description still carry the mark with `cs-creating`): not a usable instance.
+    HalfMade { run: String },
 }
 
 impl Expected {
     /// The mark `create` (or an adoption) puts on this VM at `vmid`.
     pub fn mark(&self, vmid: Vmid) -> Mark {
         Mark::new(self.uuid.as_deref(), &self.instance_name, vmid)
+    }
+
+    /// The run of `create` making this VM at `vmid`, when `mark` (from its tags or its
+    /// description) says one is: a half-made VM of this CloudStack VM. A copy (the mark names
+    /// another VMID) or another VM's mark is not.
+    pub fn half_made_by(&self, vmid: Vmid, mark: Option<Mark>) -> Option<String> {
+        let mark = mark?;
+        let run = mark.creating.clone()?;
+        if mark.vmid != Some(vmid.get()) {
+            return None;
+        }
+        let same = match (&self.uuid, &mark.uuid) {
+            (Some(ours), Some(theirs)) => ours.eq_ignore_ascii_case(theirs),
+            _ => mark.instance_name.as_deref() == Some(self.instance_name.as_str()),
+        };
+        same.then_some(run)
     }
 
     /// Whether the tags carry this VM's own mark (its CloudStack UUID), as only `create` for
@@ -342,6 +402,59 @@ mod tests {
         assert!(
             !older.is_copy_at(20018),
             "marks without a VMID are never copies"
+        );
+    }
+
+    #[test]
+    fn the_mark_of_a_vm_being_created() {
+        let vmid = Vmid::new(100).unwrap();
+        let ours = expected(Some("aaaa"));
+        let mark = ours.mark(vmid).creating("1A2B3C4D");
+        let tags = mark.merge_into(Some("prod"));
+        assert_eq!(
+            tags,
+            "prod;cloudstack;cs-uuid.aaaa;cs-name.i-2-45-+v+m;cs-vmid.100;cs-creating.1a2b3c4d"
+        );
+        assert_eq!(Mark::from_tags(Some(&tags)), Some(mark.clone()));
+        // Finishing drops the run, keeps the rest.
+        assert_eq!(
+            ours.mark(vmid).merge_into(Some(&tags)),
+            "prod;cloudstack;cs-uuid.aaaa;cs-name.i-2-45-+v+m;cs-vmid.100"
+        );
+        assert_eq!(
+            ours.half_made_by(vmid, Mark::from_tags(Some(&tags)))
+                .as_deref(),
+            Some("1a2b3c4d")
+        );
+        // In a clone's description: the first line.
+        let note = mark.creating_note();
+        assert!(
+            note.starts_with("cloudstack;cs-uuid.aaaa;") && note.is_ascii(),
+            "{note}"
+        );
+        assert_eq!(Mark::from_description(Some(&note)), Some(mark.clone()));
+        assert_eq!(
+            ours.half_made_by(vmid, Mark::from_description(Some(&note)))
+                .as_deref(),
+            Some("1a2b3c4d")
+        );
+        assert_eq!(
+            Mark::from_description(Some("just notes\ncloudstack;cs-uuid.aaaa")),
+            None
+        );
+        // Not ours, a copy, finished: not this VM half-made.
+        assert_eq!(
+            expected(Some("bbbb")).half_made_by(vmid, Some(mark.clone())),
+            None
+        );
+        assert_eq!(ours.half_made_by(Vmid::new(101).unwrap(), Some(mark)), None);
+        assert_eq!(ours.half_made_by(vmid, Some(ours.mark(vmid))), None);
+        // Without a UUID, the instance name decides.
+        let nameless = expected(None);
+        assert!(
+            nameless
+                .half_made_by(vmid, Some(nameless.mark(vmid).creating("x")))
+                .is_some()
         );
     }
 

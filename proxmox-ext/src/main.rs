@@ -19,6 +19,7 @@ mod identity;
 mod ledger;
 mod model;
 mod retry;
+mod running;
 mod settings;
 mod state;
 mod task;

@@ -93,6 +93,17 @@ impl VmStatus {
     pub fn is_paused(&self) -> bool {
         self.is_running() && self.qmpstatus.as_deref() == Some("paused")
     }
+
+    /// A task holds the VM to make it.
+    pub fn is_being_made(&self) -> bool {
+        is_making_lock(self.lock.as_deref())
+    }
+}
+
+/// The config locks PVE holds while a task makes the VM: `clone` (a clone's target),
+/// `create` (an ISO install).
+fn is_making_lock(lock: Option<&str>) -> bool {
+    matches!(lock, Some("clone" | "create"))
 }
 
 /// One entry of `GET /nodes/{node}/qemu`.
@@ -108,6 +119,16 @@ pub struct NodeVm {
     pub template: Option<bool>,
     #[serde(default, deserialize_with = "opt_string")]
     pub tags: Option<String>,
+    /// A config lock: `clone` and `create` while a task makes the VM.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub lock: Option<String>,
+}
+
+impl NodeVm {
+    /// A task holds the VM to make it.
+    pub fn is_being_made(&self) -> bool {
+        is_making_lock(self.lock.as_deref())
+    }
 }
 
 /// One `type=vm` entry of `GET /cluster/resources`.
@@ -168,6 +189,29 @@ pub struct TaskStatus {
     /// Only once stopped: `OK`, `WARNINGS: N`, or the error text.
     #[serde(default, deserialize_with = "opt_string")]
     pub exitstatus: Option<String>,
+}
+
+/// One entry of `GET /nodes/{node}/tasks`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskEntry {
+    /// Its UPID, which also names who started it (the listing's `user` drops the token id).
+    #[serde(default, deserialize_with = "opt_string")]
+    pub upid: Option<String>,
+    /// The exit status once it ended; `RUNNING` (or absent) while it runs.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub endtime: Option<u64>,
+}
+
+impl TaskEntry {
+    pub fn is_running(&self) -> bool {
+        self.endtime.is_none()
+            && self
+                .status
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("running"))
+    }
 }
 
 /// One line of `GET /nodes/{node}/tasks/{upid}/log`.

@@ -19,6 +19,9 @@ pub enum Idempotency {
     Read,
     /// Changing something: repeat only when nothing can have happened.
     Write,
+    /// Changing something to a given state (tags set to a value, a task stopped): doing it
+    /// twice is doing it once, so repeat on any transient failure, as a read.
+    Repeatable,
 }
 
 /// How often and how fast to retry.
@@ -60,7 +63,7 @@ pub fn is_retryable(error: &Error, idempotency: Idempotency) -> bool {
         return true; // PVE started nothing: safe for reads and writes alike
     }
     match (error, idempotency) {
-        (Error::Transport(e), Idempotency::Read) => !matches!(
+        (Error::Transport(e), Idempotency::Read | Idempotency::Repeatable) => !matches!(
             e.kind,
             crate::transport::TransportErrorKind::Tls
                 | crate::transport::TransportErrorKind::Setup
@@ -70,7 +73,9 @@ pub fn is_retryable(error: &Error, idempotency: Idempotency) -> bool {
             e.delivery == Delivery::NotSent
                 && e.kind == crate::transport::TransportErrorKind::Connect
         }
-        (Error::Api(a), Idempotency::Read) => a.origin == Origin::Http && a.status >= 500,
+        (Error::Api(a), Idempotency::Read | Idempotency::Repeatable) => {
+            a.origin == Origin::Http && a.status >= 500
+        }
         (Error::Api(a), Idempotency::Write) => a.origin == Origin::Http && a.status == 595,
         _ => false,
     }
@@ -161,6 +166,20 @@ mod tests {
         assert!(!is_retryable(
             &api(500, Origin::Envelope, "VM is locked (clone)"),
             Write
+        ));
+    }
+
+    #[test]
+    fn repeatable_writes_retry_like_reads() {
+        use Idempotency::Repeatable;
+        assert!(is_retryable(
+            &transport(TransportErrorKind::Io, Delivery::MaybeSent),
+            Repeatable
+        ));
+        assert!(is_retryable(&api(596, Origin::Http, ""), Repeatable));
+        assert!(!is_retryable(
+            &api(500, Origin::Envelope, "VM is locked (clone)"),
+            Repeatable
         ));
     }
 

@@ -142,21 +142,6 @@ impl<T: Transport + ?Sized> Transport for &T {
     }
 }
 
-/// How the server's certificate is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsMode {
-    /// The system's trust store (upstream's behaviour with `verify_tls_certificate=true`);
-    /// only the presented chain's issuer is read from it (see `ext_tls::SystemStore`).
-    System,
-    /// Only these PEM certificates (e.g. the cluster's `pve-root-ca.pem`, or a self-signed
-    /// node certificate) are trusted.
-    CaFile(std::path::PathBuf),
-    /// Only the node certificate with this SHA-256 fingerprint (`tls_fingerprint`).
-    Pinned(ext_tls::Fingerprint),
-    /// No verification (`verify_tls_certificate=false`).
-    Insecure,
-}
-
 /// The largest answer read; a node listing with thousands of VMs stays far below it.
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// Connecting takes at most this long, whatever the request's own timeout.
@@ -181,22 +166,16 @@ impl UreqTransport {
         base: &str,
         token_id: &str,
         secret: &Secret,
-        tls: &TlsMode,
+        trust: &ext_tls::Trust,
     ) -> Result<Self, TransportError> {
-        let trust = match tls {
-            TlsMode::System => ext_tls::Trust::System(ext_tls::SystemStore::from_env()),
-            TlsMode::CaFile(path) => ext_tls::Trust::CaFile(path.clone()),
-            TlsMode::Pinned(fingerprint) => ext_tls::Trust::Pinned(*fingerprint),
-            TlsMode::Insecure => {
-                log::warn!(
-                    "verify_tls_certificate=false: the Proxmox API's certificate is not checked, so \
-                     anyone on the network path can pose as the node and read the API token; set \
-                     'tls_fingerprint' (or 'ca_certificate') instead"
-                );
-                ext_tls::Trust::Insecure
-            }
-        };
-        let tls = ext_tls::ClientTls::new(&trust).map_err(ca_file_error)?;
+        if *trust == ext_tls::Trust::Insecure {
+            log::warn!(
+                "verify_tls_certificate=false: the Proxmox API's certificate is not checked, so \
+                 anyone on the network path can pose as the node and read the API token; set \
+                 'tls_fingerprint' (or 'ca_certificate') instead"
+            );
+        }
+        let tls = ext_tls::ClientTls::new(trust).map_err(ca_file_error)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!(
@@ -227,22 +206,14 @@ impl UreqTransport {
 
 /// A `ca_certificate` that cannot be used, in the words the detail's operator knows.
 fn ca_file_error(error: ext_tls::SetupError) -> TransportError {
-    use ext_tls::SetupError as E;
-    let path = error.path().display();
-    let message = match &error {
-        E::ReadCaFile { error, .. } => format!("cannot read ca_certificate '{path}': {error}"),
-        E::BadPem { reason, .. } => format!("ca_certificate '{path}' is not valid PEM: {reason}"),
-        E::NoCertificate { .. } => format!(
-            "ca_certificate '{path}' holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)"
-        ),
-        E::NoUsableCertificate { reason, .. } => format!(
-            "ca_certificate '{path}' holds no certificate usable as a trust anchor: {reason}"
-        ),
+    let what = match error.path() {
+        Some(path) => format!("ca_certificate '{}'", path.display()),
+        None => "ca_certificate (the PEM)".to_owned(),
     };
     TransportError {
         kind: TransportErrorKind::Setup,
         delivery: Delivery::NotSent,
-        message,
+        message: error.message_for(&what),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The VM an action is about: its Proxmox id, where it lives, and whether it is ours.
 //!
-//! Every VM action goes through [`VmRef::find_ours`] (or [`VmRef::require_ours`]) before it
+//! Every VM action goes through [`VmRef::find_ours`] (or [`VmRef::require_usable`]) before it
 //! changes anything, and through [`VmRef::adopt`] once it succeeded, so the rules for finding
 //! a VM, refusing one that is not CloudStack's and marking one made before marks existed live
 //! in one place.
@@ -35,6 +35,37 @@ pub struct Located {
     pub status: VmStatus,
     /// Set by [`VmRef::find_ours`]: how the VM was recognised as this CloudStack VM.
     pub ownership: Option<Ownership>,
+}
+
+/// The VM is this CloudStack VM's, but `create` never finished it; nothing was changed.
+#[derive(Debug)]
+pub struct HalfMadeVm {
+    pub vmid: Vmid,
+    pub node: String,
+    /// The `create` run that began making it.
+    pub run: String,
+}
+
+impl std::fmt::Display for HalfMadeVm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Proxmox VM {} on node {} is not a usable instance: create (run {}) began making it and never finished (it may lack its NICs and size), so nothing was changed. Deploying the instance again finishes it; deleting (expunging) the instance removes it",
+            self.vmid, self.node, self.run
+        )
+    }
+}
+
+impl std::error::Error for HalfMadeVm {}
+
+impl Located {
+    /// The `create` run that left this VM half-made, if it is (see [`VmRef::find_ours`]).
+    pub fn half_made_by(&self) -> Option<&str> {
+        match &self.ownership {
+            Some(Ownership::HalfMade { run }) => Some(run),
+            _ => None,
+        }
+    }
 }
 
 /// A VM that is not CloudStack's sits on the id; nothing was changed.
@@ -137,13 +168,38 @@ impl VmRef {
         }
     }
 
-    /// The VM if it exists and is this CloudStack VM; an error if a different VM holds the id.
+    /// The VM if it exists and is this CloudStack VM (finished, unmarked or half-made); an
+    /// error if a different VM holds the id.
     pub fn find_ours(&self, client: &Client) -> anyhow::Result<Option<Located>> {
         let Some(mut found) = self.locate(client)? else {
             return Ok(None);
         };
-        found.ownership = Some(self.check(&found)?);
+        found.ownership = Some(self.identify(client, &found)?);
         Ok(Some(found))
+    }
+
+    /// How `found` is this CloudStack VM, or why it is not. Its tags usually tell; when they
+    /// do not (no mark, or another VM's mark, as a clone inherits from its template), its
+    /// description is read too: a clone `create` has not configured yet carries the marked
+    /// mark only there.
+    pub fn identify(&self, client: &Client, found: &Located) -> anyhow::Result<Ownership> {
+        let tags = found.status.tags.as_deref();
+        if let Some(run) = self.expected.half_made_by(self.vmid, Mark::from_tags(tags)) {
+            return Ok(Ownership::HalfMade { run });
+        }
+        let by_tags = self.check(found);
+        if matches!(by_tags, Ok(Ownership::Marked)) {
+            return Ok(Ownership::Marked);
+        }
+        let config = client.vm_config(&found.node, self.vmid)?;
+        let description = config.get("description").and_then(|d| d.as_str());
+        if let Some(run) = self
+            .expected
+            .half_made_by(self.vmid, Mark::from_description(description))
+        {
+            return Ok(Ownership::HalfMade { run });
+        }
+        Ok(by_tags?)
     }
 
     /// Refuses a VM that is not this CloudStack VM.
@@ -157,16 +213,27 @@ impl VmRef {
             })
     }
 
-    /// Like [`VmRef::find_ours`], but a missing VM is an error.
-    pub fn require_ours(&self, client: &Client) -> anyhow::Result<Located> {
-        self.find_ours(client)?.ok_or_else(|| {
+    /// Like [`VmRef::find_ours`], but a missing VM is an error, and so is a half-made one:
+    /// what every action that uses the VM as an instance (powers it, snapshots it, opens its
+    /// console) calls first.
+    pub fn require_usable(&self, client: &Client) -> anyhow::Result<Located> {
+        let found = self.find_ours(client)?.ok_or_else(|| {
             anyhow::anyhow!(
                 "Proxmox VM {} ('{}') does not exist on node {} or elsewhere in its cluster",
                 self.vmid,
                 self.expected.proxmox_name,
                 self.node
             )
-        })
+        })?;
+        if let Some(run) = found.half_made_by() {
+            return Err(HalfMadeVm {
+                vmid: self.vmid,
+                node: found.node.clone(),
+                run: run.to_string(),
+            }
+            .into());
+        }
+        Ok(found)
     }
 
     /// Called once an action on `found` succeeded: a VM recognised by its name alone (made

@@ -78,7 +78,15 @@ fn assert_refused(hv: &Hv, run: e2e::Run, cost: Cost, field: &str, before: &Stat
 
 #[test]
 fn snapshot_names_work_literally_or_are_refused() {
-    let hv = Hv::start();
+    snapshot_names(Hv::start());
+}
+
+#[test]
+fn snapshot_names_work_literally_or_are_refused_over_winrm() {
+    snapshot_names(Hv::start_winrm());
+}
+
+fn snapshot_names(hv: Hv) {
     let base = hv.payload(VM, UUID);
     hv.run("create", &base).success();
     hv.run(
@@ -127,7 +135,15 @@ fn snapshot_names_work_literally_or_are_refused() {
 
 #[test]
 fn switch_names_work_literally_or_are_refused() {
-    let hv = Hv::start();
+    switch_names(Hv::start());
+}
+
+#[test]
+fn switch_names_work_literally_or_are_refused_over_winrm() {
+    switch_names(Hv::start_winrm());
+}
+
+fn switch_names(hv: Hv) {
     for (i, c) in CORPUS.iter().enumerate() {
         let name = format!("i-9-{i}-VM");
         let what = format!("switch {:?}", c.value);

@@ -590,3 +590,62 @@ fn rollback_checks_the_mark_and_recognises_a_clone_of_a_marked_template() {
         ]
     );
 }
+
+#[test]
+fn gone_unknown_and_foreign_follow_the_shared_rule() {
+    let w = World::new();
+    let host = Payload::host(&w.pve);
+    let statuses = |host: &Payload| w.run("statuses", host);
+
+    // Gone: on no node and not in the cluster's resources. status answers poweroff (CloudStack
+    // marks the instance Stopped), statuses leaves it out.
+    let gone = TestVm::new();
+    let vmid = w.deploy(&gone);
+    let payload = Payload::vm(&w.pve, &gone).vmid(vmid);
+    w.pve.command(json!({"cmd": "remove_vm", "vmid": vmid}));
+    let out = w.run("status", &payload);
+    assert_eq!(
+        out.assert_success().json,
+        json!({"status": "success", "power_state": "poweroff",
+               "message": format!("Proxmox VM {vmid} does not exist on node {NODE} or elsewhere in its cluster: it is gone")})
+    );
+    assert_eq!(
+        statuses(&host).assert_success().json["power_state"],
+        json!({})
+    );
+
+    // Unknown: it cannot be checked. status fails (CloudStack's PowerUnknown), and so does
+    // statuses (CloudStack then asks status).
+    let vm = TestVm::new();
+    let vmid = w.deploy(&vm);
+    let payload = Payload::vm(&w.pve, &vm).vmid(vmid);
+    w.pve.node_offline(NODE, true);
+    let err = w.run("status", &payload).assert_error();
+    assert!(err.contains("No route to host"), "{err}");
+    let err = statuses(&host).assert_error();
+    assert!(err.contains("No route to host"), "{err}");
+    w.pve.node_offline(NODE, false);
+    let refused = payload
+        .clone()
+        .host_detail("secret", Some("not-the-secret"));
+    let err = w.run("status", &refused).assert_error();
+    assert!(err.starts_with("authentication failed"), "{err}");
+    let err = statuses(&host.clone().host_detail("secret", Some("not-the-secret"))).assert_error();
+    assert!(err.starts_with("authentication failed"), "{err}");
+
+    // Foreign: the VMID holds another CloudStack VM. status refuses naming whose it is;
+    // statuses reports that VM under its own instance name, never as this one.
+    let stale = TestVm::new();
+    let stale_payload = Payload::vm(&w.pve, &stale).vmid(vmid);
+    let err = w.run("status", &stale_payload).assert_error();
+    assert!(
+        err.starts_with(&format!(
+            "refusing to touch Proxmox VM {vmid} on node {NODE}: it is marked as CloudStack VM {}, not {}",
+            vm.uuid, stale.uuid
+        )),
+        "{err}"
+    );
+    let report = statuses(&host).assert_success().json["power_state"].clone();
+    assert_eq!(report, json!({vm.name.clone(): "poweron"}));
+    assert!(report.get(&stale.name).is_none());
+}

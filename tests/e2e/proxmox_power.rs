@@ -97,12 +97,13 @@ fn start_and_stop_are_idempotent() {
         "Instance already absent"
     );
     assert!(w.pve.write_lines().is_empty());
-    // status of a VM that is gone: unknown, and why
+    // status of a VM that is gone: powered off (the shared "gone" rule), and why
     let status = w.run("status", &payload);
-    assert_eq!(status.json["power_state"], "unknown");
+    status.assert_success();
+    assert_eq!(status.json["power_state"], "poweroff");
     assert_eq!(
         status.json["message"],
-        "Proxmox VM 100 does not exist on node pve1 or elsewhere in its cluster"
+        "Proxmox VM 100 does not exist on node pve1 or elsewhere in its cluster: it is gone"
     );
     // start of a VM that is gone is an error
     let err = w.run("start", &payload).assert_error();
@@ -165,6 +166,40 @@ fn reboot_falls_back_to_reset_and_starts_a_stopped_vm() {
         ["POST /nodes/pve1/qemu/100/status/start"]
     );
     assert_eq!(w.pve.vm(100).unwrap().status, "running");
+}
+
+#[test]
+fn a_reboot_that_waited_for_the_lock_is_no_ignored_acpi_request() {
+    let w = World::new();
+    let (_, payload) = vm_in(&w, "running");
+    // Another task holds the VM's config lock: PVE's reboot task fails waiting for it.
+    w.pve.hold_config_lock(100, None);
+    let err = w.run("reboot", &payload).assert_error();
+    assert!(
+        err.starts_with(
+            "VM 100 was not rebooted: another task holds its lock (nothing was reset; reboot again once that task ended): rebooting VM 100 failed: can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("ACPI"), "{err}");
+    // No hard reset was tried; the guest was never asked anything.
+    assert_eq!(
+        w.pve.write_lines(),
+        ["POST /nodes/pve1/qemu/100/status/reboot"]
+    );
+    let task = w
+        .pve
+        .tasks()
+        .into_iter()
+        .find(|t| t.kind == "qmreboot")
+        .unwrap();
+    assert_eq!(
+        task.exitstatus.as_deref(),
+        Some("can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout")
+    );
+    assert_eq!(w.pve.vm(100).unwrap().status, "running");
+
+    // The guest ignoring ACPI is still reset: reboot_falls_back_to_reset_and_starts_a_stopped_vm.
 }
 
 #[test]

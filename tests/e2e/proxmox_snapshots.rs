@@ -123,6 +123,56 @@ fn create_list_restore_delete() {
 }
 
 #[test]
+fn a_restore_that_cannot_restart_says_the_snapshot_was_restored_and_the_vm_is_stopped() {
+    let (w, payload) = setup("running");
+    act(
+        &w,
+        &payload,
+        "CreateSnapshot",
+        json!({"snap_name": "first"}),
+    )
+    .assert_success();
+    // Changed after the snapshot: the rollback takes it back.
+    w.pve.set_config(100, json!({"memory": "4096"}));
+    // PVE's own in-task start failure, from fakepve's catalogue.
+    w.pve.fail_named(
+        "POST",
+        "/nodes/pve1/qemu/100/status/start",
+        "start_failed",
+        None,
+    );
+    w.pve.reset_requests();
+    let err = act(
+        &w,
+        &payload,
+        "RestoreSnapshot",
+        json!({"snap_name": "first"}),
+    )
+    .assert_error();
+    assert!(
+        err.starts_with(
+            "Instance Snapshot 'first' was restored, but starting Proxmox VM 100 again failed, so it is now stopped (start the instance once the cause is fixed): starting VM 100 failed: start failed: unexpected error"
+        ),
+        "{err}"
+    );
+    let after = w.pve.vm(100).unwrap();
+    assert_eq!(after.status, "stopped");
+    assert_ne!(after.conf("memory").as_deref(), Some("4096"), "rolled back");
+    assert_eq!(
+        w.pve
+            .requests()
+            .iter()
+            .filter(|r| r.is_write())
+            .map(e2e::pve::Request::line)
+            .collect::<Vec<_>>(),
+        [
+            "POST /nodes/pve1/qemu/100/snapshot/first/rollback",
+            "POST /nodes/pve1/qemu/100/status/start"
+        ]
+    );
+}
+
+#[test]
 fn memory_of_a_stopped_vm_and_pve_errors() {
     let (w, payload) = setup("stopped");
     let out = act(

@@ -131,6 +131,42 @@ fn ca_certificate_trusts_that_file_only_and_names_what_the_node_presented() {
 }
 
 #[test]
+fn ca_certificate_may_be_the_pem_itself() {
+    let w = World::new();
+    let payload = vm_payload(&w);
+    let pem = std::fs::read_to_string(&w.pve.ca).unwrap();
+    // As written, and as pasted into a one-line field (literal \n).
+    for value in [pem.clone(), pem.trim_end().replace('\n', "\\n")] {
+        let inline = payload.clone().host_detail("ca_certificate", Some(&value));
+        assert_eq!(w.run("status", &inline).json["power_state"], "poweron");
+    }
+    // Another CA's PEM does not vouch for the node; PEM that is not a certificate is a
+    // settings error, before any connection.
+    let other =
+        std::fs::read_to_string(e2e::repo_root().join("ext-tls/tests/fixtures/other.pem")).unwrap();
+    let wrong = payload.clone().host_detail("ca_certificate", Some(&other));
+    let err = w.run("status", &wrong).assert_error();
+    assert!(
+        err.contains("it is not issued by a certificate of the inline CA certificate"),
+        "{err}"
+    );
+    w.pve.reset_requests();
+    let garbled = "-----BEGIN CERTIFICATE-----\\nnot base64!\\n-----END CERTIFICATE-----";
+    let err = w
+        .run(
+            "status",
+            &payload.host_detail("ca_certificate", Some(garbled)),
+        )
+        .assert_error();
+    assert!(
+        err.contains("'ca_certificate' = '-----BEGIN CERTIFICATE-----")
+            && err.contains("it is not valid PEM"),
+        "{err}"
+    );
+    assert!(w.pve.requests().is_empty());
+}
+
+#[test]
 fn the_system_store_finds_the_issuer_in_a_hashed_directory_and_reads_nothing_else() {
     let w = World::new();
     let store = tempfile::tempdir().unwrap();

@@ -32,7 +32,8 @@ the `quirks` command:
     fakepve would silently do nothing where real PVE acts; tests assert none;
   - `WARNINGS: N` task exit status for chosen task types (fakepve knows only
     OK and errors);
-  - `task_delay`: tasks of chosen types stay `running` for a while (a slow worker);
+  - `task_delay`: tasks of chosen types stay `running` for a while (a slow worker that a
+    client can stop through the API while it waits, as the held tasks below);
   - `ceph`: an RBD storage whose operations are slow (real task durations at time_scale > 0);
   - `inject`: a proxy-style failure (HTML page, 595/596, dropped connection)
     for the next requests matching a method and path fragment, never forwarded.
@@ -378,6 +379,8 @@ class Harness(object):
         self.warned = set()
         # task type -> real seconds its tasks stay `running` before they start working
         self.task_delays = {}
+        # UPID -> the event that stops a delayed task still waiting (DELETE .../tasks/{upid})
+        self.delayed = {}
         # UPID -> {'at': time.monotonic() when the task's work ended}, for latency measurements
         self.task_ends = {}
         self._wrap_tasks()
@@ -421,9 +424,16 @@ class Harness(object):
             delay = self.task_delays.get(ttype)
             if not delay:
                 return await original(node, ttype, tid, user, body, vm=vm, lock=lock, log=log)
+            interrupt = asyncio.Event()
 
             async def delayed():
-                await asyncio.sleep(delay)
+                try:
+                    await asyncio.wait_for(interrupt.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                if interrupt.is_set():
+                    # Stopped through the API while it waited: PVE's worker dies on SIGTERM.
+                    raise TaskError(INTERRUPTED)
                 if vm is not None and lock:
                     await pve.acquire(vm, 'harness-delay')
                 try:
@@ -434,9 +444,11 @@ class Harness(object):
             scale = pve.time_scale
             pve.time_scale = scale or 1e-9  # makes fakepve run the task in the background
             try:
-                return await original(node, ttype, tid, user, delayed, vm=None, lock=False, log=log)
+                upid = await original(node, ttype, tid, user, delayed, vm=None, lock=False, log=log)
             finally:
                 pve.time_scale = scale
+            self.delayed[upid] = interrupt
+            return upid
         pve.task = task
 
     # ----------------------------------------------------------- middleware
@@ -495,9 +507,15 @@ class Harness(object):
         return response
 
     def _stop_task(self, request):
-        """DELETE /nodes/{node}/tasks/{upid} of a held task: PVE stops its worker."""
+        """DELETE /nodes/{node}/tasks/{upid} of a held or delayed task: PVE stops its worker."""
         match = re.fullmatch(r'/api2/(json|extjs)/nodes/[^/]+/tasks/([^/]+)', request.path)
-        if request.method != 'DELETE' or not match or not self.holds.stop(match.group(2)):
+        if request.method != 'DELETE' or not match:
+            return None
+        upid = match.group(2)
+        delayed = self.delayed.get(upid)
+        if delayed is not None and self.pve.tasks.get(upid, {}).get('status') == 'running':
+            delayed.set()
+        elif not self.holds.stop(upid):
             return None
         return web.json_response({'data': None, 'success': 1} if match.group(1) == 'extjs' else {'data': None})
 

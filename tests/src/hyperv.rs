@@ -16,10 +16,22 @@ pub const UUID: &str = "126f4562-1f0f-4313-875e-6150cabeb72f";
 pub struct Hv {
     pub host: TestHost,
     pub scratch: Scratch,
+    /// The transport the payloads choose.
+    pub via: Via,
     _dir: tempfile::TempDir,
 }
 
-/// What one run of the binary cost the host: sshd connections and PowerShell starts.
+/// How the payloads of an [`Hv`] reach the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Password and a pinned host key (the SSH details select SSH).
+    Ssh,
+    /// Upstream `hyperv.py`'s host details only, plus the CA certificate: WinRM by default.
+    Winrm,
+}
+
+/// What one run of the binary cost the host: connections (sshd's plus the WinRM peer's) and
+/// PowerShell starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cost {
     pub connections: usize,
@@ -32,7 +44,8 @@ impl Cost {
         connections: 0,
         launches: 0,
     };
-    /// What every action costs: one SSH connection, one PowerShell start.
+    /// What every action costs: one connection (SSH, or HTTPS for WinRM: one shell and one
+    /// command in it), one PowerShell start.
     pub const ONE: Cost = Cost {
         connections: 1,
         launches: 1,
@@ -46,7 +59,17 @@ impl Default for Hv {
 }
 
 impl Hv {
+    /// A host whose payloads reach it over SSH.
     pub fn start() -> Hv {
+        Self::start_via(Via::Ssh)
+    }
+
+    /// A host whose payloads reach it over WinRM, with upstream's details.
+    pub fn start_winrm() -> Hv {
+        Self::start_via(Via::Winrm)
+    }
+
+    pub fn start_via(via: Via) -> Hv {
         let dir = tempfile::Builder::new()
             .prefix("hvtest-")
             .tempdir()
@@ -55,6 +78,7 @@ impl Hv {
         Hv {
             host,
             scratch: Scratch::new(),
+            via,
             _dir: dir,
         }
     }
@@ -63,10 +87,23 @@ impl Hv {
         self.host.state()
     }
 
-    /// Host details that reach the test host by password with a pinned host key, with this
-    /// test's own state directory.
+    /// Host details that reach the test host, with this test's own state directory: over SSH
+    /// by password with a pinned host key, or over WinRM with exactly upstream's keys (`url` a
+    /// bare host: port 5986) plus the trust (`ca_certificate`).
     pub fn host_details(&self) -> Value {
         let i = &self.host.info;
+        if self.via == Via::Winrm {
+            return json!({
+                "state_dir": self.state_dir(),
+                "url": i.winrm.winrm_host,
+                "username": i.winrm.winrm_username,
+                "password": i.winrm.winrm_password,
+                "network_switch": i.switch,
+                "vhd_path": i.vhd_path,
+                "vm_path": i.vm_path,
+                "ca_certificate": i.winrm.winrm_ca_certificate,
+            });
+        }
         json!({
             "state_dir": self.state_dir(),
             "url": i.host,
@@ -128,12 +165,34 @@ impl Hv {
 
     /// Runs an action and reports what it cost on the host.
     pub fn run_counted(&self, action: &str, payload: &Value) -> (Run, Cost) {
-        let (c0, l0) = (self.host.connections(), self.state().invocations);
+        let connections = || {
+            self.host.connections()
+                + usize::try_from(self.host.winrm_counters().connections).expect("a count")
+        };
+        let (c0, l0) = (connections(), self.state().invocations);
+        let w0 = self.host.winrm_counters();
         let run = self.run(action, payload);
+        let w1 = self.host.winrm_counters();
         let cost = Cost {
-            connections: self.host.connections() - c0,
+            connections: connections() - c0,
             launches: self.state().invocations - l0,
         };
+        if self.via == Via::Winrm {
+            // Each PowerShell start is one command in a shell of its own (a shell may hold
+            // none when the command was refused), and no shell is left open.
+            let shells = w1.shells_created - w0.shells_created;
+            let commands = w1.commands - w0.commands;
+            let connections = w1.connections - w0.connections;
+            assert_eq!(commands, cost.launches, "{action}: {w1:?}");
+            assert!(
+                commands <= shells && shells <= connections,
+                "{action}: one WinRM shell and one command per run: {w1:?}"
+            );
+            assert!(
+                w1.open_shells.is_empty(),
+                "{action}: a WinRM shell was left open"
+            );
+        }
         (run, cost)
     }
 

@@ -5,6 +5,7 @@ pub mod hyperv;
 pub mod logs;
 pub mod proxmox;
 pub mod pve;
+pub mod winrm;
 
 use std::ffi::OsStr;
 use std::io::Read;

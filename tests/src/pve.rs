@@ -538,8 +538,10 @@ impl FakePve {
     /// and the body as JSON (`Null` when it is not JSON); redirects are not followed.
     pub fn api(&self, method: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
         // The product's own TLS stack (ext-tls), trusting only the simulator's certificate.
-        let tls = ext_tls::ClientTls::new(&ext_tls::Trust::CaFile(self.ca.clone()))
-            .expect("the simulator's certificate");
+        let tls = ext_tls::ClientTls::new(&ext_tls::Trust::Ca(ext_tls::CaCertificate::File(
+            self.ca.clone(),
+        )))
+        .expect("the simulator's certificate");
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)

@@ -24,8 +24,7 @@ use std::path::PathBuf;
 use crate::known::Known;
 use crate::remote;
 use crate::settings;
-use crate::ssh::Ssh;
-use crate::transport::{Connector, Transport};
+use crate::transport::{Connector, Hosts, Transport};
 use crate::validate;
 
 use explain::explain;
@@ -51,9 +50,9 @@ pub const ACTIONS: &[&str] = &[
     "Resume",
 ];
 
-/// Dispatches one invocation; every host is reached over SSH.
+/// Dispatches one invocation; each host is reached over its transport (WinRM or SSH).
 pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
-    dispatch(inv, &Ssh)
+    dispatch(inv, &Hosts)
 }
 
 /// Dispatches one invocation, reaching the host through `hosts`.

@@ -11,12 +11,12 @@ mod hostkey;
 mod watchdog;
 
 use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ext_sdk::tcp::ConnectError;
 use ext_sdk::{Deadline, DeadlineExceeded, Secret};
 use hyperv_protocol::CommandLine;
 use ssh2::{BlockDirections, Channel, Session};
@@ -24,7 +24,7 @@ use ssh2::{BlockDirections, Channel, Session};
 pub use hostkey::{Fingerprint, HostKeyError, HostKeyPolicy};
 use watchdog::Watchdog;
 
-use crate::transport::{Connector, Exit, Output, Sent, Transport, TransportError};
+use crate::transport::{Exit, Output, Sent, Transport, TransportError};
 
 /// Most we keep of each stream; the rest is drained and dropped. Results are a few KiB.
 const MAX_STDOUT: usize = 1024 * 1024;
@@ -168,6 +168,17 @@ impl std::fmt::Display for SshError {
     }
 }
 
+impl From<ConnectError> for SshError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Resolve { host, error } => SshError::Resolve { host, error },
+            ConnectError::Connect { host, port, error } => SshError::Connect { host, port, error },
+            ConnectError::Deadline(e) => SshError::Deadline(e),
+            ConnectError::Io(e) => SshError::Io(e),
+        }
+    }
+}
+
 impl std::error::Error for SshError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -202,15 +213,6 @@ impl Transport for Target {
     }
 }
 
-/// Reaches every host over SSH.
-pub struct Ssh;
-
-impl Connector for Ssh {
-    fn transport(&self, target: Target) -> Box<dyn Transport + '_> {
-        Box::new(target)
-    }
-}
-
 /// Opens one connection to `target`, runs `command` once, and closes the connection. An
 /// error says whether `command` may have started ([`Sent`]).
 fn run_command(
@@ -221,8 +223,8 @@ fn run_command(
     let started = Instant::now();
     let until = Instant::now() + deadline.remaining();
     let not_sent = |e| (Sent::No, e);
-    let addrs = resolve(&target.host, target.port, deadline).map_err(not_sent)?;
-    let tcp = connect(&addrs, target, deadline).map_err(not_sent)?;
+    let tcp = ext_sdk::tcp::connect(&target.host, target.port, CONNECT_TIMEOUT, deadline)
+        .map_err(|e| not_sent(SshError::from(e)))?;
     let watchdog = tcp
         .try_clone()
         .and_then(|socket| Watchdog::arm(socket, until))
@@ -250,63 +252,6 @@ fn run_command(
             );
             other
         }
-    }
-}
-
-fn resolve(host: &str, port: u16, deadline: &Deadline) -> Result<Vec<SocketAddr>, SshError> {
-    // getaddrinfo has no timeout of its own: run it on a thread and stop waiting at the deadline.
-    let (tx, rx) = mpsc::channel();
-    let name = (host.to_owned(), port);
-    std::thread::Builder::new()
-        .name("ssh-resolve".into())
-        .spawn(move || {
-            let _ = tx.send(name.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
-        })
-        .map_err(SshError::Io)?;
-    match rx.recv_timeout(deadline.remaining()) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-        Ok(Ok(_)) => Err(SshError::Resolve {
-            host: host.into(),
-            error: "no addresses".into(),
-        }),
-        Ok(Err(e)) => Err(SshError::Resolve {
-            host: host.into(),
-            error: e.to_string(),
-        }),
-        Err(_) => Err(SshError::Deadline(
-            deadline.exceeded(&format!("resolving {host}")),
-        )),
-    }
-}
-
-fn connect(
-    addrs: &[SocketAddr],
-    target: &Target,
-    deadline: &Deadline,
-) -> Result<TcpStream, SshError> {
-    let mut last = None;
-    for addr in addrs {
-        if deadline.expired() {
-            break;
-        }
-        match TcpStream::connect_timeout(addr, deadline.bound(CONNECT_TIMEOUT)) {
-            Ok(tcp) => {
-                let _ = tcp.set_nodelay(true);
-                return Ok(tcp);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    match last {
-        Some(error) if !deadline.expired() => Err(SshError::Connect {
-            host: target.host.clone(),
-            port: target.port,
-            error,
-        }),
-        _ => Err(SshError::Deadline(deadline.exceeded(&format!(
-            "connecting to {}:{}",
-            target.host, target.port
-        )))),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::Error;
 
 pub fn get_console(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     if !found.status.is_running() {
         anyhow::bail!(
             "Proxmox VM {} is not running: start it to open its console",

@@ -14,6 +14,7 @@ use super::power::stop_vm;
 use super::{DESTROY, vm_session};
 use crate::allocation;
 use crate::api::connect;
+use crate::running;
 use crate::settings::Prepare;
 use crate::state;
 use crate::task;
@@ -36,12 +37,28 @@ pub fn prepare(inv: &Invocation) -> anyhow::Result<Response> {
 }
 
 /// `delete`: stop if needed, then destroy with its disks and any HA/replication/backup-job
-/// references. A VM that is already gone is a success.
+/// references. A VM that is already gone is a success. A VM `create` never finished (what
+/// CloudStack expunges after a failed deploy) goes too: tasks of ours still at work on it (a
+/// start, a clone whose answer was lost) are stopped first, or the destroy would wait for
+/// their lock.
 pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    let Some(found) = vm.find_ours(&client)? else {
+    let Some(mut found) = vm.find_ours(&client)? else {
         return Ok(Response::success("Instance already absent"));
     };
+    if found.half_made_by().is_some() {
+        let tasks = running::on_vm(&client, &found.node, vm.vmid)?;
+        for upid in &tasks {
+            running::stop(&client, upid, &format!("a task of VM {}", vm.vmid))?;
+        }
+        if !tasks.is_empty() {
+            // A stopped clone takes its VM with it.
+            let Some(now) = vm.locate(&client)? else {
+                return Ok(Response::success("Instance deleted"));
+            };
+            found.status = now.status;
+        }
+    }
     if found.status.is_running() {
         stop_vm(&client, &found.node, vm.vmid)?;
     }

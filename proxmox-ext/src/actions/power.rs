@@ -16,6 +16,7 @@ use crate::api::params::{Reboot, Shutdown};
 use crate::error::{Error, PveSays};
 use crate::model::Vmid;
 use crate::task;
+use crate::upid::Upid;
 
 /// Time a guest gets to shut down on ACPI before Proxmox stops it hard.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -24,8 +25,20 @@ const MIN_GRACEFUL: Duration = Duration::from_secs(15);
 
 /// Starts the VM; a task that finds it already running is a success.
 pub(crate) fn start_vm(client: &Client, node: &str, vmid: Vmid) -> Result<(), Error> {
+    start_vm_then(client, node, vmid, |_| {})
+}
+
+/// [`start_vm`], telling `started` the start task's id before waiting for it (so a caller
+/// can stop the task when it runs out of time).
+pub(crate) fn start_vm_then(
+    client: &Client,
+    node: &str,
+    vmid: Vmid,
+    started: impl FnOnce(&Upid),
+) -> Result<(), Error> {
     let what = format!("starting VM {vmid}");
     let upid = client.start(node, vmid)?;
+    started(&upid);
     match task::wait(client, &upid, &what) {
         Ok(_) => Ok(()),
         Err(e) if e.task_says() == Some(PveSays::AlreadyRunning) => {
@@ -63,7 +76,7 @@ fn grace_secs(client: &Client) -> Option<u64> {
 
 pub fn start(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     let message = if found.status.is_paused() {
         resume_vm(&client, &found.node, vm.vmid)?;
         "Instance started (resumed from pause)"
@@ -84,6 +97,17 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
     let Some(found) = vm.find_ours(&client)? else {
         return Ok(Response::success("Instance already absent"));
     };
+    if let Some(run) = found.half_made_by() {
+        // Not a usable instance: powered off (CloudStack stops a deploy that failed), never
+        // adopted, and left for a retried create or delete.
+        if found.status.is_running() {
+            stop_vm(&client, &found.node, vm.vmid)?;
+        }
+        return Ok(Response::success(format!(
+            "Instance stopped: Proxmox VM {} is not a usable instance (create run {run} began making it and never finished); deploying the instance again finishes it, deleting it removes it",
+            vm.vmid
+        )));
+    }
     if !found.status.is_running() {
         vm.adopt(&client, &found);
         return Ok(Response::success("Instance already stopped"));
@@ -116,7 +140,7 @@ pub fn stop(inv: &Invocation) -> anyhow::Result<Response> {
 /// Reboots through ACPI; a guest that ignores it is reset. A stopped VM is started.
 pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     if !found.status.is_running() {
         start_vm(&client, &found.node, vm.vmid)?;
         vm.adopt(&client, &found);
@@ -131,9 +155,16 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
         .and_then(|upid| task::wait(&client, &upid, &what));
     let rebooted = match result {
         Ok(_) => Response::success("Instance rebooted"),
-        // The reboot task timing out is the guest ignoring ACPI (a lock wait worded alike
-        // makes the reset below wait for the same lock, and fail saying so).
-        Err(e) if e.task_says() == Some(PveSays::GotTimeout) => {
+        // Another task held the VM's lock all the time PVE waited for it: the guest was not
+        // asked anything, so it is not reset either.
+        Err(e) if e.pve_says() == Some(PveSays::LockTimeout) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "VM {} was not rebooted: another task holds its lock (nothing was reset; reboot again once that task ended)",
+                vm.vmid
+            )));
+        }
+        // The guest did not react to ACPI in time: it is reset.
+        Err(e) if e.task_says() == Some(PveSays::PowerdownTimeout) => {
             warn!(
                 "VM {} ignored the ACPI reboot ({}); resetting it",
                 vm.vmid,
@@ -156,7 +187,7 @@ pub fn reboot(inv: &Invocation) -> anyhow::Result<Response> {
 /// Pauses the VM in memory.
 pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     if found.status.is_paused() {
         vm.adopt(&client, &found);
         return Ok(Response::success("Instance already suspended"));
@@ -173,7 +204,7 @@ pub fn suspend(inv: &Invocation) -> anyhow::Result<Response> {
 /// Resumes a paused VM (or one hibernated to disk).
 pub fn resume(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     let message = if found.status.is_paused() {
         resume_vm(&client, &found.node, vm.vmid)?;
         Some("Instance resumed")

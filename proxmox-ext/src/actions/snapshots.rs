@@ -1,6 +1,7 @@
 //! The custom actions `ListSnapshots`, `CreateSnapshot`, `RestoreSnapshot` and
 //! `DeleteSnapshot`, with upstream's parameter names (see [`crate::settings::NewSnapshot`]).
 
+use anyhow::Context;
 use ext_sdk::{Invocation, Response};
 use serde_json::json;
 
@@ -19,7 +20,7 @@ use crate::upid::Upid;
 /// UTC.
 pub fn list(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     let mut snapshots: Vec<_> = client
         .snapshots(&found.node, vm.vmid)?
         .into_iter()
@@ -49,7 +50,7 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
         description,
         save_memory,
     } = snapshot;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     // RAM can only be saved from a running VM.
     let with_memory = save_memory && found.status.is_running();
     let params = CreateSnapshot {
@@ -74,14 +75,20 @@ pub fn create(inv: &Invocation) -> anyhow::Result<Response> {
 /// the snapshot holds RAM).
 pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, name) = vm_session(inv, snapshot_name)?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     let upid = client.rollback_snapshot(&found.node, vm.vmid, &name)?;
     wait_for(&client, &upid, "restoring", &name, vm.vmid)?;
     // The rollback also restored the tags of the snapshot's time, which may lack the mark.
     let after = client.vm_status(&found.node, vm.vmid)?;
     vm.keep_marked(&client, &found.node, after.tags.as_deref());
     if found.status.is_running() && !after.is_running() {
-        start_vm(&client, &found.node, vm.vmid)?;
+        // The rollback itself succeeded: a failure now must not read as a failed restore.
+        start_vm(&client, &found.node, vm.vmid).with_context(|| {
+            format!(
+                "Instance Snapshot '{name}' was restored, but starting Proxmox VM {} again failed, so it is now stopped (start the instance once the cause is fixed)",
+                vm.vmid
+            )
+        })?;
         return Ok(Response::success(format!(
             "Instance Snapshot '{name}' restored and the instance started again"
         )));
@@ -93,7 +100,7 @@ pub fn restore(inv: &Invocation) -> anyhow::Result<Response> {
 
 pub fn delete(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, name) = vm_session(inv, snapshot_name)?;
-    let found = vm.require_ours(&client)?;
+    let found = vm.require_usable(&client)?;
     let upid = client.delete_snapshot(&found.node, vm.vmid, &name)?;
     wait_for(&client, &upid, "deleting", &name, vm.vmid)?;
     vm.adopt(&client, &found);

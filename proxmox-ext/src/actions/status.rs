@@ -1,4 +1,16 @@
 //! `status` (one VM) and `statuses` (every CloudStack VM on the host's node, in one request).
+//!
+//! What "gone" means, the rule both extensions follow (docs/reliability.md):
+//! - a VM that provably does not exist (not on the host's node, not in the cluster's
+//!   resources) is gone: `status` answers `poweroff` (CloudStack marks the instance Stopped),
+//!   `statuses` leaves it out (CloudStack treats a VM missing from the report as powered off);
+//! - a VM that cannot be checked (the node or the cluster cannot be asked, the token is
+//!   refused, a lookup fails) is unknown: both fail, and CloudStack keeps the state it had
+//!   (`status` failing is PowerUnknown; `statuses` failing makes it ask `status`);
+//! - a VM that exists but is not this instance's (another UUID's mark, a foreign VM) is never
+//!   reported as its state: `status` refuses saying whose it is, `statuses` leaves it out;
+//! - a VM `create` began and never finished (it still carries `cs-creating`) is not a usable
+//!   instance: `status` answers `poweroff` and says so, `statuses` leaves it out.
 
 use std::collections::BTreeMap;
 
@@ -24,13 +36,22 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
     match vm.find_ours(&client)? {
         Some(found) => {
+            if let Some(run) = found.half_made_by() {
+                return Ok(Response::power(PowerState::Off).with(
+                    "message",
+                    format!(
+                        "Proxmox VM {} is not a usable instance: create (run {run}) began making it and never finished; deploying the instance again finishes it, deleting it removes it",
+                        vm.vmid
+                    ),
+                ));
+            }
             vm.adopt(&client, &found);
             Ok(Response::power(power_state(found.status.status.as_deref())))
         }
-        None => Ok(Response::power(PowerState::Unknown).with(
+        None => Ok(Response::power(PowerState::Off).with(
             "message",
             format!(
-                "Proxmox VM {} does not exist on node {} or elsewhere in its cluster",
+                "Proxmox VM {} does not exist on node {} or elsewhere in its cluster: it is gone",
                 vm.vmid, vm.node
             ),
         )),
@@ -43,8 +64,9 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
 /// Keys are CloudStack instance names, read from the ownership mark, which survives a
 /// `vm_name` rename. A VM without a mark counts only when its name has the shape of an
 /// instance name (made by upstream's scripts, which name VMs so); VMs that are none of
-/// CloudStack's business, templates, and copies of marked VMs (a clone carries its source's
-/// tags) are left out.
+/// CloudStack's business, templates, copies of marked VMs (a clone carries its source's
+/// tags) and VMs `create` is still making (their mark says `cs-creating`, or a clone or ISO
+/// install task holds them) are left out.
 ///
 /// An answer larger than the SDK's output limit fails on purpose, with a message saying so:
 /// CloudStack then asks for each VM's `status` instead.
@@ -74,7 +96,11 @@ pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
 fn cloudstack_vms(vms: &[NodeVm], node: &str) -> BTreeMap<String, PowerState> {
     let mut marked: BTreeMap<String, (u64, PowerState)> = BTreeMap::new();
     let mut unmarked: BTreeMap<String, PowerState> = BTreeMap::new();
-    let mut ordered: Vec<&NodeVm> = vms.iter().filter(|vm| vm.template != Some(true)).collect();
+    let mut ordered: Vec<&NodeVm> = vms
+        .iter()
+        .filter(|vm| vm.template != Some(true))
+        .filter(|vm| !vm.is_being_made())
+        .collect();
     ordered.sort_by_key(|vm| vm.vmid);
     for vm in ordered {
         let vmid = vm.vmid.unwrap_or_default();
@@ -84,6 +110,10 @@ fn cloudstack_vms(vms: &[NodeVm], node: &str) -> BTreeMap<String, PowerState> {
                 "VM {vmid} carries the mark of VM {} (a copy); left out",
                 mark.vmid.unwrap_or_default()
             ),
+            Some(Mark {
+                creating: Some(run),
+                ..
+            }) => debug!("VM {vmid} is being made by create run {run}; left out"),
             Some(Mark {
                 instance_name: Some(instance),
                 ..
@@ -135,6 +165,11 @@ mod tests {
             vm(
                 json!({"vmid": 9000, "name": "tmpl", "template": 1, "tags": "cloudstack;cs-name.i-9-9-+v+m"}),
             ),
+            // half-made: create is still at it
+            vm(
+                json!({"vmid": 104, "name": "i-2-47-VM", "status": "running", "tags": "cloudstack;cs-uuid.b;cs-name.i-2-47-+v+m;cs-vmid.104;cs-creating.1a2b3c4d"}),
+            ),
+            vm(json!({"vmid": 105, "name": "i-2-48-VM", "status": "stopped", "lock": "clone"})),
         ];
         assert_eq!(
             cloudstack_vms(&vms, "pve1"),

@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::error::{Error, read_answer};
 use crate::model::{
-    ClusterMember, ClusterVm, LogLine, NetworkInterface, NodeVm, Snapshot, TaskStatus, VmStatus,
-    Vmid, VncProxy,
+    ClusterMember, ClusterVm, LogLine, NetworkInterface, NodeVm, Snapshot, TaskEntry, TaskStatus,
+    VmStatus, Vmid, VncProxy,
 };
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::Connection;
@@ -34,8 +34,8 @@ pub mod params;
 
 use form::{Form, encode};
 use params::{
-    CloneVm, ClusterResources, CreateSnapshot, CreateVm, DestroyVm, NextId, Reboot, ResourceKind,
-    SetTags, Shutdown, TaskLog, UpdateConfig,
+    CloneVm, ClusterResources, CreateSnapshot, CreateVm, DestroyVm, FinishCreate, NextId,
+    NodeTasks, Reboot, ResourceKind, SetTags, Shutdown, TaskLog, UpdateConfig,
 };
 
 /// How long one request may take at most (upstream uses the same), within the deadline.
@@ -127,6 +127,11 @@ impl Client {
         &self.deadline
     }
 
+    /// The API token this client acts as (`user@realm!tokenid`): the user of its tasks.
+    pub fn token_id(&self) -> &str {
+        &self.token_id
+    }
+
     /// Sends one request (retrying as the policy allows); returns the answer's `data` and the
     /// raw body (for the few calls that need attributes beside `data`, such as `total`).
     fn exchange(
@@ -172,7 +177,7 @@ impl Client {
                 Err(Error::Transport(e))
                     if e.kind == TransportErrorKind::Timeout && self.deadline.expired() =>
                 {
-                    return Err(Error::Deadline(
+                    return Err(Error::Unanswered(
                         self.deadline.exceeded(&format!("waiting for {what}")),
                     ));
                 }
@@ -323,13 +328,31 @@ impl Client {
         }
     }
 
-    /// `PUT …/config` with the tags alone: a synchronous change PVE applies at once.
+    /// `PUT …/config` with the tags alone: a synchronous change PVE applies at once (and the
+    /// same again when repeated).
     pub fn set_tags(&self, node: &str, vmid: Vmid, params: &SetTags) -> Result<(), Error> {
         self.call(
             Method::Put,
             &vm_path(node, vmid, &["config"]),
             Form::of(params)?,
-            Idempotency::Write,
+            Idempotency::Repeatable,
+        )
+        .map(drop)
+    }
+
+    /// `PUT …/config` with the finished VM's tags and without `create`'s note: the last step
+    /// of `create`, synchronous, and the same again when repeated.
+    pub fn finish_create(
+        &self,
+        node: &str,
+        vmid: Vmid,
+        params: &FinishCreate,
+    ) -> Result<(), Error> {
+        self.call(
+            Method::Put,
+            &vm_path(node, vmid, &["config"]),
+            Form::of(params)?,
+            Idempotency::Repeatable,
         )
         .map(drop)
     }
@@ -420,6 +443,23 @@ impl Client {
     }
 
     // ------------------------------------------------------------------ tasks
+
+    /// `GET /nodes/{node}/tasks`: the node's tasks, newest first.
+    pub fn node_tasks(&self, node: &str, params: &NodeTasks) -> Result<Vec<TaskEntry>, Error> {
+        self.get(&path(&["nodes", node, "tasks"]), Form::of(params)?)
+    }
+
+    /// `DELETE /nodes/{node}/tasks/{upid}`: PVE stops the task's worker (it ends with
+    /// `received interrupt`); a task that already ended is left as it is.
+    pub fn stop_task(&self, upid: &Upid) -> Result<(), Error> {
+        self.call(
+            Method::Delete,
+            &path(&["nodes", &upid.node, "tasks", &upid.to_string()]),
+            Form::default(),
+            Idempotency::Repeatable,
+        )
+        .map(drop)
+    }
 
     /// `GET /nodes/{node}/tasks/{upid}/status`, on the node the UPID names.
     pub fn task_status(&self, upid: &Upid) -> Result<TaskStatus, Error> {

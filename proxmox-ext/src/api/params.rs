@@ -86,6 +86,9 @@ pub struct CloneVm {
     /// Target storage: for full clones only (PVE refuses it for linked ones); `None` keeps
     /// the template's.
     pub storage: Option<String>,
+    /// The new VM's notes; `None` copies the template's. The one thing besides the name a
+    /// clone request can put into the new VM's config (tags come from the template).
+    pub description: Option<String>,
 }
 
 /// `POST /nodes/{node}/qemu/{vmid}/config`: the asynchronous config change.
@@ -103,6 +106,35 @@ pub struct UpdateConfig {
 pub struct SetTags {
     /// `;`-separated tags.
     pub tags: String,
+}
+
+/// `PUT /nodes/{node}/qemu/{vmid}/config`: the last step of `create`, the finished VM's tags
+/// and config keys to remove (the note a clone carried while it was made).
+#[derive(Debug, Clone, Serialize)]
+pub struct FinishCreate {
+    /// `;`-separated tags.
+    pub tags: String,
+    #[serde(serialize_with = "comma_list")]
+    pub delete: Vec<String>,
+}
+
+/// `GET /nodes/{node}/tasks`: a filter of the node's tasks.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeTasks {
+    /// Only tasks of this type, e.g. `qmclone`.
+    pub typefilter: Option<&'static str>,
+    /// Only tasks whose id (usually a VMID; for a clone, its source) is this.
+    pub vmid: Option<Vmid>,
+    pub source: TaskSource,
+    pub limit: u32,
+}
+
+/// `GET /nodes/{node}/tasks`: which tasks are listed.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub enum TaskSource {
+    /// Tasks still running.
+    #[serde(rename = "active")]
+    Active,
 }
 
 /// `POST …/status/shutdown`: ACPI shutdown.

@@ -1,7 +1,6 @@
 //! Where the Proxmox API is and how to authenticate: what every action reads.
 
 use std::fmt;
-use std::path::PathBuf;
 
 use ext_sdk::net::is_dns_label;
 use ext_sdk::{DetailReader, HostPort, Secret};
@@ -10,7 +9,6 @@ use super::{
     CA_CERTIFICATE, DEFAULT_API_PORT, DEFAULT_VERIFY_TLS, NODE, SECRET, TLS_FINGERPRINT, TOKEN,
     URL, USER, VERIFY_TLS,
 };
-use crate::transport::TlsMode;
 
 /// The Proxmox API's address: `https://host:port`, always with a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +76,8 @@ pub struct Connection {
     pub token_id: String,
     pub secret: Secret,
     pub node: String,
-    pub tls: TlsMode,
+    /// How the node's certificate is checked.
+    pub tls: ext_tls::Trust,
 }
 
 /// PVE node names: one DNS label (letters, digits and '-', not starting or ending with '-').
@@ -110,12 +109,20 @@ fn parse_token(text: &str) -> Result<String, String> {
     }
 }
 
-fn parse_ca_file(text: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(text);
-    match std::fs::metadata(&path) {
-        Ok(meta) if meta.is_file() => Ok(path),
-        Ok(_) => Err("not a file".into()),
-        Err(e) => Err(format!("cannot read it: {e}")),
+/// A path that must name a file, or the PEM text itself (read now, so a bad one is reported
+/// with the other settings).
+fn parse_ca(text: &str) -> Result<ext_tls::CaCertificate, String> {
+    let ca = ext_tls::CaCertificate::from_setting(text);
+    match &ca {
+        ext_tls::CaCertificate::File(path) => match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => Ok(ca),
+            Ok(_) => Err("not a file".into()),
+            Err(e) => Err(format!("cannot read it: {e}")),
+        },
+        ext_tls::CaCertificate::Pem(_) => match ca.certificates() {
+            Ok(_) => Ok(ca),
+            Err(e) => Err(e.message_for("it")),
+        },
     }
 }
 
@@ -146,16 +153,11 @@ impl Connection {
         let secret: Secret = d.required(&SECRET);
         let node: String = d.required_with(&NODE, parse_node);
         let verify: Option<bool> = d.optional(&VERIFY_TLS);
-        let ca: Option<PathBuf> = d.optional_with(&CA_CERTIFICATE, parse_ca_file);
+        let ca = d.optional_with(&CA_CERTIFICATE, parse_ca);
         let pinned: Option<ext_tls::Fingerprint> =
             d.optional_with(&TLS_FINGERPRINT, |s| s.parse().map_err(|e| format!("{e}")));
         // A pinned certificate is the whole check: it wins over the other two.
-        let tls = match (pinned, verify.unwrap_or(DEFAULT_VERIFY_TLS), ca) {
-            (Some(fingerprint), _, _) => TlsMode::Pinned(fingerprint),
-            (None, false, _) => TlsMode::Insecure,
-            (None, true, Some(path)) => TlsMode::CaFile(path),
-            (None, true, None) => TlsMode::System,
-        };
+        let tls = ext_tls::Trust::from_settings(pinned, verify.unwrap_or(DEFAULT_VERIFY_TLS), ca);
         Connection {
             url,
             token_id,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use ext_sdk::hardware::{self, SizeLimits};
 use ext_sdk::{DetailReader, MacAddress, Vlan};
 
-use crate::api::params::{CloneVm, CreateVm, NetDevices, UpdateConfig, VmConfig};
+use crate::api::params::{CloneVm, CreateVm, FinishCreate, NetDevices, UpdateConfig, VmConfig};
 use crate::settings::{Create, Source};
 use crate::vm::VmRef;
 
@@ -86,13 +86,13 @@ impl CreatePlan {
         }
     }
 
-    /// The config every new VM gets: size, NICs and the ownership mark (replacing any mark
-    /// in `existing_tags`, keeping the other tags).
-    fn config(&self, vm: &VmRef, existing_tags: Option<&str>) -> VmConfig {
+    /// The config every new VM gets: size, NICs and the ownership mark saying run `run` is
+    /// making it (replacing any mark in `existing_tags`, keeping the other tags).
+    fn config(&self, vm: &VmRef, run: &str, existing_tags: Option<&str>) -> VmConfig {
         VmConfig {
             cores: self.cores,
             memory: self.memory_mib,
-            tags: vm.mark().merge_into(existing_tags),
+            tags: vm.mark().creating(run).merge_into(existing_tags),
             nets: NetDevices(
                 self.nics
                     .iter()
@@ -102,21 +102,32 @@ impl CreatePlan {
         }
     }
 
-    /// The clone request for a [`Source::Clone`].
-    pub fn clone_params(&self, vm: &VmRef, full: bool, storage: Option<&str>) -> CloneVm {
+    /// The clone request for a [`Source::Clone`], made by run `run`: the mark saying so goes
+    /// into the description, so the new VM is recognisably this deploy's as soon as PVE
+    /// writes its config.
+    pub fn clone_params(
+        &self,
+        vm: &VmRef,
+        run: &str,
+        full: bool,
+        storage: Option<&str>,
+    ) -> CloneVm {
         CloneVm {
             newid: vm.vmid,
             name: vm.expected.proxmox_name.clone(),
             full,
             storage: storage.map(str::to_string),
+            description: Some(vm.mark().creating(run).creating_note()),
         }
     }
 
-    /// The config change that makes a fresh clone this VM: size, NICs and mark, and no NIC
-    /// the template had beyond ours (`current` is the clone's config).
+    /// The config change that makes a fresh clone this VM: size, NICs and mark (still saying
+    /// run `run` is making it), and no NIC the template had beyond ours (`current` is the
+    /// clone's config).
     pub fn clone_config(
         &self,
         vm: &VmRef,
+        run: &str,
         current: &serde_json::Map<String, serde_json::Value>,
     ) -> UpdateConfig {
         let existing_tags = current.get("tags").and_then(|t| t.as_str());
@@ -130,15 +141,32 @@ impl CreatePlan {
             .cloned()
             .collect();
         UpdateConfig {
-            config: self.config(vm, existing_tags),
+            config: self.config(vm, run, existing_tags),
             delete,
         }
     }
 
-    /// The create request for a [`Source::Iso`].
+    /// `create`'s last step: the mark without `cs-creating` (the other tags kept from
+    /// `tags`, the VM's current ones), and for a clone without the note its description
+    /// carried while it was made.
+    pub fn finish(&self, vm: &VmRef, tags: Option<&str>) -> FinishCreate {
+        let cloned = matches!(self.source, Source::Clone { .. });
+        FinishCreate {
+            tags: vm.mark().merge_into(tags),
+            delete: if cloned {
+                vec!["description".to_string()]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The create request for a [`Source::Iso`], made by run `run`: it carries the whole
+    /// config, the mark saying so included.
     pub fn iso_params(
         &self,
         vm: &VmRef,
+        run: &str,
         iso: &str,
         os_type: &str,
         disk_gb: u32,
@@ -152,7 +180,7 @@ impl CreatePlan {
             scsi0: format!("{storage}:{disk_gb},iothread=1"),
             ide2: format!("{iso},media=cdrom"),
             sockets: 1,
-            config: self.config(vm, None),
+            config: self.config(vm, run, None),
         }
     }
 }
