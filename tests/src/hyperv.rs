@@ -1,13 +1,13 @@
 //! Support for the Hyper-V tests: a `hyperv-testhost` per test, payloads that point the real
 //! `hyperv-ext` binary at it, and counters for what each run cost on the host side.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hyperv_testhost::state::Vm;
 use hyperv_testhost::{State, TestHost};
 use serde_json::{Value, json};
 
-use crate::{Run, Scratch, binary, run_action, set};
+use crate::{Invoke, Run, Scratch, binary, set};
 
 pub const VM: &str = "i-2-45-VM";
 pub const UUID: &str = "126f4562-1f0f-4313-875e-6150cabeb72f";
@@ -87,14 +87,13 @@ impl Hv {
         self.host.state()
     }
 
-    /// Host details that reach the test host, with this test's own state directory: over SSH
-    /// by password with a pinned host key, or over WinRM with exactly upstream's keys (`url` a
-    /// bare host: port 5986) plus the trust (`ca_certificate`).
+    /// Host details that reach the test host: over SSH by password with a pinned host key,
+    /// or over WinRM with exactly upstream's keys (`url` a bare host: port 5986) plus the
+    /// trust (`ca_certificate`).
     pub fn host_details(&self) -> Value {
         let i = &self.host.info;
         if self.via == Via::Winrm {
             return json!({
-                "state_dir": self.state_dir(),
                 "url": i.winrm.winrm_host,
                 "username": i.winrm.winrm_username,
                 "password": i.winrm.winrm_password,
@@ -105,7 +104,6 @@ impl Hv {
             });
         }
         json!({
-            "state_dir": self.state_dir(),
             "url": i.host,
             "port": i.port.to_string(),
             "username": i.username,
@@ -118,9 +116,10 @@ impl Hv {
         })
     }
 
-    /// The extension's state directory for this test's runs (the UUIDs it has seen).
-    pub fn state_dir(&self) -> String {
-        self.scratch.path().join("state").display().to_string()
+    /// The extension's state directory for this test's runs (the UUIDs it has seen), given
+    /// through `HYPERV_EXT_STATE_DIR` so the payloads stay what CloudStack sends.
+    pub fn state_dir(&self) -> PathBuf {
+        self.scratch.path().join("state")
     }
 
     /// A `create`-shaped payload for VM `name` with two NICs (VLAN 1577 and untagged) from
@@ -156,7 +155,15 @@ impl Hv {
     /// Runs `hyperv-ext <action> <payload> <timeout>`.
     pub fn run_with_timeout(&self, action: &str, payload: &Value, timeout: &str) -> Run {
         let path = self.scratch.payload(&format!("{action}.json"), payload);
-        run_action(&binary("hyperv-ext"), &self.scratch, action, &path, timeout)
+        let log = self.scratch.log_path();
+        let state = self.state_dir();
+        Invoke::new(
+            &binary("hyperv-ext"),
+            &[action.as_ref(), path.as_os_str(), timeout.as_ref()],
+        )
+        .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+        .env("HYPERV_EXT_STATE_DIR", state.as_os_str())
+        .run()
     }
 
     pub fn run(&self, action: &str, payload: &Value) -> Run {
