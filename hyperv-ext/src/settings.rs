@@ -545,8 +545,23 @@ mod tests {
         }
     }
 
+    /// Host details that choose SSH (and have an invalid port, one more problem to report).
+    fn ssh_host() -> Value {
+        json!({"url": "hv1", "port": "x"})
+    }
+
+    /// Host details that choose WinRM (and have an invalid fingerprint and a port WinRM
+    /// rejects, so its parsers and rejections run too).
+    fn winrm_host() -> Value {
+        json!({"url": "hv1", "transport": "winrm", "port": "5986", "tls_fingerprint": "ab"})
+    }
+
     fn payload_with(detail: &Detail, level: Level, value: &str) -> Payload {
-        let mut doc = json!({"externaldetails": {"host": {"url": "hv1", "port": "x"}}});
+        payload_on(ssh_host(), detail, level, value)
+    }
+
+    fn payload_on(host: Value, detail: &Detail, level: Level, value: &str) -> Payload {
+        let mut doc = json!({"externaldetails": {"host": host}});
         let (map, key) = match level {
             Level::Host => ("host", detail.key),
             Level::ResourceMap => ("resourcemap", detail.key),
@@ -572,8 +587,20 @@ mod tests {
             for value in secret_values(detail) {
                 assert!(detail.is_secret(&value), "{}: {value:?}", detail.key);
                 let pieces = ext_sdk::redact::secret_pieces(&value);
-                for &level in detail.levels {
-                    let p = payload_with(detail, level, &value);
+                for (&level, host) in detail
+                    .levels
+                    .iter()
+                    .flat_map(|l| [(l, ssh_host()), (l, winrm_host())])
+                {
+                    let winrm = host.get("transport").is_some();
+                    let p = payload_on(host, detail, level, &value);
+                    let via = p.read(connection).unwrap_err().to_string();
+                    let chosen = if winrm {
+                        "the port goes in url"
+                    } else {
+                        "expected a port"
+                    };
+                    assert!(via.contains(chosen), "{}: {via}", detail.key);
                     let errors = [
                         p.read(connection).map(drop),
                         p.read(|d| d.optional_with(detail, |v| Err::<(), _>(format!("bad: {v}"))))

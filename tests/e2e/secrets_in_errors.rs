@@ -1,10 +1,12 @@
 //! A secret's value never appears in an error (issue 9 item 8), through both release binaries
 //! and their peers: every secret detail of both extensions, given wrong or in a form that
 //! cannot be used, and a `private_key` pasted in every form that does not start with
-//! `-----BEGIN`. Neither the answer nor the log may contain the value or any line of it.
+//! `-----BEGIN`, and the WinRM password (wrong, or quoted back by the host in a fault, by NTLM
+//! and by Basic). Neither the answer nor the log may contain the value or any line of it.
 
 use e2e::hyperv::{Cost, Hv, UUID, VM};
 use e2e::proxmox::{Payload, TestVm, World};
+use hyperv_testhost::WinrmKnobs;
 use serde_json::{Value, json};
 
 /// What of `secret` must never be printed: the value, and each line of key material.
@@ -147,6 +149,75 @@ fn hyperv_a_wrong_password_or_passphrase_is_never_printed() {
         assert_hidden(passphrase, &[&run.stdout, &hv.scratch.log()], "passphrase");
         assert_hidden(&pem, &[&run.stdout, &hv.scratch.log()], "encrypted key");
     }
+}
+
+#[test]
+fn hyperv_winrm_password_is_never_printed_not_even_when_the_host_echoes_it() {
+    use base64::Engine as _;
+    let hv = Hv::start_winrm();
+    let w = hv.host.info.winrm.clone();
+    let p = hv.with_host(&hv.payload(VM, UUID), |h| h["log_level"] = json!("trace"));
+    let basic_header = |password: &str| {
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", w.winrm_username))
+    };
+
+    // A wrong password, by NTLM and by Basic: one clear refusal without it.
+    hv.host.winrm_knobs(&WinrmKnobs {
+        basic: true,
+        ..Default::default()
+    });
+    let wrong = "Wr0ng-WinRM-Passw0rd-5e";
+    for auth in ["ntlm", "basic"] {
+        let run = hv.run(
+            "status",
+            &hv.with_host(&p, |h| {
+                h["password"] = json!(wrong);
+                h["winrm_auth"] = json!(auth);
+            }),
+        );
+        let err = run.failure(1);
+        assert!(
+            err.contains("rejected the credentials")
+                && err.contains("check the username and password"),
+            "{auth}: {err}"
+        );
+        let log = hv.scratch.log();
+        assert_hidden(wrong, &[&run.stdout, &log], auth);
+        assert!(
+            !log.contains(&basic_header(wrong)),
+            "{auth}: Basic credentials in the log"
+        );
+    }
+
+    // A host whose fault quotes the (right) password back: the answer and the log carry the
+    // fault's text with the password masked.
+    hv.host.winrm_knobs(&WinrmKnobs {
+        basic: true,
+        fault_at: Some("command".into()),
+        fault_message: Some(format!("Access denied for password {}.", w.winrm_password)),
+        ..Default::default()
+    });
+    for auth in ["ntlm", "basic"] {
+        let run = hv.run(
+            "status",
+            &hv.with_host(&p, |h| h["winrm_auth"] = json!(auth)),
+        );
+        let err = run.failure(1);
+        assert!(
+            err.contains(&format!(
+                "answered with a fault: Access denied for password {}",
+                ext_sdk::redact::MASK
+            )),
+            "{auth}: {err}"
+        );
+        let log = hv.scratch.log();
+        assert_hidden(&w.winrm_password, &[&run.stdout, &log], auth);
+        assert!(
+            !log.contains(&basic_header(&w.winrm_password)),
+            "{auth}: Basic credentials in the log"
+        );
+    }
+    assert_eq!(hv.state().invocations, 0, "nothing ran on the host");
 }
 
 #[test]
