@@ -1,10 +1,11 @@
 //! The clean-up after an interrupted `create` removes only what that very run created (issue 9
 //! item 7): a create re-sent for a VM that exists is refused on the host, and a late or
-//! garbled answer to that refusal must not make the clean-up remove the existing VM.
+//! garbled answer to that refusal must not make the clean-up remove the existing VM. The mark
+//! and the clean-up are the scripts' own, so they hold over both transports (SSH and WinRM).
 
 use std::time::Duration;
 
-use e2e::hyperv::{Hv, UUID, VM, disk_of};
+use e2e::hyperv::{Hv, UUID, VM, Via, disk_of};
 use hyperv_testhost::Knobs;
 
 /// The launches of the host so far: (script, outcome).
@@ -18,7 +19,16 @@ fn launches(hv: &Hv) -> Vec<(String, String)> {
 
 #[test]
 fn a_garbled_answer_to_a_refused_create_never_removes_the_existing_vm() {
-    let hv = Hv::start();
+    garbled_answer_to_a_refused_create(Via::Ssh);
+}
+
+#[test]
+fn over_winrm_a_garbled_answer_to_a_refused_create_never_removes_the_existing_vm() {
+    garbled_answer_to_a_refused_create(Via::Winrm);
+}
+
+fn garbled_answer_to_a_refused_create(via: Via) {
+    let hv = Hv::start_via(via);
     let p = hv.payload(VM, UUID);
     hv.run("create", &p).success();
     let before = hv.state().vms;
@@ -55,6 +65,10 @@ fn a_garbled_answer_to_a_refused_create_never_removes_the_existing_vm() {
     // It still works.
     hv.host.knobs(&Knobs::default());
     assert_eq!(hv.run("status", &p).success()["power_state"], "poweron");
+    // Every run went over the transport asked for (the clean-up in a shell of its own).
+    let winrm_commands = hv.host.winrm_counters().commands;
+    let expected = if via == Via::Winrm { 4 } else { 0 };
+    assert_eq!(winrm_commands, expected);
 }
 
 #[test]
@@ -86,7 +100,16 @@ fn a_late_answer_to_a_refused_create_never_removes_the_existing_vm() {
 
 #[test]
 fn the_cleanup_removes_its_own_vm_but_no_partial_copy_of_another_run() {
-    let hv = Hv::start();
+    cleanup_of_its_own_vm(Via::Ssh);
+}
+
+#[test]
+fn over_winrm_the_cleanup_removes_its_own_vm_but_no_partial_copy_of_another_run() {
+    cleanup_of_its_own_vm(Via::Winrm);
+}
+
+fn cleanup_of_its_own_vm(via: Via) {
+    let hv = Hv::start_via(via);
     let p = hv.payload(VM, UUID);
     // Other creates of this VM are copying the template right now (one named as before this
     // fix, one named after its run): their partial copies must survive our clean-up.
