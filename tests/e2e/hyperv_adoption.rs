@@ -159,3 +159,26 @@ fn the_opt_in_never_adopts_a_vm_that_is_not_alone_with_its_name_or_is_marked() {
     assert_eq!(vms.len(), 1);
     assert_eq!(vms[0].state, "Off");
 }
+
+/// What upstream's users have: its VMs and its host details (WinRM, no SSH detail).
+#[test]
+fn over_winrm_with_upstreams_details_an_upstream_vm_is_adopted() {
+    let hv = Hv::start_winrm();
+    let p = hv.payload(VM, UUID);
+    let upstream = format!("{VM}-{UUID}");
+    hv.seed_vm(&upstream, "deployed by hyperv.py", "Running");
+    assert_eq!(hv.run("status", &p).success()["power_state"], "poweron");
+    assert_eq!(
+        notes(&hv, &upstream),
+        format!("deployed by hyperv.py\r\n{}", mark()),
+        "the first successful action wrote the mark"
+    );
+    hv.run("stop", &p).success();
+    assert_eq!(statuses(&hv, &p), json!({VM: "poweroff"}));
+    assert_eq!(
+        hv.state().vms.len(),
+        1,
+        "the VM kept its name, nothing else made"
+    );
+    assert_eq!(hv.host.winrm_counters().commands, 3, "every run over WinRM");
+}
