@@ -142,3 +142,39 @@ fn a_foreign_unmarked_vm_of_the_name_is_refused_and_never_reported() {
     assert_eq!(statuses(&hv, &p), json!({}));
     assert_eq!(hv.state().vms, before);
 }
+
+/// The same rule over WinRM (upstream's details): gone, unknown (credentials refused, an
+/// unreadable answer) and another UUID's VM.
+#[test]
+fn over_winrm_gone_unknown_and_foreign_follow_the_same_rule() {
+    let hv = Hv::start_winrm();
+    let p = hv.payload(VM, UUID);
+    assert_eq!(hv.run("status", &p).success()["power_state"], "poweroff");
+    assert_eq!(statuses(&hv, &p), json!({}));
+
+    hv.seed_vm(VM, &format!("cloudstack-vm-uuid={OTHER}"), "Running");
+    let before = hv.state().vms;
+    let wrong = hv.with_host(&p, |h| h["password"] = json!("Wrong-Password-31"));
+    for action in ["status", "statuses"] {
+        let err = hv.run(action, &wrong).failure(1);
+        assert!(err.contains("rejected the credentials"), "{action}: {err}");
+    }
+    hv.host.knobs(&Knobs {
+        garbage: true,
+        ..Knobs::default()
+    });
+    for action in ["status", "statuses"] {
+        let err = hv.run(action, &p).failure(1);
+        assert!(err.contains("printed no result line"), "{action}: {err}");
+    }
+    hv.host.knobs(&Knobs::default());
+    let err = hv.run("status", &p).failure(1);
+    assert!(
+        err.contains(&format!(
+            "it is marked as CloudStack VM {OTHER}, not {UUID}"
+        )),
+        "{err}"
+    );
+    assert_eq!(statuses(&hv, &p), json!({}), "status told it the UUID");
+    assert_eq!(hv.state().vms, before, "the other VM untouched");
+}
