@@ -158,7 +158,7 @@ impl Hv {
         let log = self.scratch.log_path();
         let state = self.state_dir();
         Invoke::new(
-            &binary("hyperv-ext"),
+            binary("hyperv-ext"),
             &[action.as_ref(), path.as_os_str(), timeout.as_ref()],
         )
         .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
