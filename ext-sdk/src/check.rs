@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::logging::{self, LogConfig};
+use crate::payload::Payload;
 use crate::response::Response;
 
 /// The verdict of one probe.
@@ -162,6 +164,58 @@ impl Report {
     }
 }
 
+/// The `log_file` probe: where this extension logs for `payload` (the environment, the
+/// `log_file` detail or the default, as the runner chose at start) and whether this user may
+/// append to it. It opens the file as the runner does (append, created 0640 if missing), so it
+/// leaves nothing the runner would not have left already.
+pub fn probe_log_file(report: &mut Report, exe_name: &str, payload: &Payload) -> Verdict {
+    let config = LogConfig::resolve(exe_name, Some(payload));
+    let source = log_source(std::env::var_os(logging::LOG_ENV).is_some(), payload);
+    probe_log_path(report, config.path.as_deref(), &source)
+}
+
+/// Where the log's path came from, as the runner chose it.
+fn log_source(from_environment: bool, payload: &Payload) -> String {
+    if from_environment {
+        format!("from the environment variable {}", logging::LOG_ENV)
+    } else if let Some(found) = payload.lookup(&logging::LOG_FILE) {
+        format!("from {} ({})", found.key, found.level.describe())
+    } else {
+        "the default".to_owned()
+    }
+}
+
+fn probe_log_path(report: &mut Report, path: Option<&std::path::Path>, source: &str) -> Verdict {
+    const PROBE: &str = "log_file";
+    let Some(path) = path else {
+        return report.warn(
+            PROBE,
+            format!("logging is off ({source}): remote errors are recorded nowhere"),
+            "set log_file to a file the management server's user can write",
+        );
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o640);
+    }
+    match options.open(path) {
+        Ok(_) => report.ok(PROBE, format!("{} is writable ({source})", path.display())),
+        Err(e) => report.fail(
+            PROBE,
+            format!("cannot append to {} ({source}): {e}", path.display()),
+            format!(
+                "set log_file (host, cluster mapping or extension detail) to a file the \
+                 management server's user can write, or create {} for it",
+                path.parent()
+                    .map_or_else(|| ".".into(), |d| d.display().to_string())
+            ),
+        ),
+    }
+}
+
 fn row_json(row: &Row) -> Value {
     let mut object = Map::new();
     object.insert("probe".into(), row.probe.clone().into());
@@ -214,6 +268,59 @@ mod tests {
         assert_eq!(summary.result, Verdict::Ok);
         assert_eq!(summary.fix, "");
         assert_eq!(report.worst(), Verdict::Ok);
+    }
+
+    #[test]
+    fn the_log_file_probe_names_the_file_and_where_it_was_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let writable = dir.path().join("ext.log");
+        let unwritable = dir.path().join("missing-dir/ext.log");
+        let payload = |details: Value| {
+            let json = json!({"externaldetails": details});
+            Payload::from_slice(json.to_string().as_bytes(), "test").unwrap()
+        };
+        let host = log_source(false, &payload(json!({"host": {"log_file": "/x.log"}})));
+        assert_eq!(host, "from log_file (host detail)");
+        let extension = log_source(false, &payload(json!({"extension": {"log_file": "off"}})));
+        assert_eq!(extension, "from log_file (extension detail)");
+        assert_eq!(log_source(false, &payload(json!({}))), "the default");
+        assert_eq!(
+            log_source(true, &payload(json!({"host": {"log_file": "/x.log"}}))),
+            "from the environment variable CLOUDSTACK_EXT_LOG"
+        );
+        let mut report = Report::new();
+        assert_eq!(
+            probe_log_path(&mut report, Some(&writable), &host),
+            Verdict::Ok
+        );
+        assert!(writable.is_file());
+        assert_eq!(
+            probe_log_path(&mut report, Some(&unwritable), &host),
+            Verdict::Fail
+        );
+        assert_eq!(probe_log_path(&mut report, None, &extension), Verdict::Warn);
+        let rows = report.rows();
+        assert_eq!(
+            rows[0].found,
+            format!(
+                "{} is writable (from log_file (host detail))",
+                writable.display()
+            )
+        );
+        assert!(
+            rows[1].found.starts_with(&format!(
+                "cannot append to {} (from log_file (host detail)): ",
+                unwritable.display()
+            )),
+            "{:?}",
+            rows[1]
+        );
+        assert!(rows[1].fix.contains("missing-dir"), "{:?}", rows[1]);
+        assert!(
+            rows[2]
+                .found
+                .contains("logging is off (from log_file (extension detail))")
+        );
     }
 
     #[test]

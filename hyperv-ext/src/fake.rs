@@ -10,7 +10,9 @@ use hyperv_protocol::{COMMAND_PREFIX, CommandLine, Script, decode_command};
 use serde_json::Value;
 
 use crate::settings::HostTarget;
-use crate::transport::{Connector, Exit, Hosts, Output, Sent, Transport, TransportError};
+use crate::transport::{
+    Connector, Exit, Hosts, Output, Progress, Sent, Step, Transport, TransportError,
+};
 
 /// What the fake host does with the next command line.
 #[derive(Debug, Clone)]
@@ -39,14 +41,29 @@ pub struct Received {
 pub struct FakeHost {
     answers: RefCell<VecDeque<Answer>>,
     received: RefCell<Vec<Received>>,
+    /// The steps each run reports before it answers (a transport that reports none: empty).
+    steps: Vec<Step>,
+    /// What each run's progress said about recording, in order.
+    may_record: RefCell<Vec<bool>>,
 }
 
 impl FakeHost {
     pub fn answering(answers: impl IntoIterator<Item = Answer>) -> FakeHost {
         FakeHost {
             answers: RefCell::new(answers.into_iter().collect()),
-            received: RefCell::default(),
+            ..FakeHost::default()
         }
+    }
+
+    /// Each run reports `steps` first (as far as they go before its answer).
+    pub fn with_steps(mut self, steps: impl IntoIterator<Item = Step>) -> FakeHost {
+        self.steps = steps.into_iter().collect();
+        self
+    }
+
+    /// Whether each run so far was allowed to record what it learnt.
+    pub fn may_record(&self) -> Vec<bool> {
+        self.may_record.borrow().clone()
     }
 
     /// Every command line run so far, in order.
@@ -76,8 +93,9 @@ struct FakeTransport<'a> {
 }
 
 impl Transport for FakeTransport<'_> {
+    /// The transport the settings chose, as the messages name it.
     fn name(&self) -> &'static str {
-        "fake"
+        self.target.name()
     }
 
     fn host(&self) -> &str {
@@ -90,6 +108,22 @@ impl Transport for FakeTransport<'_> {
 
     fn username(&self) -> &str {
         self.target.username()
+    }
+
+    fn run_with_progress(
+        &self,
+        command: &CommandLine,
+        deadline: &Deadline,
+        progress: &mut dyn Progress,
+    ) -> Result<Output, TransportError> {
+        self.host
+            .may_record
+            .borrow_mut()
+            .push(progress.may_record());
+        for step in &self.host.steps {
+            progress.step(step.clone());
+        }
+        self.run(command, deadline)
     }
 
     fn run(&self, command: &CommandLine, _deadline: &Deadline) -> Result<Output, TransportError> {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clixml;
-use crate::transport::{Exit, Sent, Transport, TransportError};
+use crate::transport::{Exit, Progress, Sent, Silent, Transport, TransportError};
 
 #[derive(Debug)]
 pub enum RemoteError {
@@ -76,6 +76,18 @@ pub fn run<D: Serialize, R: DeserializeOwned>(
     deadline: &Deadline,
     id: &str,
 ) -> Result<R, RemoteError> {
+    run_with_progress(host, call, data, deadline, id, &mut Silent)
+}
+
+/// [`run`], telling `progress` how far the transport got ([`Transport::run_with_progress`]).
+pub fn run_with_progress<D: Serialize, R: DeserializeOwned>(
+    host: &dyn Transport,
+    call: Call<D, R>,
+    data: &D,
+    deadline: &Deadline,
+    id: &str,
+    progress: &mut dyn Progress,
+) -> Result<R, RemoteError> {
     let script = call.script().name();
     let line = call.command(data, id).map_err(RemoteError::Command)?;
     log::info!(
@@ -86,10 +98,12 @@ pub fn run<D: Serialize, R: DeserializeOwned>(
         host.name(),
         line.as_str().len()
     );
-    let output = host.run(&line, deadline).map_err(|e| {
-        log::warn!("script '{script}': {e} (sent: {:?})", e.sent());
-        RemoteError::Transport(e)
-    })?;
+    let output = host
+        .run_with_progress(&line, deadline, progress)
+        .map_err(|e| {
+            log::warn!("script '{script}': {e} (sent: {:?})", e.sent());
+            RemoteError::Transport(e)
+        })?;
     let stderr = clixml::decode_for_log(&output.stderr, 4000);
     let result = call.read_result(&output.stdout, id);
     match hyperv_protocol::frame::adopted(&output.stdout, id) {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ext_sdk::{Detail, DetailReader, Level, Secret};
+use ext_sdk::{Detail, DetailReader, Level, Payload, Secret};
 
 use crate::key_material;
 use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
@@ -218,7 +218,7 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
             _ => Err("expected ntlm or basic".to_owned()),
         })
         .unwrap_or(winrm::Auth::Ntlm);
-    let tls = tls_trust(d);
+    let (trust, tls) = tls_trust(d);
     // Never used: finish() fails when url was missing or invalid.
     let endpoint = endpoint.unwrap_or_else(|| winrm::Endpoint {
         scheme: winrm::Scheme::Https,
@@ -229,6 +229,8 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
     WinrmTarget {
         config: winrm::Config::new(endpoint, auth, username, password, tls),
         defaulted,
+        trust,
+        origin: address_origin(d.payload(), true),
     }
 }
 
@@ -236,7 +238,7 @@ fn winrm_connection(d: &mut DetailReader, defaulted: bool) -> WinrmTarget {
 /// ([`ext_tls::Trust::from_settings`]): the pinned certificate, else nobody checked
 /// (`verify_tls_certificate=false`, warned about), else the CA certificate, else the system's
 /// store.
-fn tls_trust(d: &mut DetailReader) -> ext_tls::ClientTls {
+fn tls_trust(d: &mut DetailReader) -> (ext_tls::Trust, ext_tls::ClientTls) {
     let verify = d
         .optional_with(&VERIFY_TLS_CERTIFICATE, |s| {
             match s.to_ascii_lowercase().as_str() {
@@ -261,10 +263,10 @@ fn tls_trust(d: &mut DetailReader) -> ext_tls::ClientTls {
         );
     }
     match ext_tls::ClientTls::new(&trust) {
-        Ok(tls) => tls,
+        Ok(tls) => (trust, tls),
         Err(e) => {
             d.reject(&CA_CERTIFICATE, e.message_for("it"));
-            insecure()
+            (ext_tls::Trust::Insecure, insecure())
         }
     }
 }
@@ -308,10 +310,52 @@ fn ssh_connection(d: &mut DetailReader) -> Target {
     Target {
         host,
         port: url_port.or(port).unwrap_or(DEFAULT_SSH_PORT),
+        origin: address_origin(d.payload(), false),
         username,
         credential,
         host_key: host_key_policy(d),
     }
+}
+
+/// Where the host's address comes from, as messages name it: `url 'hv1' (host detail) and
+/// the default port`, `url 'hv1:2222' (host detail)`, or (SSH) `url 'hv1' (host detail) and
+/// port '2222' (extension detail)`. Over WinRM the port is only ever in `url`.
+pub fn address_origin(payload: &Payload, winrm: bool) -> String {
+    let named = |detail: &Detail| {
+        payload.lookup(detail).map(|f| {
+            (
+                format!("{} '{}' ({})", f.key, f.value, f.level.describe()),
+                f.value,
+            )
+        })
+    };
+    let Some((url, value)) = named(&URL) else {
+        return "no url detail".into();
+    };
+    let url_has_port = if winrm {
+        winrm_url_names_port(&value)
+    } else {
+        validate::ssh_url(&value).is_ok_and(|(_, port)| port.is_some())
+    };
+    match named(&PORT) {
+        _ if url_has_port => url,
+        _ if winrm => format!("{url} and the default port"),
+        Some((port, _)) => format!("{url} and {port}"),
+        None => format!("{url} and the default port"),
+    }
+}
+
+/// Whether a WinRM `url` (`hv1`, `hv1:5986`, `https://[::1]:5986/wsman`) names its port.
+fn winrm_url_names_port(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, port)| port),
+        // A bare IPv6 address has colons and no port.
+        None if authority.matches(':').count() == 1 => authority.rsplit_once(':').map(|p| p.1),
+        None => None,
+    };
+    port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +388,7 @@ fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
                 },
                 None => {
                     d.require_if(true, &KNOWN_HOSTS);
-                    HostKeyPolicy::Off
+                    HostKeyPolicy::Unset
                 }
             }
         }
@@ -353,9 +397,11 @@ fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
             accept_new: false,
         },
         (None, _, None) => {
-            // Never connect without a way to authenticate the server.
+            // Never connect without a way to authenticate the server: the reader fails, and a
+            // target that went on all the same would refuse every key (what `check` uses to
+            // show the key to pin).
             d.require_if(true, &HOST_KEY_FINGERPRINT);
-            HostKeyPolicy::Off
+            HostKeyPolicy::Unset
         }
     }
 }
@@ -495,9 +541,10 @@ pub fn instance(d: &mut DetailReader) -> Instance {
     } else {
         d.require_if(template.is_none(), &TEMPLATE_PATH);
         let template = template.unwrap_or_default();
-        let lower = template.to_ascii_lowercase();
-        if !template.is_empty() && !lower.ends_with(".vhdx") && !lower.ends_with(".vhd") {
-            d.reject(&TEMPLATE_PATH, "the template must be a .vhdx or .vhd file");
+        if !template.is_empty()
+            && let Err(problem) = template_disk(&template)
+        {
+            d.reject(&TEMPLATE_PATH, problem);
         }
         Source::Template(template)
     };
@@ -505,6 +552,16 @@ pub fn instance(d: &mut DetailReader) -> Instance {
         generation,
         source,
         secure_boot,
+    }
+}
+
+/// A template disk is a `.vhdx` or `.vhd` file.
+pub fn template_disk(path: &str) -> Result<(), String> {
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".vhdx") || lower.ends_with(".vhd") {
+        Ok(())
+    } else {
+        Err("the template must be a .vhdx or .vhd file".into())
     }
 }
 
@@ -621,6 +678,60 @@ mod tests {
         }
     }
 
+    fn origin(host: serde_json::Value, extension: serde_json::Value) -> String {
+        let payload =
+            serde_json::json!({"externaldetails": {"host": host, "extension": extension}});
+        address_origin(
+            &Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap(),
+            false,
+        )
+    }
+
+    #[test]
+    fn the_address_names_the_details_it_came_from() {
+        use serde_json::json;
+        assert_eq!(
+            origin(json!({"url": "hv1"}), json!({})),
+            "url 'hv1' (host detail) and the default port"
+        );
+        assert_eq!(
+            origin(json!({"url": "hv1:2222"}), json!({})),
+            "url 'hv1:2222' (host detail)"
+        );
+        assert_eq!(
+            origin(json!({"url": "hv1"}), json!({"port": "2222"})),
+            "url 'hv1' (host detail) and port '2222' (extension detail)"
+        );
+        assert_eq!(origin(json!({}), json!({})), "no url detail");
+    }
+
+    #[test]
+    fn a_winrm_address_names_its_port_only_in_url() {
+        let winrm = |url: &str| {
+            let payload = serde_json::json!({"externaldetails": {"host": {"url": url}}});
+            address_origin(
+                &Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap(),
+                true,
+            )
+        };
+        for (url, named) in [
+            ("hv1", false),
+            ("hv1:15986", true),
+            ("https://hv1/wsman", false),
+            ("https://hv1:15986/wsman", true),
+            ("[::1]:5986", true),
+            ("::1", false),
+            ("https://[::1]/wsman", false),
+        ] {
+            let expected = if named {
+                format!("url '{url}' (host detail)")
+            } else {
+                format!("url '{url}' (host detail) and the default port")
+            };
+            assert_eq!(winrm(url), expected);
+        }
+    }
+
     #[test]
     fn unusable_key_material_is_named_and_never_shown() {
         let p = payload_with(
@@ -639,6 +750,24 @@ mod tests {
         let path = payload_with(&PRIVATE_KEY, Level::Host, "/nonexistent/id_ed25519");
         let err = path.read(connection).unwrap_err().to_string();
         assert!(!err.contains("private_key"), "{err}");
+    }
+
+    #[test]
+    fn no_host_key_detail_refuses_every_key() {
+        let payload = serde_json::json!({"externaldetails": {"host": {
+            "url": "hv1", "username": "u", "password": "p", "transport": "ssh"}}});
+        let payload = Payload::from_slice(payload.to_string().as_bytes(), "test").unwrap();
+        let mut d = payload.details();
+        let HostTarget::Ssh(target) = connection(&mut d) else {
+            panic!("expected SSH")
+        };
+        assert_eq!(target.host_key, HostKeyPolicy::Unset);
+        assert!(
+            d.finish()
+                .unwrap_err()
+                .to_string()
+                .contains("host_key_fingerprint")
+        );
     }
 }
 

@@ -5,6 +5,9 @@
 //! (`remote`). SSH (`ssh`) is one transport; WinRM runs the same command line in a WinRM
 //! shell; unit tests use a fake.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use ext_sdk::Deadline;
 use hyperv_protocol::CommandLine;
 
@@ -19,6 +22,7 @@ use crate::settings::HostTarget;
 ///   have started (`TransportError::sent`).
 /// - The server is authenticated before any credential is sent.
 /// - Nothing is read from or written to this process's stdin, stdout or stderr.
+/// - An error's text names the transport and the address it was for.
 pub trait Transport {
     /// The transport's name for messages: `SSH`, `WinRM`.
     fn name(&self) -> &'static str;
@@ -29,6 +33,71 @@ pub trait Transport {
     fn username(&self) -> &str;
     /// Runs `command` once on the host and returns what it left.
     fn run(&self, command: &CommandLine, deadline: &Deadline) -> Result<Output, TransportError>;
+
+    /// [`Transport::run`], telling `progress` each [`Step`] as it passes (what `check` reports
+    /// row by row) and recording nothing on this machine when `progress` says so. The default
+    /// reports no steps; the run is the same.
+    fn run_with_progress(
+        &self,
+        command: &CommandLine,
+        deadline: &Deadline,
+        progress: &mut dyn Progress,
+    ) -> Result<Output, TransportError> {
+        let _ = progress;
+        self.run(command, deadline)
+    }
+}
+
+/// A step a run passed on its way to starting the command, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Connected over TCP to `peer`, the address the host's name resolved to (when the
+    /// transport knows it).
+    Connected { peer: Option<SocketAddr> },
+    /// The server proved it is the host the settings name: its key's fingerprint
+    /// (`SHA256:...`, when the transport knows it) and why it was trusted. No credential was
+    /// sent before this step.
+    ServerTrusted {
+        fingerprint: Option<String>,
+        trust: Trust,
+    },
+    /// The host accepted the credentials (`method`: password, public key).
+    Authenticated { method: &'static str },
+}
+
+/// Why a server was trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Its fingerprint is pinned in the settings (`host_key_fingerprint`, `tls_fingerprint`).
+    Pinned,
+    /// A known_hosts file lists its key.
+    Listed { path: PathBuf },
+    /// No file lists it and the settings trust a first key seen (`accept-new`); `recorded`
+    /// says whether it was written to `path` (a run that may not record leaves it out).
+    FirstUse { path: PathBuf, recorded: bool },
+    /// The settings turned verification off.
+    Unverified,
+    /// A TLS certificate chains to a trusted CA, and names the host: `by` says whose
+    /// certificates were trusted (`CA file '/etc/...' (ca_certificate)`, the system's store).
+    Issued { by: String },
+}
+
+/// Hears how far a run gets.
+pub trait Progress {
+    fn step(&mut self, step: Step);
+
+    /// Whether the run may record what it learns on this machine (a host key trusted on
+    /// first use). `check` changes nothing anywhere, so it answers no.
+    fn may_record(&self) -> bool {
+        true
+    }
+}
+
+/// Hears nothing, records what it may: a plain run.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn step(&mut self, _: Step) {}
 }
 
 /// Turns a host's connection settings into the transport that reaches it: SSH or WinRM in

@@ -8,13 +8,13 @@ use serde::de::DeserializeOwned;
 
 use crate::command::{CommandLine, CommandTooLong, command_line};
 use crate::data::{
-    CleanupData, CreateData, DeleteFields, NoFields, SnapshotFields, StopFields, VmData,
+    CheckData, CleanupData, CreateData, DeleteFields, NoFields, SnapshotFields, StopFields, VmData,
 };
 use crate::failure::Failure;
 use crate::frame::{self, ReplyError};
 use crate::reply::{
-    CleanedUp, Created, Deleted, Lookup, PowerChange, SnapshotChange, Snapshots, Stopped, VmState,
-    VmStates,
+    CleanedUp, Created, Deleted, HostFacts, Lookup, PowerChange, SnapshotChange, Snapshots,
+    Stopped, VmState, VmStates,
 };
 use crate::script::Script;
 
@@ -118,6 +118,7 @@ pub const RESTORE_SNAPSHOT: Call<VmData<SnapshotFields>, SnapshotChange> =
     Call::new(Script::RestoreSnapshot);
 pub const DELETE_SNAPSHOT: Call<VmData<SnapshotFields>, SnapshotChange> =
     Call::new(Script::DeleteSnapshot);
+pub const CHECK: Call<CheckData, HostFacts> = Call::new(Script::Check);
 
 #[cfg(test)]
 mod tests {
@@ -211,6 +212,24 @@ mod tests {
             disk: format!("{vhd_path}\\i-12345-1234567-VM.vhdx"),
         };
         fits(CLEANUP_CREATE, &cleanup);
+    }
+
+    /// The preflight with long paths still fits cmd.exe.
+    #[test]
+    fn a_check_with_long_paths_fits_cmd_exe() {
+        let path = |leaf: &str| format!("D:\\Hyper-V\\{}\\{leaf}", "x".repeat(60));
+        let data = CheckData {
+            vhd_path: Some(path("Virtual Hard Disks")),
+            vm_path: Some(path("Virtual Machines")),
+            template: Some(path("ubuntu-24.04-server-cloudimg-amd64.vhdx")),
+            iso: Some(path("ubuntu-24.04-live-server-amd64.iso")),
+        };
+        let line = CHECK.command(&data, "0a1b2c3d").expect("fits");
+        assert!(
+            line.as_str().len() < MAX_COMMAND_LINE,
+            "{}",
+            line.as_str().len()
+        );
     }
 
     #[test]

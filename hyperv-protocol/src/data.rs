@@ -106,6 +106,22 @@ pub struct CleanupData {
     pub disk: String,
 }
 
+/// `check.ps1`: what to look at besides the host itself; each `None` is not probed (its
+/// detail is not set, or not valid).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckData {
+    /// Folders: exist, and may the account write there (from their ACL, without writing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vhd_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_path: Option<String>,
+    /// Files: exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iso: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

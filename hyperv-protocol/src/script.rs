@@ -40,10 +40,12 @@ pub enum Script {
     CreateSnapshot,
     RestoreSnapshot,
     DeleteSnapshot,
+    /// The read-only preflight of `check`: every fact about the host in one answer.
+    Check,
 }
 
 impl Script {
-    pub const ALL: [Script; 14] = [
+    pub const ALL: [Script; 15] = [
         Script::Create,
         Script::CleanupCreate,
         Script::Start,
@@ -58,6 +60,7 @@ impl Script {
         Script::CreateSnapshot,
         Script::RestoreSnapshot,
         Script::DeleteSnapshot,
+        Script::Check,
     ];
 
     /// Stable name (the `.ps1` file name without extension).
@@ -77,22 +80,24 @@ impl Script {
             Script::CreateSnapshot => "create-snapshot",
             Script::RestoreSnapshot => "restore-snapshot",
             Script::DeleteSnapshot => "delete-snapshot",
+            Script::Check => "check",
         }
     }
 
-    /// The shared fragments the script's own part uses, in order (after `head` and `rights`).
+    /// The shared fragments the script's own part uses, in order (after `head`).
     fn helpers(self) -> &'static [&'static str] {
         match self {
-            Script::Create | Script::Statuses => &[],
-            Script::CleanupCreate => &[OURS],
+            Script::Check => &[],
+            Script::Create | Script::Statuses => &[RIGHTS],
+            Script::CleanupCreate => &[RIGHTS, OURS],
             Script::Start | Script::Delete | Script::Status | Script::Suspend | Script::Resume => {
-                &[OURS, FIND]
+                &[RIGHTS, OURS, FIND]
             }
-            Script::Stop | Script::Reboot => &[OURS, FIND, STOP_VM],
+            Script::Stop | Script::Reboot => &[RIGHTS, OURS, FIND, STOP_VM],
             Script::ListSnapshots
             | Script::CreateSnapshot
             | Script::RestoreSnapshot
-            | Script::DeleteSnapshot => &[OURS, FIND, SNAPSHOT],
+            | Script::DeleteSnapshot => &[RIGHTS, OURS, FIND, SNAPSHOT],
         }
     }
 
@@ -113,12 +118,14 @@ impl Script {
             Script::CreateSnapshot => include_str!("../scripts/create-snapshot.ps1"),
             Script::RestoreSnapshot => include_str!("../scripts/restore-snapshot.ps1"),
             Script::DeleteSnapshot => include_str!("../scripts/delete-snapshot.ps1"),
+            Script::Check => include_str!("../scripts/check.ps1"),
         }
     }
 
     /// Every fragment of the script, in order.
     fn parts(self) -> Vec<&'static str> {
-        let mut parts = vec![HEAD, RIGHTS];
+        // `check` reports missing rights as one fact among others, so it has no Need-Rights.
+        let mut parts = vec![HEAD];
         parts.extend_from_slice(self.helpers());
         parts.extend([self.main(), TAIL]);
         parts

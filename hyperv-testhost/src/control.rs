@@ -34,6 +34,11 @@ pub struct Knobs {
     /// `SetVM`): what was done so far stays, nothing after it runs (no rollback), and no
     /// answer is written, as when Windows kills the session's job mid-way.
     pub kill_at: Option<String>,
+    /// What `$PSVersionTable.PSVersion` says; Windows Server's 5.1 when not set.
+    pub powershell_version: Option<String>,
+    /// The Hyper-V PowerShell module is not installed: `Get-Module -ListAvailable` lists
+    /// nothing and every `Hyper-V\...` cmdlet is not found.
+    pub no_hyperv_module: bool,
 }
 
 impl Knobs {

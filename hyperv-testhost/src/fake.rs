@@ -74,7 +74,7 @@ pub fn main(home: &Path) -> i32 {
                 s.launches.push(Launch {
                     script: None,
                     outcome: format!("refused: {why}"),
-                    data: Value::Null,
+                    ..Launch::default()
                 });
             });
             // What powershell.exe would print for a command line it cannot run.
@@ -97,6 +97,8 @@ pub fn main(home: &Path) -> i32 {
                 script: Some(script.name().into()),
                 outcome: "killed".into(),
                 data: data.clone(),
+                read_only: script.is_read_only(),
+                changes: Vec::new(),
             });
         });
         return 137;
@@ -113,6 +115,7 @@ pub fn main(home: &Path) -> i32 {
     let killed = std::cell::Cell::new(false);
     let (answer, code) = match states.update(|state| {
         let before = state.clone();
+        let files_before = script.is_read_only().then(|| files(&paths.fs_root));
         let mut hv = HyperV::new(state, &paths.fs_root, &knobs);
         let (answer, code) = ops::answer(ops::run(script, &data, &mut hv, &mut sleep));
         killed.set(hv.killed);
@@ -123,16 +126,35 @@ pub fn main(home: &Path) -> i32 {
         };
         if hung_up.get() {
             // Killed mid-way (a long graceful stop): what came after the kill never happened.
-            *state = before;
+            *state = before.clone();
             outcome = "killed".into();
         } else if killed.get() {
             // Died at `kill_at`: what ran before it stays done.
             outcome = "killed".into();
         }
+        // A read-only script must leave the host as it found it: say so when it did not.
+        let mut changes = Vec::new();
+        if state.host_only() != before.host_only() {
+            changes.push("the host's VMs, switches or ids changed".to_owned());
+        }
+        if let Some(files_before) = files_before {
+            let files_after = files(&paths.fs_root);
+            changes.extend(
+                files_before
+                    .symmetric_difference(&files_after)
+                    .map(|f| format!("file changed: {f}")),
+            );
+        }
+        let read_only = script.is_read_only();
+        if !read_only {
+            changes.clear();
+        }
         state.launches.push(Launch {
             script: Some(script.name().into()),
             outcome,
             data: data.clone(),
+            read_only,
+            changes,
         });
         (answer, code)
     }) {
@@ -195,6 +217,37 @@ pub fn main(home: &Path) -> i32 {
         }
     }
     code
+}
+
+/// Every file and folder under `root` with what a write would change (size, modification
+/// time, permissions), for telling whether a read-only script touched anything.
+fn files(root: &Path) -> std::collections::BTreeSet<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeSet::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                pending.push(path.clone());
+            }
+            out.insert(format!(
+                "{} size {} mtime {}.{} mode {:o}",
+                path.strip_prefix(root).unwrap_or(&path).display(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+                meta.mode()
+            ));
+        }
+    }
+    out
 }
 
 /// The exact flags, then base64 of UTF-16LE text that is one of hyperv-ext's scripts.
@@ -321,6 +374,93 @@ mod tests {
         );
         let tampered = text.replace("Need-Rights;", "");
         assert!(accept(&format!("{EXPECTED_FLAGS}{}", encode_command(&tampered))).is_err());
+    }
+
+    /// The fake's check answer is what hyperv-ext reads (`HostFacts`), and each knob breaks
+    /// its probe.
+    #[test]
+    fn the_check_answer_reads_as_host_facts() {
+        use hyperv_protocol::reply::{Folder, HostFacts, Probed};
+        let root = tempfile::tempdir().unwrap();
+        let vhd = crate::winpath::WinPath::parse("C:\\VHD")
+            .unwrap()
+            .local(root.path());
+        std::fs::create_dir_all(&vhd).unwrap();
+        let mut state = crate::State {
+            host_name: "HV-TEST".into(),
+            switches: vec![crate::state::Switch {
+                id: "s1".into(),
+                name: "External".into(),
+            }],
+            ..crate::State::default()
+        };
+        let data = serde_json::json!({"vhd_path": "C:\\VHD", "vm_path": "C:\\Nope",
+                                      "template": "C:\\t.vhdx", "id": "x"});
+        let facts = |state: &mut crate::State, knobs: &Knobs| -> HostFacts {
+            let mut hv = HyperV::new(state, root.path(), knobs);
+            let (answer, code) =
+                ops::answer(ops::run(Script::Check, &data, &mut hv, &mut |_| true));
+            assert_eq!(code, 0, "{answer}");
+            serde_json::from_value(answer).unwrap()
+        };
+        let healthy = facts(&mut state, &Knobs::default());
+        assert_eq!(healthy.switches, Some(vec!["External".to_owned()]));
+        assert_eq!(
+            healthy.vm_path,
+            Some(Folder {
+                exists: false,
+                acl: None
+            })
+        );
+        assert_eq!((healthy.template, healthy.iso), (Some(false), None));
+        let Some(Folder {
+            acl: Some(Probed::Found(acl)),
+            ..
+        }) = healthy.vhd_path
+        else {
+            panic!("an ACL: {healthy:?}")
+        };
+        assert!(acl.missing_for_vms().is_empty());
+
+        let no_rights = facts(
+            &mut state,
+            &Knobs {
+                permission_denied: true,
+                ..Knobs::default()
+            },
+        );
+        assert!(matches!(no_rights.vmhost, Some(Probed::Failed { .. })));
+        assert_eq!((no_rights.switches, no_rights.hyperv_admin), (None, false));
+        let no_module = facts(
+            &mut state,
+            &Knobs {
+                no_hyperv_module: true,
+                ..Knobs::default()
+            },
+        );
+        assert_eq!((no_module.module, no_module.vmhost), (None, None));
+        let old = facts(
+            &mut state,
+            &Knobs {
+                powershell_version: Some("4.0".into()),
+                ..Knobs::default()
+            },
+        );
+        assert_eq!(old.powershell, "4.0");
+    }
+
+    #[test]
+    fn the_file_listing_sees_a_new_file_a_write_and_a_chmod() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("C/x.vhdx");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let before = files(root.path());
+        std::fs::write(&file, b"disk").unwrap();
+        let written = files(root.path());
+        assert_ne!(written, before);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_ne!(files(root.path()), written);
     }
 
     #[test]

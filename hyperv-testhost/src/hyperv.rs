@@ -113,6 +113,7 @@ impl<'a> HyperV<'a> {
     // ---- reading ----
 
     pub fn get_vmhost(&self) -> Cmdlet<()> {
+        self.need_module("Get-VMHost")?;
         if self.knobs.permission_denied {
             return Err(thrown(
                 format!(
@@ -123,6 +124,70 @@ impl<'a> HyperV<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// What PowerShell says when a module-qualified cmdlet's module is not installed.
+    fn need_module(&self, cmdlet: &str) -> Cmdlet<()> {
+        if self.knobs.no_hyperv_module {
+            return Err(thrown(
+                format!(
+                    "The term 'Hyper-V\\{cmdlet}' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again."
+                ),
+                "CommandNotFoundException",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `$PSVersionTable.PSVersion`.
+    pub fn powershell_version(&self) -> String {
+        self.knobs
+            .powershell_version
+            .clone()
+            .unwrap_or_else(|| "5.1.20348.2400".into())
+    }
+
+    /// The newest `Get-Module -ListAvailable -Name Hyper-V`'s version.
+    pub fn hyperv_module(&self) -> Option<&'static str> {
+        (!self.knobs.no_hyperv_module).then_some("2.0.0.0")
+    }
+
+    /// The session's account (`WindowsIdentity::GetCurrent().Name`) and whether its token holds
+    /// Hyper-V Administrators: the test user is in that group unless the rights knob says not.
+    pub fn identity(&self) -> (String, bool) {
+        (
+            format!("{}\\{}", self.state.host_name, crate::host::USER),
+            !self.knobs.permission_denied,
+        )
+    }
+
+    /// `Test-Path -LiteralPath p -PathType Container`.
+    pub fn test_folder(&self, text: &str) -> Cmdlet<bool> {
+        let (_, local) = self.path(text)?;
+        Ok(local.is_dir())
+    }
+
+    /// A folder's access rules for the account, as `check.ps1` sums them up: allow and deny
+    /// masks for the folder and for the files created in it. The test user owns the whole fs
+    /// root, so its owner permission bits say what it may do: write and search (0o300) is
+    /// Modify, read and search (0o500) ReadAndExecute, less is nothing.
+    pub fn folder_acl(&self, text: &str) -> Cmdlet<[i64; 4]> {
+        use std::os::unix::fs::PermissionsExt;
+        const MODIFY: i64 = 0x13_01BF;
+        const READ_AND_EXECUTE: i64 = 0x12_00A9;
+        let (_, local) = self.path(text)?;
+        let mode = std::fs::metadata(&local)
+            .map_err(|e| thrown(e.to_string(), "ItemNotFoundException"))?
+            .permissions()
+            .mode();
+        let mask = if mode & 0o300 == 0o300 {
+            MODIFY
+        } else if mode & 0o500 == 0o500 {
+            READ_AND_EXECUTE
+        } else {
+            0
+        };
+        Ok([mask, 0, mask, 0])
     }
 
     /// `Get-VM` without arguments: every VM, or nothing at all without rights.

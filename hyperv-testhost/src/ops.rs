@@ -131,6 +131,7 @@ pub fn run(
         Script::DeleteSnapshot => delete_snapshot(&p, hv),
         Script::Create => create(&p, hv),
         Script::CleanupCreate => cleanup_create(&p, hv),
+        Script::Check => check(&p, hv),
     };
     // find.ps1's Done: a VM found without the ownership line gets it once the action succeeded.
     match (outcome, hv.adopt.take()) {
@@ -677,4 +678,60 @@ fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         "removed": removed,
         "kept": count(all.len() - ours.len()),
     }))
+}
+
+// ---- check.ps1 ----
+
+/// `Probe`: the block's answer, or `{error: message}` when it threw.
+fn probe(block: impl FnOnce() -> Result<Value, Thrown>) -> Value {
+    block().unwrap_or_else(|t| json!({"error": t.message}))
+}
+
+/// `Folder`: absent when not asked, `{exists: false}`, or the ACL's masks for the account.
+fn folder(p: &Data, key: &str, hv: &HyperV) -> Result<Value, Thrown> {
+    if !p.truthy(key) {
+        return Ok(Value::Null);
+    }
+    let path = p.str(key)?;
+    if !hv.test_folder(path)? {
+        return Ok(json!({"exists": false}));
+    }
+    let acl = probe(|| {
+        let [allow, deny, file_allow, file_deny] = hv.folder_acl(path)?;
+        Ok(json!({"allow": allow, "deny": deny, "file_allow": file_allow, "file_deny": file_deny}))
+    });
+    Ok(json!({"exists": true, "acl": acl}))
+}
+
+fn check(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
+    let (user, hyperv_admin) = hv.identity();
+    let file = |key: &str| -> Result<Value, Thrown> {
+        Ok(if p.truthy(key) {
+            Value::Bool(hv.test_path(p.str(key)?, true)?)
+        } else {
+            Value::Null
+        })
+    };
+    let mut facts = json!({
+        "powershell": hv.powershell_version(), "user": user, "module": null, "vmhost": null,
+        "switches": null, "hyperv_admin": hyperv_admin, "admin": false,
+        "vhd_path": folder(p, "vhd_path", hv)?, "vm_path": folder(p, "vm_path", hv)?,
+        "template": file("template")?, "iso": file("iso")?,
+    });
+    if let Some(version) = hv.hyperv_module() {
+        facts["module"] = version.into();
+        let host = probe(|| {
+            hv.get_vmhost()?;
+            Ok(
+                json!({"name": hv.state.host_name, "vhd_path": crate::host::VHD_PATH,
+                      "vm_path": crate::host::VM_PATH}),
+            )
+        });
+        if host.get("error").is_none() {
+            let names: Vec<String> = hv.get_vmswitch().into_iter().map(|s| s.name).collect();
+            facts["switches"] = json!(names);
+        }
+        facts["vmhost"] = host;
+    }
+    done(facts)
 }

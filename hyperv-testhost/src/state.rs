@@ -34,6 +34,12 @@ pub struct Launch {
     pub outcome: String,
     /// The decoded data blob.
     pub data: Value,
+    /// The script is one of the read-only ones ([`hyperv_protocol::Script::is_read_only`]),
+    /// so the fake compared the host before and after it.
+    pub read_only: bool,
+    /// What a read-only script changed nevertheless (VMs, switches, files): always empty
+    /// unless a script breaks its promise, which the tests assert against.
+    pub changes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -107,6 +113,16 @@ pub struct Checkpoint {
 }
 
 impl State {
+    /// The simulated host alone, without the fake's own records (starts, launches).
+    pub fn host_only(&self) -> State {
+        State {
+            invocations: 0,
+            rejected: 0,
+            launches: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     pub fn vm_named(&self, name: &str) -> Vec<&Vm> {
         self.vms.iter().filter(|v| v.name == name).collect()
     }

@@ -348,7 +348,17 @@ fn a_server_that_never_answers_is_bounded_by_the_deadline() {
     // Whether libssh2's own timeout or our socket watchdog ends the handshake (they race),
     // the operator reads the same thing: the deadline, and where it was spent.
     assert!(
-        err.contains("deadline reached while in the SSH handshake on 127.0.0.1:"),
+        err.contains(&format!(
+            "deadline reached while in the SSH handshake on 127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    // Issue 10 item 4: the address, the details it came from, and the transport.
+    assert!(
+        err.ends_with(&format!(
+            "; hyperv-ext connects to this host over SSH at 127.0.0.1:{port}, from url \
+             '127.0.0.1' (host detail) and port '{port}' (host detail)"
+        )),
         "{err}"
     );
     drop(keep);

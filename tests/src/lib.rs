@@ -374,6 +374,13 @@ pub fn remove(doc: &mut Value, pointer: &str) {
     }
 }
 
+/// A TCP port on `host` that nothing listens on (one the system just gave out and took back),
+/// for tests of a refused connection.
+pub fn closed_port(host: &str) -> u16 {
+    let listener = std::net::TcpListener::bind((host, 0)).expect("bind a free port");
+    listener.local_addr().expect("its address").port()
+}
+
 /// Polls `condition` until it holds or `limit` passes (generous: CI machines are loaded);
 /// returns whether it held.
 pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {

@@ -2,6 +2,7 @@
 //! connection), runs exactly one remote script, and turns the result into CloudStack's
 //! answer. Failure codes from the scripts become sentences here.
 
+mod check;
 mod explain;
 mod lifecycle;
 mod power;
@@ -48,6 +49,7 @@ pub const ACTIONS: &[&str] = &[
     "DeleteSnapshot",
     "Suspend",
     "Resume",
+    "check",
 ];
 
 /// Dispatches one invocation; each host is reached over its transport (WinRM or SSH).
@@ -78,6 +80,7 @@ fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response>
         Action::Custom(c) if c.is("CreateSnapshot") => snapshots::create(inv, hosts),
         Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv, hosts),
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv, hosts),
+        Action::Custom(c) if c.is("check") => check::check(inv, hosts),
         other @ Action::Custom(_) => Err(unsupported_action(other, ACTIONS)),
     }
 }

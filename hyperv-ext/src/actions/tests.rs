@@ -198,7 +198,7 @@ fn failures_become_sentences_naming_the_vm_host_and_transport() {
         ),
         (
             json!({"code": "ACCESS_DENIED", "detail": "denied"}),
-            "the fake user 'hvadmin' has no Hyper-V rights on hv1.example:2222 (Get-VMHost failed: denied)",
+            "the SSH user 'hvadmin' has no Hyper-V rights on hv1.example:2222 (Get-VMHost failed: denied)",
         ),
         (
             json!({"code": "VM_AMBIGUOUS", "detail": 2}),

@@ -8,6 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 
+use crate::transport::Trust;
+
 /// How the server's host key is trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyPolicy {
@@ -18,6 +20,10 @@ pub enum HostKeyPolicy {
     KnownHosts { path: PathBuf, accept_new: bool },
     /// No verification (the operator set `host_key_check=off`).
     Off,
+    /// Nothing says how to trust the server: every key is refused, after the handshake, with
+    /// the key it presented (what `check` shows to pin). Actions never get this far: a
+    /// missing host key detail stops them before they connect.
+    Unset,
 }
 
 /// A host key fingerprint, `SHA256:` followed by 43 unpadded base64 characters.
@@ -41,6 +47,10 @@ impl Fingerprint {
 
     fn of(hash: &[u8]) -> Fingerprint {
         Fingerprint(format!("SHA256:{}", STANDARD_NO_PAD.encode(hash)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     /// Equality without an early exit on the first differing byte.
@@ -89,6 +99,25 @@ pub enum HostKeyError {
         path: PathBuf,
         error: String,
     },
+    /// No host key detail is set ([`HostKeyPolicy::Unset`]).
+    NotConfigured {
+        actual: Fingerprint,
+    },
+}
+
+impl HostKeyError {
+    /// The key the server presented, where the error knows it.
+    pub fn presented(&self) -> Option<&Fingerprint> {
+        match self {
+            HostKeyError::Mismatch { actual, .. }
+            | HostKeyError::Unknown { actual, .. }
+            | HostKeyError::Changed { actual, .. }
+            | HostKeyError::Revoked { actual, .. }
+            | HostKeyError::CertAuthority { actual, .. }
+            | HostKeyError::NotConfigured { actual } => Some(actual),
+            HostKeyError::NoKey | HostKeyError::KnownHostsFile { .. } => None,
+        }
+    }
 }
 
 impl std::fmt::Display for HostKeyError {
@@ -131,19 +160,28 @@ impl std::fmt::Display for HostKeyError {
             HostKeyError::KnownHostsFile { path, error } => {
                 write!(f, "known_hosts file {}: {error}", path.display())
             }
+            HostKeyError::NotConfigured { actual } => write!(
+                f,
+                "no host key detail is set, so the server cannot be trusted; it presented \
+                 {actual}: compare it with the host's own key (ssh-keygen -lf on the host) and \
+                 set host_key_fingerprint={actual}, or set known_hosts, or host_key_check"
+            ),
         }
     }
 }
 
 impl std::error::Error for HostKeyError {}
 
-/// Checks the key `session` received during the handshake against `policy`.
+/// Checks the key `session` received during the handshake against `policy`: its fingerprint
+/// and why it is trusted. With `record` false, a key trusted on first use is not written to
+/// the known_hosts file (`check` records nothing).
 pub fn verify(
     session: &Session,
     host: &str,
     port: u16,
     policy: &HostKeyPolicy,
-) -> Result<Fingerprint, HostKeyError> {
+    record: bool,
+) -> Result<(Fingerprint, Trust), HostKeyError> {
     let hash = session
         .host_key_hash(HashType::Sha256)
         .ok_or(HostKeyError::NoKey)?;
@@ -151,7 +189,7 @@ pub fn verify(
     match policy {
         HostKeyPolicy::Pinned(expected) => {
             if expected.same_as(&actual) {
-                Ok(actual)
+                Ok((actual, Trust::Pinned))
             } else {
                 Err(HostKeyError::Mismatch {
                     expected: expected.clone(),
@@ -163,11 +201,12 @@ pub fn verify(
             log::warn!(
                 "host key NOT verified (host_key_check=off): {host}:{port} presented {actual}"
             );
-            Ok(actual)
+            Ok((actual, Trust::Unverified))
         }
         HostKeyPolicy::KnownHosts { path, accept_new } => {
-            check_known_hosts(session, host, port, path, *accept_new, actual)
+            check_known_hosts(session, host, port, path, *accept_new, record, actual)
         }
+        HostKeyPolicy::Unset => Err(HostKeyError::NotConfigured { actual }),
     }
 }
 
@@ -177,8 +216,9 @@ fn check_known_hosts(
     port: u16,
     path: &Path,
     accept_new: bool,
+    record: bool,
     actual: Fingerprint,
-) -> Result<Fingerprint, HostKeyError> {
+) -> Result<(Fingerprint, Trust), HostKeyError> {
     let file_error = |error: String| HostKeyError::KnownHostsFile {
         path: path.into(),
         error,
@@ -190,7 +230,7 @@ fn check_known_hosts(
         Err(e) => return Err(file_error(format!("cannot read it: {e}"))),
     };
     match judge(session, &text, host, port, key).map_err(file_error)? {
-        Verdict::Known => Ok(actual),
+        Verdict::Known => Ok((actual, Trust::Listed { path: path.into() })),
         Verdict::Changed => Err(HostKeyError::Changed {
             path: path.into(),
             actual,
@@ -209,6 +249,20 @@ fn check_known_hosts(
             path: path.into(),
             actual,
         }),
+        Verdict::Unknown if !record => {
+            log::warn!(
+                "{host}:{port} is not in {} (its key is {actual}); trusted on first use \
+                 (accept-new) without recording it: this run records nothing",
+                path.display()
+            );
+            Ok((
+                actual,
+                Trust::FirstUse {
+                    path: path.into(),
+                    recorded: false,
+                },
+            ))
+        }
         Verdict::Unknown => {
             let name = host_field(host, port);
             let line = entry_line(&name, key)
@@ -219,7 +273,13 @@ fn check_known_hosts(
                 "trusting {name} on first use: recorded {actual} in {}",
                 path.display()
             );
-            Ok(actual)
+            Ok((
+                actual,
+                Trust::FirstUse {
+                    path: path.into(),
+                    recorded: true,
+                },
+            ))
         }
     }
 }

@@ -24,7 +24,7 @@ use ssh2::{BlockDirections, Channel, Session};
 pub use hostkey::{Fingerprint, HostKeyError, HostKeyPolicy};
 use watchdog::Watchdog;
 
-use crate::transport::{Exit, Output, Sent, Transport, TransportError};
+use crate::transport::{Exit, Output, Progress, Sent, Silent, Step, Transport, TransportError};
 
 /// Most we keep of each stream; the rest is drained and dropped. Results are a few KiB.
 const MAX_STDOUT: usize = 1024 * 1024;
@@ -42,9 +42,23 @@ const LIBSSH2_ERROR_AUTHENTICATION_FAILED: i32 = -18;
 pub struct Target {
     pub host: String,
     pub port: u16,
+    /// Where `host` and `port` came from, for messages: `url 'hv1' (host detail) and the
+    /// default port`.
+    pub origin: String,
     pub username: String,
     pub credential: Credential,
     pub host_key: HostKeyPolicy,
+}
+
+impl Target {
+    /// `host:port`, an IPv6 address in brackets.
+    pub fn address(&self) -> String {
+        ext_sdk::HostPort {
+            host: self.host.clone(),
+            port: Some(self.port),
+        }
+        .to_string()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +79,7 @@ pub enum PrivateKey {
 }
 
 impl Credential {
-    fn method(&self) -> &'static str {
+    pub fn method(&self) -> &'static str {
         match self {
             Credential::Password(_) => "password",
             Credential::Key {
@@ -189,6 +203,60 @@ impl std::error::Error for SshError {
     }
 }
 
+/// An SSH run's failure as the operator reads it: what went wrong, where (the address and
+/// the details it came from), and, before the session was up, that this host is reached over
+/// SSH and what to check on it.
+#[derive(Debug)]
+pub struct SshFailure {
+    pub error: SshError,
+    address: String,
+    port: u16,
+    origin: String,
+}
+
+impl SshFailure {
+    fn new(target: &Target, error: SshError) -> SshFailure {
+        SshFailure {
+            error,
+            address: target.address(),
+            port: target.port,
+            origin: target.origin.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for SshFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (error, address, origin) = (&self.error, &self.address, &self.origin);
+        let via = format!("hyperv-ext connects to this host over SSH at {address}, from {origin}");
+        match error {
+            SshError::Resolve { .. } => write!(
+                f,
+                "{error}; {via}: set url to the host's DNS name or IP address"
+            ),
+            SshError::Connect { .. } => write!(
+                f,
+                "{error}; {via}: check that the host's OpenSSH server is running and that its \
+                 firewall lets TCP port {} in (docs/hyperv-ext.md, 'Enabling the OpenSSH \
+                 server')",
+                self.port
+            ),
+            SshError::Handshake { .. } => write!(
+                f,
+                "{error}; {via}: is the host's OpenSSH server what listens there?"
+            ),
+            SshError::Deadline(_) => write!(f, "{error}; {via}"),
+            _ => write!(f, "{error}; SSH to {address}, from {origin}"),
+        }
+    }
+}
+
+impl std::error::Error for SshFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// The SSH transport: the connection settings are all it needs.
 impl Transport for Target {
     fn name(&self) -> &'static str {
@@ -208,8 +276,17 @@ impl Transport for Target {
     }
 
     fn run(&self, command: &CommandLine, deadline: &Deadline) -> Result<Output, TransportError> {
-        run_command(self, command.as_str(), deadline)
-            .map_err(|(sent, error)| TransportError::new(sent, error))
+        self.run_with_progress(command, deadline, &mut Silent)
+    }
+
+    fn run_with_progress(
+        &self,
+        command: &CommandLine,
+        deadline: &Deadline,
+        progress: &mut dyn Progress,
+    ) -> Result<Output, TransportError> {
+        run_command(self, command.as_str(), deadline, progress)
+            .map_err(|(sent, error)| TransportError::new(sent, SshFailure::new(self, error)))
     }
 }
 
@@ -219,17 +296,21 @@ fn run_command(
     target: &Target,
     command: &str,
     deadline: &Deadline,
+    progress: &mut dyn Progress,
 ) -> Result<Output, (Sent, SshError)> {
     let started = Instant::now();
     let until = Instant::now() + deadline.remaining();
     let not_sent = |e| (Sent::No, e);
     let tcp = ext_sdk::tcp::connect(&target.host, target.port, CONNECT_TIMEOUT, deadline)
         .map_err(|e| not_sent(SshError::from(e)))?;
+    if let Ok(peer) = tcp.peer_addr() {
+        progress.step(Step::Connected { peer: Some(peer) });
+    }
     let watchdog = tcp
         .try_clone()
         .and_then(|socket| Watchdog::arm(socket, until))
         .map_err(|e| not_sent(SshError::Io(e)))?;
-    let result = session(target, command, tcp, deadline);
+    let result = session(target, command, tcp, deadline, progress);
     match result {
         // Any failure after the watchdog fired is the deadline's doing, whatever libssh2 says;
         // so is a libssh2 timeout, since every `set_timeout` is the time left. The two race:
@@ -262,9 +343,10 @@ fn session(
     command: &str,
     tcp: TcpStream,
     deadline: &Deadline,
+    progress: &mut dyn Progress,
 ) -> Result<Output, (Sent, SshError)> {
     let poll_socket = tcp.try_clone().map_err(|e| (Sent::No, SshError::Io(e)))?;
-    let (session, channel) = open(target, tcp, deadline).map_err(|e| (Sent::No, e))?;
+    let (session, channel) = open(target, tcp, deadline, progress).map_err(|e| (Sent::No, e))?;
     exec(&session, channel, command, &poll_socket, deadline).map_err(|e| (Sent::Maybe, e))
 }
 
@@ -273,6 +355,7 @@ fn open(
     target: &Target,
     tcp: TcpStream,
     deadline: &Deadline,
+    progress: &mut dyn Progress,
 ) -> Result<(Session, Channel), SshError> {
     let mut session = Session::new().map_err(SshError::Session)?;
     session.set_tcp_stream(tcp);
@@ -282,16 +365,29 @@ fn open(
         port: target.port,
         error,
     })?;
-    let fingerprint = hostkey::verify(&session, &target.host, target.port, &target.host_key)
-        .map_err(SshError::HostKey)?;
+    let (fingerprint, trust) = hostkey::verify(
+        &session,
+        &target.host,
+        target.port,
+        &target.host_key,
+        progress.may_record(),
+    )
+    .map_err(SshError::HostKey)?;
     log::debug!(
         "ssh: {}:{} host key {fingerprint} accepted",
         target.host,
         target.port
     );
+    progress.step(Step::ServerTrusted {
+        fingerprint: Some(fingerprint.to_string()),
+        trust,
+    });
 
     session.set_timeout(millis(deadline.remaining()));
     authenticate(&session, target)?;
+    progress.step(Step::Authenticated {
+        method: target.credential.method(),
+    });
     // Long commands (a graceful stop may take minutes) pass through NAT and firewalls.
     session.set_keepalive(false, 30);
 
@@ -479,4 +575,108 @@ fn wait_socket(session: &Session, socket: &TcpStream, deadline: &Deadline) -> Re
 
 fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            host: "hv1.example".into(),
+            port: 22,
+            origin: "url 'hv1.example' (host detail) and the default port".into(),
+            username: "cloud".into(),
+            credential: Credential::Password(Secret::new("pw")),
+            host_key: HostKeyPolicy::Unset,
+        }
+    }
+
+    fn text(error: SshError) -> String {
+        SshFailure::new(&target(), error).to_string()
+    }
+
+    /// Item 4 of issue 10: every SSH failure names the address, the details it came from and
+    /// the transport, in plain ASCII; before the session is up it says what to check.
+    #[test]
+    fn every_failure_names_the_address_its_details_and_ssh() {
+        let io = || std::io::Error::from(ErrorKind::ConnectionRefused);
+        let timeout =
+            ext_sdk::Deadline::after(Duration::ZERO).exceeded("connecting to hv1.example:22");
+        let ssh2_error = || ssh2::Error::from_errno(ssh2::ErrorCode::Session(-13));
+        let cases = [
+            (
+                text(SshError::Resolve {
+                    host: "hv1.example".into(),
+                    error: "failed to lookup address information: Name or service not known".into(),
+                }),
+                "cannot resolve hv1.example: failed to lookup address information: Name or \
+                 service not known; hyperv-ext connects to this host over SSH at hv1.example:22, \
+                 from url 'hv1.example' (host detail) and the default port: set url to the \
+                 host's DNS name or IP address",
+            ),
+            (
+                text(SshError::Connect {
+                    host: "hv1.example".into(),
+                    port: 22,
+                    error: io(),
+                }),
+                "cannot connect to hv1.example:22: connection refused; hyperv-ext connects to \
+                 this host over SSH at hv1.example:22, from url 'hv1.example' (host detail) and \
+                 the default port: check that the host's OpenSSH server is running and that \
+                 its firewall lets TCP port 22 in (docs/hyperv-ext.md, 'Enabling the OpenSSH \
+                 server')",
+            ),
+            (
+                text(SshError::Deadline(timeout)),
+                "deadline reached while connecting to hv1.example:22",
+            ),
+            (
+                text(SshError::Handshake {
+                    host: "hv1.example".into(),
+                    port: 22,
+                    error: ssh2_error(),
+                }),
+                "is the host's OpenSSH server what listens there?",
+            ),
+        ];
+        for (message, expected) in &cases {
+            assert!(message.contains(expected), "{message}\n  lacks: {expected}");
+            assert!(
+                message
+                    .contains("over SSH at hv1.example:22, from url 'hv1.example' (host detail)"),
+                "{message}"
+            );
+        }
+        let later = [
+            text(SshError::HostKey(HostKeyError::NotConfigured {
+                actual: Fingerprint::parse("SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik")
+                    .unwrap(),
+            })),
+            text(SshError::Auth {
+                username: "cloud".into(),
+                method: "password",
+                error: ssh2_error(),
+            }),
+            text(SshError::Session(ssh2_error())),
+            text(SshError::Io(io())),
+        ];
+        for message in &later {
+            assert!(
+                message.ends_with(
+                    "; SSH to hv1.example:22, from url 'hv1.example' (host detail) and the \
+                     default port"
+                ),
+                "{message}"
+            );
+        }
+        for message in cases.iter().map(|(m, _)| m).chain(&later) {
+            assert!(message.is_ascii(), "{message}");
+        }
+        assert!(
+            later[0].contains("set host_key_fingerprint=SHA256:rR6i"),
+            "{}",
+            later[0]
+        );
+    }
 }

@@ -51,7 +51,7 @@ fn print_script(name: &str, data: &str, command_line: bool) -> ExitCode {
         // stderr, so `line=$(hyperv-testhost script ...)` still captures only the line.
         eprintln!(
             "note: script '{name}' changes the host; on a production host run only the \
-             read-only ones (status, statuses, list-snapshots)"
+             read-only ones (status, statuses, list-snapshots, check)"
         );
     }
     let data: serde_json::Value = match serde_json::from_str(data) {
