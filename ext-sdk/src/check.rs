@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::logging::{self, LogConfig};
+use crate::logging::{self, LogConfig, LogStatus};
 use crate::payload::Payload;
 use crate::response::Response;
 
@@ -109,6 +109,25 @@ impl Report {
         self.push(probe, Verdict::Skip, why, "")
     }
 
+    /// One `warn` row per misspelt, misplaced or invalid detail of the payload
+    /// ([`crate::typos::scan`]), or one `ok` row saying there is none.
+    pub fn details(&mut self, payload: &Payload) {
+        let findings = crate::typos::scan(payload);
+        if findings.is_empty() {
+            self.ok(
+                "details",
+                "no detail is misspelt, set at a level it is not read from, or set to a value it does not take",
+            );
+        }
+        for finding in findings {
+            self.warn(
+                format!("detail {}", finding.key),
+                finding.to_string(),
+                finding.fix(),
+            );
+        }
+    }
+
     /// The rows so far.
     pub fn rows(&self) -> &[Row] {
         &self.rows
@@ -165,35 +184,40 @@ impl Report {
 }
 
 /// The `log_file` probe: where this extension logs for `payload` (the environment, the
-/// `log_file` detail or the default, as the runner chose at start) and whether this user may
-/// append to it. It opens the file as the runner does (append, created 0640 if missing), so it
-/// leaves nothing the runner would not have left already.
+/// `log_file` detail or the default) and whether this user may append to it. When the runner
+/// set logging up ([`logging::status`]), its outcome is the answer, fallback included: a file
+/// it could not open fails, naming where this run's log went instead. Otherwise the file is
+/// opened as the runner would (append, created 0640 if missing), leaving nothing the runner
+/// would not have left already.
 pub fn probe_log_file(report: &mut Report, exe_name: &str, payload: &Payload) -> Verdict {
-    let config = LogConfig::resolve(exe_name, Some(payload));
-    let source = log_source(std::env::var_os(logging::LOG_ENV).is_some(), payload);
-    probe_log_path(report, config.path.as_deref(), &source)
+    let status = logging::status().unwrap_or_else(|| {
+        let config = LogConfig::resolve(exe_name, Some(payload));
+        LogStatus {
+            wanted: config.path,
+            origin: config.origin,
+            used: None,
+            problem: None,
+        }
+    });
+    probe_log_status(report, &status)
 }
 
-/// Where the log's path came from, as the runner chose it.
-fn log_source(from_environment: bool, payload: &Payload) -> String {
-    if from_environment {
-        format!("from the environment variable {}", logging::LOG_ENV)
-    } else if let Some(found) = payload.lookup(&logging::LOG_FILE) {
-        format!("from {} ({})", found.key, found.level.describe())
-    } else {
-        "the default".to_owned()
-    }
-}
-
-fn probe_log_path(report: &mut Report, path: Option<&std::path::Path>, source: &str) -> Verdict {
+fn probe_log_status(report: &mut Report, status: &LogStatus) -> Verdict {
     const PROBE: &str = "log_file";
-    let Some(path) = path else {
+    let origin = &status.origin;
+    let Some(path) = status.wanted.as_deref() else {
         return report.warn(
             PROBE,
-            format!("logging is off ({source}): remote errors are recorded nowhere"),
+            format!("logging is off (from {origin}): remote errors are recorded nowhere"),
             "set log_file to a file the management server's user can write",
         );
     };
+    if status.used.as_deref() == Some(path) {
+        return report.ok(
+            PROBE,
+            format!("{} is writable (from {origin})", path.display()),
+        );
+    }
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
@@ -201,19 +225,30 @@ fn probe_log_path(report: &mut Report, path: Option<&std::path::Path>, source: &
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o640);
     }
-    match options.open(path) {
-        Ok(_) => report.ok(PROBE, format!("{} is writable ({source})", path.display())),
-        Err(e) => report.fail(
+    let Err(error) = options.open(path) else {
+        return report.ok(
             PROBE,
-            format!("cannot append to {} ({source}): {e}", path.display()),
-            format!(
-                "set log_file (host, cluster mapping or extension detail) to a file the \
-                 management server's user can write, or create {} for it",
-                path.parent()
-                    .map_or_else(|| ".".into(), |d| d.display().to_string())
-            ),
+            format!("{} is writable (from {origin})", path.display()),
+        );
+    };
+    let instead = match &status.used {
+        Some(used) => format!("; this run logs to {} instead", used.display()),
+        None if status.problem.is_some() => "; no log is written".to_owned(),
+        None => String::new(),
+    };
+    report.fail(
+        PROBE,
+        format!(
+            "cannot append to {} (from {origin}): {error}{instead}",
+            path.display()
         ),
-    }
+        format!(
+            "set log_file (host, cluster mapping or extension detail) to a file the management \
+             server's user can write, or make {} a directory it can write",
+            path.parent()
+                .map_or_else(|| ".".into(), |d| d.display().to_string())
+        ),
+    )
 }
 
 fn row_json(row: &Row) -> Value {
@@ -275,52 +310,60 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writable = dir.path().join("ext.log");
         let unwritable = dir.path().join("missing-dir/ext.log");
-        let payload = |details: Value| {
-            let json = json!({"externaldetails": details});
-            Payload::from_slice(json.to_string().as_bytes(), "test").unwrap()
+        let fallback = dir.path().join("fallback.log");
+        let status = |wanted: Option<&std::path::Path>, used: Option<&std::path::Path>| LogStatus {
+            wanted: wanted.map(ToOwned::to_owned),
+            origin: "the host detail 'log_file'".into(),
+            used: used.map(ToOwned::to_owned),
+            problem: used.is_none().then(|| "cannot open it".to_owned()),
         };
-        let host = log_source(false, &payload(json!({"host": {"log_file": "/x.log"}})));
-        assert_eq!(host, "from log_file (host detail)");
-        let extension = log_source(false, &payload(json!({"extension": {"log_file": "off"}})));
-        assert_eq!(extension, "from log_file (extension detail)");
-        assert_eq!(log_source(false, &payload(json!({}))), "the default");
-        assert_eq!(
-            log_source(true, &payload(json!({"host": {"log_file": "/x.log"}}))),
-            "from the environment variable CLOUDSTACK_EXT_LOG"
-        );
         let mut report = Report::new();
-        assert_eq!(
-            probe_log_path(&mut report, Some(&writable), &host),
-            Verdict::Ok
-        );
+        let ok = probe_log_status(&mut report, &status(Some(&writable), Some(&writable)));
+        assert_eq!(ok, Verdict::Ok);
+        let opened = probe_log_status(&mut report, &status(Some(&writable), None));
+        assert_eq!(opened, Verdict::Ok);
         assert!(writable.is_file());
+        let fell_back = probe_log_status(&mut report, &status(Some(&unwritable), Some(&fallback)));
+        assert_eq!(fell_back, Verdict::Fail);
+        let nowhere = probe_log_status(&mut report, &status(Some(&unwritable), None));
+        assert_eq!(nowhere, Verdict::Fail);
         assert_eq!(
-            probe_log_path(&mut report, Some(&unwritable), &host),
-            Verdict::Fail
+            probe_log_status(&mut report, &status(None, None)),
+            Verdict::Warn
         );
-        assert_eq!(probe_log_path(&mut report, None, &extension), Verdict::Warn);
         let rows = report.rows();
         assert_eq!(
             rows[0].found,
             format!(
-                "{} is writable (from log_file (host detail))",
+                "{} is writable (from the host detail 'log_file')",
                 writable.display()
             )
         );
+        let prefix = format!(
+            "cannot append to {} (from the host detail 'log_file'): ",
+            unwritable.display()
+        );
+        assert!(rows[2].found.starts_with(&prefix), "{:?}", rows[2]);
         assert!(
-            rows[1].found.starts_with(&format!(
-                "cannot append to {} (from log_file (host detail)): ",
-                unwritable.display()
+            rows[2].found.ends_with(&format!(
+                "; this run logs to {} instead",
+                fallback.display()
             )),
             "{:?}",
-            rows[1]
-        );
-        assert!(rows[1].fix.contains("missing-dir"), "{:?}", rows[1]);
-        assert!(
             rows[2]
-                .found
-                .contains("logging is off (from log_file (extension detail))")
         );
+        assert!(rows[2].fix.contains("missing-dir"), "{:?}", rows[2]);
+        assert!(
+            rows[3].found.ends_with("; no log is written"),
+            "{:?}",
+            rows[3]
+        );
+        assert!(
+            rows[4]
+                .found
+                .contains("logging is off (from the host detail 'log_file')")
+        );
+        assert!(!unwritable.parent().unwrap().exists());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use crate::lenient;
@@ -50,6 +50,45 @@ impl Level {
             Level::Parameter => "action parameter",
         }
     }
+
+    /// Who holds a detail of this level, for "the host has 'x'".
+    pub fn holder(self) -> &'static str {
+        match self {
+            Level::Host => "the host has",
+            Level::ResourceMap => "the cluster mapping has",
+            Level::Extension => "the extension has",
+            Level::VirtualMachine => "the template or instance has",
+            Level::VmDetail => "the instance has",
+            Level::Action => "the custom action has",
+            Level::Parameter => "the action's parameters have",
+        }
+    }
+
+    /// The key of this level in the payload: `host`, `resourcemap`, `extension`,
+    /// `virtualmachine` (under `externaldetails`), `vm_details` (`cloudstack.vm.details.details`),
+    /// `action` or `parameters`.
+    pub fn payload_name(self) -> &'static str {
+        match self {
+            Level::Host => "host",
+            Level::ResourceMap => "resourcemap",
+            Level::Extension => "extension",
+            Level::VirtualMachine => "virtualmachine",
+            Level::VmDetail => "vm_details",
+            Level::Action => "action",
+            Level::Parameter => "parameters",
+        }
+    }
+
+    /// Every level, in the order a settings reference lists them.
+    pub const ALL: [Level; 7] = [
+        Level::Host,
+        Level::ResourceMap,
+        Level::Extension,
+        Level::VirtualMachine,
+        Level::VmDetail,
+        Level::Action,
+        Level::Parameter,
+    ];
 }
 
 /// A test telling a secret value from one that is not, for a detail that holds either (a
@@ -71,8 +110,84 @@ impl PartialEq for SecretTest {
 
 impl Eq for SecretTest {}
 
-/// A declared configuration key: its name, accepted aliases, levels in precedence order, and
-/// whether it is a secret.
+/// What kind of value a detail holds: shown in the settings reference, and for [`Kind::Bool`]
+/// and [`Kind::Choice`] what values are checked against (a misspelt value is reported with the
+/// allowed ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text.
+    Text,
+    /// `true` or `false` (also `yes`/`no`, `1`/`0`).
+    Bool,
+    /// A whole number.
+    Number,
+    /// A path on the management server.
+    Path,
+    /// One of these words, compared without regard to case.
+    Choice(&'static [&'static str]),
+    /// Text of this shape, e.g. `"URL"` or `"VMID range, e.g. 20000-29999"`.
+    Format(&'static str),
+}
+
+impl Kind {
+    /// The type column of a settings reference.
+    pub fn describe(self) -> String {
+        match self {
+            Kind::Text => "text".to_owned(),
+            Kind::Bool => "true or false".to_owned(),
+            Kind::Number => "number".to_owned(),
+            Kind::Path => "path".to_owned(),
+            Kind::Choice(words) => format!("one of {}", words.join(", ")),
+            Kind::Format(shape) => shape.to_owned(),
+        }
+    }
+
+    /// The values a value of this kind must be one of, when there is such a list.
+    pub fn choices(self) -> Option<&'static [&'static str]> {
+        match self {
+            Kind::Bool => Some(&["true", "false"]),
+            Kind::Choice(words) => Some(words),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an action fails without a detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// It has a default or is not needed.
+    Optional,
+    /// The actions that read it fail without it.
+    Required,
+    /// Required in this case only, e.g. `"when the VM has NICs"`.
+    RequiredWhen(&'static str),
+}
+
+/// Which actions read a detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsedBy {
+    /// Every action.
+    Every,
+    /// Only these actions (names as in [`crate::Meta::actions`]).
+    Only(&'static [&'static str]),
+    /// Every action but these.
+    AllBut(&'static [&'static str]),
+}
+
+/// A detail's value when it is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// None: the detail is required, or optional without a value.
+    None,
+    /// This literal value, e.g. `8006`.
+    Value(&'static str),
+    /// Described in words, e.g. "the instance name".
+    Described(&'static str),
+}
+
+/// A declared configuration key: its name, accepted aliases, levels in precedence order,
+/// whether it is a secret, and what a settings reference says about it (kind, default, need,
+/// the actions that read it, and its meaning in [`Detail::hint`]).
 ///
 /// The value of a secret detail never reaches an error or a log through the SDK: it is
 /// registered for redaction when it is looked up, an invalid value is reported without it, and
@@ -96,8 +211,17 @@ pub struct Detail {
     /// never trimmed, and refused when it has leading or trailing whitespace (which would
     /// otherwise make ` k1` address `k1`). Other values are trimmed.
     pub exact: bool,
-    /// What the value is, shown when it is missing or invalid.
+    /// What the value is, in one line: shown when it is missing or invalid, and as its
+    /// meaning in the settings reference.
     pub hint: &'static str,
+    /// What kind of value it holds.
+    pub kind: Kind,
+    /// Its value when not set.
+    pub default: DefaultValue,
+    /// Whether the actions that read it fail without it.
+    pub need: Need,
+    /// Which actions read it.
+    pub used_by: UsedBy,
 }
 
 impl Detail {
@@ -111,7 +235,58 @@ impl Detail {
             secret_when: None,
             exact: false,
             hint: "",
+            kind: Kind::Text,
+            default: DefaultValue::None,
+            need: Need::Optional,
+            used_by: UsedBy::Every,
         }
+    }
+
+    /// What kind of value it holds (text when not said).
+    pub const fn kind(mut self, kind: Kind) -> Detail {
+        self.kind = kind;
+        self
+    }
+
+    /// Its value when not set, a literal (`"8006"`).
+    pub const fn default_value(mut self, value: &'static str) -> Detail {
+        self.default = DefaultValue::Value(value);
+        self
+    }
+
+    /// Its value when not set, in words ("the instance name").
+    pub const fn default_described(mut self, words: &'static str) -> Detail {
+        self.default = DefaultValue::Described(words);
+        self
+    }
+
+    /// The actions that read it fail without it.
+    pub const fn required(mut self) -> Detail {
+        self.need = Need::Required;
+        self
+    }
+
+    /// Required in one case only, e.g. `"when the VM has NICs"`.
+    pub const fn required_when(mut self, case: &'static str) -> Detail {
+        self.need = Need::RequiredWhen(case);
+        self
+    }
+
+    /// Only these actions read it (every action when not said).
+    pub const fn used_by(mut self, actions: &'static [&'static str]) -> Detail {
+        self.used_by = UsedBy::Only(actions);
+        self
+    }
+
+    /// Every action but these reads it.
+    pub const fn used_by_all_but(mut self, actions: &'static [&'static str]) -> Detail {
+        self.used_by = UsedBy::AllBut(actions);
+        self
+    }
+
+    /// The key and its aliases.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + Clone {
+        std::iter::once(self.key).chain(self.aliases.iter().copied())
     }
 
     /// Accepts other spellings of the key.
@@ -409,6 +584,9 @@ pub struct DetailsError {
     pub invalid: Vec<InvalidDetail>,
     /// Other input problems found while reading the details (a NIC without a MAC, ...).
     pub other: Vec<String>,
+    /// What may explain a missing detail: a misspelt or misplaced key of the payload
+    /// ([`crate::typos`]), e.g. "the host has 'netwrok_bridge': did you mean network_bridge?".
+    pub hints: Vec<String>,
 }
 
 impl fmt::Display for DetailsError {
@@ -425,6 +603,7 @@ impl fmt::Display for DetailsError {
                 .collect();
             parts.push(format!("missing required details: {}", list.join(", ")));
         }
+        parts.extend(self.hints.iter().cloned());
         if !params.is_empty() {
             let list: Vec<String> = params
                 .iter()
@@ -530,7 +709,13 @@ impl<'p> DetailReader<'p> {
                 });
                 None
             }
-            Err(problem) => {
+            Err(mut problem) => {
+                if let Some(choices) = detail.kind.choices()
+                    && !detail.secret
+                    && let Some(close) = crate::typos::suggest(&found.value, choices)
+                {
+                    let _ = write!(problem, "; did you mean {close}?");
+                }
                 self.invalid.push(InvalidDetail {
                     key: found.key,
                     level: found.level,
@@ -611,10 +796,20 @@ impl<'p> DetailReader<'p> {
         if self.has_problems() {
             let mut missing = self.missing;
             missing.dedup_by_key(|d| d.key);
+            let hints = if missing.is_empty() {
+                Vec::new()
+            } else {
+                crate::typos::scan(self.payload)
+                    .into_iter()
+                    .filter(|f| missing.iter().any(|d| f.explains(d)))
+                    .map(|f| f.as_hint())
+                    .collect()
+            };
             Err(DetailsError {
                 missing,
                 invalid: self.invalid,
                 other: self.other,
+                hints,
             })
         } else {
             Ok(())
@@ -772,6 +967,30 @@ mod tests {
         let blank =
             payload(r#"{"virtualmachinename":"  ","cloudstack.vm.details":{"name":"i-1-VM"}}"#);
         assert_eq!(blank.vm_name(), Some("i-1-VM"));
+    }
+
+    #[test]
+    fn a_missing_detail_names_the_key_that_was_probably_meant() {
+        const BRIDGE: Detail = Detail::new("network_bridge", &[Level::Host]).hint("the bridge");
+        const NODE: Detail = Detail::new("node", &[Level::Host]);
+        const KIND: Detail = Detail::new("template_type", &[Level::VirtualMachine])
+            .kind(Kind::Choice(&["template", "iso"]));
+        crate::typos::declare(&[BRIDGE, NODE, KIND]);
+        let p = payload(
+            r#"{"externaldetails":{"host":{"netwrok_bridge":"vmbr0"},"extension":{"node":"pve1"},
+                "virtualmachine":{"template_type":"tempalte"}}}"#,
+        );
+        let mut d = p.details();
+        let _: String = d.required(&BRIDGE);
+        let _: String = d.required(&NODE);
+        let _: Option<String> = d.optional_with(&KIND, |_| Err("expected template or iso".into()));
+        assert_eq!(
+            d.finish().unwrap_err().to_string(),
+            "missing required details: 'network_bridge' (host detail; the bridge), 'node' (host detail); \
+             the host has 'netwrok_bridge': did you mean network_bridge?; \
+             'node' is set as an extension detail, but it is read only as a host detail, so it is ignored there; \
+             invalid details: 'template_type' = 'tempalte' (template or instance detail): expected template or iso; did you mean template?"
+        );
     }
 
     #[test]

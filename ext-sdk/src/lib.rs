@@ -29,15 +29,22 @@
 //! };
 //!
 //! const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension])
+//!     .required()
 //!     .hint("API endpoint, e.g. https://hv1:8443");
-//! const SECRET: Detail = Detail::new("secret", &[Level::Host, Level::Extension]).secret();
-//! const SNAPSHOT: Detail = Detail::new("snap_name", &[Level::Parameter]);
+//! const SECRET: Detail = Detail::new("secret", &[Level::Host, Level::Extension])
+//!     .secret()
+//!     .required()
+//!     .hint("the API secret");
+//! const SNAPSHOT: Detail = Detail::new("snap_name", &[Level::Parameter])
+//!     .used_by(&["CreateSnapshot"])
+//!     .hint("the snapshot's name");
 //!
 //! const META: Meta = Meta {
 //!     name: "tiny-ext",
 //!     version: env!("CARGO_PKG_VERSION"),
 //!     about: "A tiny CloudStack orchestrator extension",
 //!     actions: &["create", "status", "statuses", "CreateSnapshot"],
+//!     details: &[URL, SECRET, SNAPSHOT],
 //! };
 //!
 //! struct Settings {
@@ -88,6 +95,7 @@ pub mod action;
 pub mod check;
 pub mod deadline;
 pub mod details;
+pub mod files;
 pub mod hardware;
 pub mod lenient;
 pub mod logging;
@@ -95,15 +103,17 @@ pub mod net;
 pub mod output;
 pub mod payload;
 pub mod redact;
+pub mod reference;
 pub mod response;
 pub mod runner;
 pub mod state_dir;
 pub mod tcp;
 pub mod text;
+pub mod typos;
 
 pub use action::{Action, CustomAction, not_implemented, unsupported_action};
 pub use deadline::{Deadline, DeadlineExceeded};
-pub use details::{Detail, DetailReader, DetailsError, FromDetail, Level};
+pub use details::{Detail, DetailReader, DetailsError, FromDetail, Kind, Level};
 pub use hardware::{CheckedNic, SizeLimits};
 pub use net::{HostPort, MacAddress, NetError, Vlan};
 pub use output::MAX_OUTPUT_BYTES;

@@ -12,14 +12,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Arg, Command, error::ErrorKind};
+use clap::{Arg, ArgAction, Command, error::ErrorKind};
 
 use crate::action::Action;
 use crate::deadline::{DEFAULT_TIMEOUT, Deadline};
+use crate::details::Detail;
 use crate::logging::{self, LogConfig, LogContext};
 use crate::output::{self, MAX_OUTPUT_BYTES, to_ascii_json};
 use crate::payload::Payload;
 use crate::redact;
+use crate::reference;
 use crate::response::{Response, error_document};
 use crate::text;
 
@@ -38,6 +40,16 @@ pub struct Meta {
     pub about: &'static str,
     /// Actions listed in `--help`.
     pub actions: &'static [&'static str],
+    /// Every detail the extension reads (the SDK adds its own, [`logging::DETAILS`]): what
+    /// `--settings` prints and what a payload's keys are checked against for typos.
+    pub details: &'static [Detail],
+}
+
+impl Meta {
+    /// The extension's details, then the SDK's own.
+    pub fn declared(&self) -> impl Iterator<Item = &'static Detail> + Clone {
+        self.details.iter().chain(logging::DETAILS.iter())
+    }
 }
 
 /// One run of the extension, as the handler sees it.
@@ -99,29 +111,45 @@ fn command(meta: &Meta) -> Command {
         .disable_help_subcommand(true)
         .arg(
             Arg::new("action")
-                .required(true)
+                .required_unless_present("settings")
                 .help(format!("Action to run: {}", meta.actions.join(", "))),
         )
         .arg(
             Arg::new("payload")
-                .required(true)
+                .required_unless_present("settings")
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("JSON payload file written by CloudStack"),
         )
         .arg(Arg::new("timeout").required(false).allow_hyphen_values(true).help(
             "Seconds before CloudStack kills the process (default 600); the extension answers before then",
         ))
+        .arg(
+            Arg::new("settings")
+                .long("settings")
+                .action(ArgAction::SetTrue)
+                .conflicts_with_all(["action", "payload", "timeout"])
+                .help("Print every detail this extension reads (where, type, default, actions, meaning) and exit"),
+        )
+        .arg(
+            Arg::new("format")
+                .long("format")
+                .requires("settings")
+                .value_parser(reference::Format::NAMES)
+                .help("Format of --settings: markdown (default) or json"),
+        )
         .after_help(format!(
-            "Writes exactly one JSON document to stdout and nothing to stderr. Exit status: 0 success, 1 failure, 2 usage error.\nLogs go to ${} (a path or 'off'), else the 'log_file' detail, else {}/{}.log; level from RUST_LOG or the 'log_level' detail.",
+            "Writes exactly one JSON document to stdout and nothing to stderr. Exit status: 0 success, 1 failure, 2 usage error.\nLogs go to ${} (a path or 'off'), else the 'log_file' detail, else {}/{}.log; a file that cannot be opened falls back to that default, then to $TMPDIR/{}-<uid>/{}.log. Level from RUST_LOG or the 'log_level' detail.",
             logging::LOG_ENV,
             logging::DEFAULT_LOG_DIR,
+            meta.name,
+            meta.name,
             meta.name
         ))
 }
 
 fn usage_line(meta: &Meta) -> String {
     format!(
-        "usage: {} <action> <payload-file> [timeout-seconds]",
+        "usage: {0} <action> <payload-file> [timeout-seconds], or {0} --settings [--format markdown|json]",
         meta.name
     )
 }
@@ -164,6 +192,13 @@ fn parse_args(meta: &Meta, argv: Vec<OsString>) -> Result<Args, Outcome> {
                 Outcome::Usage(format!("{what} ({})", usage_line(meta)))
             }
         })?;
+    if matches.get_flag("settings") {
+        let format = matches
+            .get_one::<String>("format")
+            .and_then(|f| reference::Format::from_name(f))
+            .unwrap_or(reference::Format::Markdown);
+        return Err(Outcome::Human(reference::render(meta, format)));
+    }
     let action = matches
         .get_one::<String>("action")
         .cloned()
@@ -347,6 +382,10 @@ where
         Ok(p) => p,
         Err(e) => return Outcome::Failure(e.to_string()),
     };
+    crate::typos::declare(meta.details);
+    for finding in crate::typos::scan(&payload) {
+        log::warn!("{finding}; {}", finding.fix());
+    }
     let invocation = Invocation {
         id,
         action,

@@ -33,4 +33,5 @@ pub const META: Meta = Meta {
     version: env!("CARGO_PKG_VERSION"),
     about: "CloudStack orchestrator extension for Hyper-V (PowerShell over WinRM or SSH)",
     actions: ACTIONS,
+    details: settings::DETAILS,
 };

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ext_sdk::{Detail, DetailReader, Level, Payload, Secret};
+use ext_sdk::{Detail, DetailReader, Kind, Level, Payload, Secret};
 
 use crate::key_material;
 use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
@@ -21,91 +21,207 @@ const INSTANCE: &[Level] = &[Level::VirtualMachine];
 /// Where `proxmox-ext` reads the same key (`tls_fingerprint`).
 const HOST_OR_EXTENSION: &[Level] = &[Level::Host, Level::Extension];
 
-pub const TRANSPORT: Detail = Detail::new("transport", SHARED).hint(
-    "winrm or ssh; without it, ssh when an SSH-only detail (port, private_key, \
-     host_key_fingerprint, known_hosts, host_key_check) is set, else winrm (as upstream's \
-     hyperv.py)",
-);
-pub const URL: Detail = Detail::new("url", HOST).hint(
-    "the Hyper-V host: for WinRM its name or address (https://<url>:5986/wsman, or a full \
-     https URL), for SSH host or host:port",
-);
-pub const PORT: Detail = Detail::new("port", SHARED).hint("SSH port, 22 by default");
+/// The actions that do not reach the host (the others all read the connection details).
+const LOCAL: &[&str] = &["prepare", "getconsole"];
+const CREATE: &[&str] = &["create"];
+
+/// `transport`'s values.
+pub const TRANSPORTS: &[&str] = &["winrm", "ssh"];
+/// `winrm_auth`'s values (`negotiate` is taken for NTLM).
+pub const WINRM_AUTHS: &[&str] = &["ntlm", "negotiate", "basic"];
+/// `host_key_check`'s values (`yes` and `no` as OpenSSH's StrictHostKeyChecking spells them).
+pub const HOST_KEY_CHECKS: &[&str] = &["strict", "accept-new", "off", "yes", "no"];
+/// `stop_mode`'s values.
+pub const STOP_MODES: &[&str] = &["graceful-then-turnoff", "graceful", "turnoff"];
+/// `template_type`'s values.
+pub const TEMPLATE_TYPES: &[&str] = &["template", "iso"];
+/// `generation`'s values.
+pub const GENERATIONS: &[&str] = &["1", "2"];
+/// `secure_boot`'s values (`true` and `false` too).
+pub const SECURE_BOOTS: &[&str] = &["off", "on", "on-uefi-ca", "true", "false"];
+
+pub const TRANSPORT: Detail = Detail::new("transport", SHARED)
+    .kind(Kind::Choice(TRANSPORTS))
+    .default_described(
+        "ssh when an SSH-only detail (port, private_key, host_key_fingerprint, known_hosts, \
+         host_key_check) is set, else winrm (as upstream's hyperv.py)",
+    )
+    .used_by_all_but(LOCAL)
+    .hint("how the host is reached: WinRM over HTTPS, or PowerShell over SSH");
+pub const URL: Detail = Detail::new("url", HOST)
+    .kind(Kind::Format(
+        "host, host:port or an https URL (IPv6 in brackets)",
+    ))
+    .required()
+    .used_by_all_but(LOCAL)
+    .hint(
+        "the Hyper-V host: for WinRM its name or address (https://<url>:5986/wsman, or a full \
+         https URL), for SSH host or host:port",
+    );
+pub const PORT: Detail = Detail::new("port", SHARED)
+    .kind(Kind::Number)
+    .default_value("22")
+    .used_by_all_but(LOCAL)
+    .hint("SSH port, when url names none (for WinRM the port goes in url)");
 pub const USERNAME: Detail = Detail::new("username", SHARED)
+    .required()
+    .used_by_all_but(LOCAL)
     .hint("user with Hyper-V rights (member of Hyper-V Administrators or Administrators)");
 pub const PASSWORD: Detail = Detail::new("password", SHARED)
     .secret()
+    .required_when("for WinRM; for SSH unless private_key is set")
+    .used_by_all_but(LOCAL)
     .hint("the password (for SSH, or set private_key instead)");
-pub const VERIFY_TLS_CERTIFICATE: Detail = Detail::new("verify_tls_certificate", SHARED).hint(
-    "true (default) or false: WinRM without checking the host's certificate (as upstream; \
-     ca_certificate is then not used)",
-);
-pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", SHARED).hint(
-    "PEM file on the management server, or the PEM itself, of the CA that signed the host's \
-     WinRM certificate, or of that certificate itself",
-);
+pub const VERIFY_TLS_CERTIFICATE: Detail = Detail::new("verify_tls_certificate", SHARED)
+    .kind(Kind::Bool)
+    .default_value("true")
+    .used_by_all_but(LOCAL)
+    .hint(
+        "false: WinRM without checking the host's certificate (as upstream; ca_certificate is \
+         then not used; logged as a warning on every action)",
+    );
+pub const CA_CERTIFICATE: Detail = Detail::new("ca_certificate", SHARED)
+    .kind(Kind::Format("PEM file path, or the PEM itself"))
+    .default_described("the system trust store")
+    .used_by_all_but(LOCAL)
+    .hint(
+        "PEM file on the management server, or the PEM itself, of the CA that signed the host's \
+         WinRM certificate, or of that certificate itself",
+    );
 /// The same key and levels as `proxmox-ext`'s; `certificate_fingerprint` was its name in the
 /// first WinRM builds.
 pub const TLS_FINGERPRINT: Detail = Detail::new("tls_fingerprint", HOST_OR_EXTENSION)
     .alias(&["certificate_fingerprint"])
+    .kind(Kind::Format("SHA-256 fingerprint, AB:CD:...:EF"))
+    .used_by_all_but(LOCAL)
     .hint(
         "SHA-256 fingerprint of the host's WinRM certificate, AB:CD:...:EF (as the error of a \
-         refused certificate prints it); only that certificate is trusted",
+         refused certificate prints it); only that certificate is trusted; wins over the two above",
     );
-pub const WINRM_AUTH: Detail =
-    Detail::new("winrm_auth", SHARED).hint("ntlm (default) or basic (over HTTPS only)");
+pub const WINRM_AUTH: Detail = Detail::new("winrm_auth", SHARED)
+    .kind(Kind::Choice(WINRM_AUTHS))
+    .default_value("ntlm")
+    .used_by_all_but(LOCAL)
+    .hint("how WinRM authenticates: NTLM, or Basic (over HTTPS only)");
 /// A path on the management server, or the key itself; only key material is a secret (in
 /// whatever form it was pasted, usable or not: `key_material`), so a path stays readable in
 /// errors.
 pub const PRIVATE_KEY: Detail = Detail::new("private_key", SHARED)
     .secret_when(key_material::is_key_material)
-    .hint("path of an OpenSSH private key on the management server, or the key itself (PEM)");
-pub const PRIVATE_KEY_PASSPHRASE: Detail = Detail::new("private_key_passphrase", SHARED).secret();
-pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOST).hint(
-    "the host's SSH key fingerprint, SHA256:..., from 'ssh-keygen -lf' of its key; or set \
-     known_hosts, or host_key_check=accept-new to trust the key on first use",
-);
-pub const KNOWN_HOSTS: Detail =
-    Detail::new("known_hosts", SHARED).hint("an OpenSSH known_hosts file on the management server");
+    .kind(Kind::Format("path, or a PEM key"))
+    .used_by_all_but(LOCAL)
+    .hint("path of an OpenSSH private key on the management server, or the key itself (PEM; a secret then)");
+pub const PRIVATE_KEY_PASSPHRASE: Detail = Detail::new("private_key_passphrase", SHARED)
+    .secret()
+    .used_by_all_but(LOCAL)
+    .hint("the passphrase of private_key, when it has one");
+pub const HOST_KEY_FINGERPRINT: Detail = Detail::new("host_key_fingerprint", HOST)
+    .kind(Kind::Format("SHA256:... fingerprint"))
+    .required_when("unless known_hosts or host_key_check=accept-new is set")
+    .used_by_all_but(LOCAL)
+    .hint(
+        "the host's SSH key fingerprint, SHA256:..., from 'ssh-keygen -lf' of its key; or set \
+         known_hosts, or host_key_check=accept-new to trust the key on first use",
+    );
+pub const KNOWN_HOSTS: Detail = Detail::new("known_hosts", SHARED)
+    .kind(Kind::Path)
+    .default_described("~/.ssh/known_hosts with host_key_check=accept-new")
+    .used_by_all_but(LOCAL)
+    .hint("an OpenSSH known_hosts file on the management server");
 pub const HOST_KEY_CHECK: Detail = Detail::new("host_key_check", SHARED)
-    .hint("strict (default), accept-new (trust on first use, recorded in known_hosts) or off");
+    .kind(Kind::Choice(HOST_KEY_CHECKS))
+    .default_value("strict")
+    .used_by_all_but(LOCAL)
+    .hint("strict, accept-new (trust on first use, recorded in known_hosts) or off");
 pub const SWITCH: Detail = Detail::new("network_switch", SHARED)
     .alias(&["network_bridge"])
     .exact()
+    .required()
+    .used_by(CREATE)
     .hint("the Hyper-V virtual switch VM NICs connect to (exact name)");
 pub const VHD_PATH: Detail = Detail::new("vhd_path", SHARED)
+    .kind(Kind::Format("Windows path"))
+    .required()
+    .used_by(&["create", "delete"])
     .hint("folder for VM disks on the host, e.g. D:\\Hyper-V\\Virtual Hard Disks");
 pub const VM_PATH: Detail = Detail::new("vm_path", SHARED)
+    .kind(Kind::Format("Windows path"))
+    .required()
+    .used_by(CREATE)
     .hint("folder for VM configurations on the host, e.g. D:\\Hyper-V");
-pub const STOP_MODE: Detail =
-    Detail::new("stop_mode", SHARED).hint("graceful-then-turnoff (default), graceful, or turnoff");
+pub const STOP_MODE: Detail = Detail::new("stop_mode", SHARED)
+    .kind(Kind::Choice(STOP_MODES))
+    .default_value("graceful-then-turnoff")
+    .used_by(&["stop", "reboot"])
+    .hint("how stop and reboot end a VM: ask the guest and power off if it does not stop, only ask, or only power off");
 pub const STOP_TIMEOUT: Detail = Detail::new("stop_timeout", SHARED)
-    .hint("seconds a graceful shutdown may take, 300 by default");
+    .kind(Kind::Number)
+    .default_value("300")
+    .used_by(&["stop", "reboot"])
+    .hint("seconds a graceful shutdown may take");
+/// The actions that find no VM by name (every other one, `statuses` included, reads the next
+/// two).
+const NO_VM_LOOKUP: &[&str] = &["prepare", "getconsole", "create", "check"];
 pub const ADOPT_UNMARKED_VMS: Detail =
-    Detail::new("adopt_unmarked_vms", &[Level::Host, Level::Extension]).hint(
-        "true to adopt a VM named exactly as the instance that has no ownership line (made by \
-     upstream's hyperv.py); false by default",
+    Detail::new("adopt_unmarked_vms", &[Level::Host, Level::Extension])
+        .kind(Kind::Bool)
+        .default_value("false")
+        .used_by_all_but(NO_VM_LOOKUP)
+        .hint(
+            "true to adopt a VM named exactly as the instance that has no ownership line (made \
+             by upstream's hyperv.py)",
+        );
+pub const STATE_DIR: Detail = Detail::new("state_dir", SHARED)
+    .kind(Kind::Path)
+    .default_described(
+        "HYPERV_EXT_STATE_DIR, else /var/lib/cloudstack/management/hyperv-ext, else a \
+         private <tmp>/hyperv-ext-<uid>",
+    )
+    .used_by_all_but(NO_VM_LOOKUP)
+    .hint(
+        "directory on the management server for the UUID each instance name came with \
+         (statuses needs it)",
     );
-pub const STATE_DIR: Detail = Detail::new("state_dir", SHARED).hint(
-    "directory on the management server for what outlives one action (default \
-     /var/lib/cloudstack/management/hyperv-ext)",
-);
 
-pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", INSTANCE).hint("template or iso");
-pub const GENERATION: Detail =
-    Detail::new("generation", INSTANCE).hint("Hyper-V VM generation, 1 or 2");
-pub const TEMPLATE_PATH: Detail = Detail::new("template_path", INSTANCE)
-    .hint("the template disk (.vhdx or .vhd) on the host, copied for each VM");
-pub const ISO_PATH: Detail =
-    Detail::new("iso_path", INSTANCE).hint("the installer ISO on the host");
+pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", INSTANCE)
+    .kind(Kind::Choice(TEMPLATE_TYPES))
+    .default_described("iso when only iso_path is set, else template")
+    .used_by(CREATE)
+    .hint("whether create copies a template disk or installs from an ISO");
+pub const GENERATION: Detail = Detail::new("generation", INSTANCE)
+    .kind(Kind::Choice(GENERATIONS))
+    .default_value("1")
+    .used_by(CREATE)
+    .hint("Hyper-V VM generation, 1 or 2");
+/// The template disk and the ISO: template details in a deploy; for a check run on a host
+/// (where CloudStack sends no template), parameters of the check action.
+const INSTANCE_OR_CHECK: &[Level] = &[Level::VirtualMachine, Level::Parameter];
+pub const TEMPLATE_PATH: Detail = Detail::new("template_path", INSTANCE_OR_CHECK)
+    .kind(Kind::Format("Windows path of a .vhdx or .vhd"))
+    .required_when("for template deploys")
+    .used_by(&["create", "check"])
+    .hint("the template disk (.vhdx or .vhd) on the host, copied for each VM (a parameter of check, which looks for it)");
+pub const ISO_PATH: Detail = Detail::new("iso_path", INSTANCE_OR_CHECK)
+    .kind(Kind::Format("Windows path"))
+    .required_when("for ISO deploys")
+    .used_by(&["create", "check"])
+    .hint("the installer ISO on the host (a parameter of check, which looks for it)");
 pub const VHD_SIZE_GB: Detail = Detail::new("vhd_size_gb", INSTANCE)
+    .kind(Kind::Number)
+    .required_when("for ISO deploys")
+    .used_by(CREATE)
     .hint("size in GiB of the empty disk created for an ISO install");
 pub const SECURE_BOOT: Detail = Detail::new("secure_boot", INSTANCE)
-    .hint("off (default), on (Windows guests) or on-uefi-ca (Linux guests); generation 2 only");
+    .kind(Kind::Choice(SECURE_BOOTS))
+    .default_value("off")
+    .used_by(CREATE)
+    .hint("off, on (Windows guests) or on-uefi-ca (Linux guests); generation 2 only");
 
 pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Parameter])
     .alias(&["snap_name"])
     .exact()
+    .required()
+    .used_by(&["CreateSnapshot", "RestoreSnapshot", "DeleteSnapshot"])
     .hint("the checkpoint's name (or its id)");
 
 /// Every detail this extension reads (the SDK's own, such as `log_file`, are in
@@ -567,6 +683,17 @@ pub fn template_disk(path: &str) -> Result<(), String> {
 
 pub fn snapshot_name(d: &mut DetailReader) -> String {
     d.required_with(&SNAPSHOT_NAME, validate::snapshot_name)
+}
+
+#[cfg(test)]
+mod declaration_tests {
+    #[test]
+    fn every_detail_is_declared_completely() {
+        assert_eq!(
+            ext_sdk::reference::problems(&crate::META),
+            Vec::<String>::new()
+        );
+    }
 }
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ impl fmt::Display for Error {
             Error::Api(a) => a.fmt(f),
             Error::Unauthorized { token_id } => write!(
                 f,
-                "authentication failed \u{2014} check user, token id and secret (Proxmox refused the API token '{token_id}')"
+                "authentication failed: check user, token id and secret (Proxmox refused the API token '{token_id}')"
             ),
             Error::Transport(e) => e.fmt(f),
             Error::BadResponse { what, detail } => write!(
@@ -592,7 +592,7 @@ mod tests {
     fn auth_proxy_and_pseudo_statuses() {
         let auth = message(401, None, "");
         assert!(
-            auth.starts_with("authentication failed \u{2014} check user, token id and secret"),
+            auth.starts_with("authentication failed: check user, token id and secret"),
             "{auth}"
         );
         assert!(auth.contains("root@pam!cs"), "{auth}");
@@ -712,13 +712,7 @@ mod tests {
 
     #[test]
     fn what_may_have_reached_pve() {
-        let transport = |kind, delivery| {
-            Error::Transport(TransportError {
-                kind,
-                delivery,
-                message: "x".into(),
-            })
-        };
+        let transport = |kind, delivery| Error::Transport(TransportError::new(kind, delivery, "x"));
         assert!(transport(TransportErrorKind::Io, Delivery::MaybeSent).may_have_acted());
         assert!(transport(TransportErrorKind::Timeout, Delivery::MaybeSent).may_have_acted());
         assert!(!transport(TransportErrorKind::Connect, Delivery::NotSent).may_have_acted());

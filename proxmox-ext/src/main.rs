@@ -18,6 +18,8 @@ mod error;
 mod identity;
 mod ledger;
 mod model;
+mod node;
+mod privileges;
 mod retry;
 mod running;
 mod settings;
@@ -36,6 +38,7 @@ const META: ext_sdk::Meta = ext_sdk::Meta {
     version: env!("CARGO_PKG_VERSION"),
     about: "CloudStack Orchestrator extension for Proxmox VE",
     actions: actions::ACTIONS,
+    details: settings::DETAILS,
 };
 
 fn main() -> std::process::ExitCode {

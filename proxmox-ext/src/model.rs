@@ -83,6 +83,9 @@ pub struct VmStatus {
     /// `;`-separated tags.
     #[serde(default, deserialize_with = "opt_string")]
     pub tags: Option<String>,
+    /// Whether it is a template (`1`).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub template: Option<bool>,
 }
 
 impl VmStatus {
@@ -238,6 +241,11 @@ pub struct VncProxy {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NetworkInterface {
     #[serde(default, deserialize_with = "opt_string")]
+    pub iface: Option<String>,
+    /// `bridge`, `OVSBridge`, `eth`, `bond`, `vlan` ...
+    #[serde(default, deserialize_with = "opt_string", rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
     pub address: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub cidr: Option<String>,
@@ -256,6 +264,37 @@ pub struct ClusterMember {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub ip: Option<String>,
+}
+
+/// One entry of `GET /nodes/{node}/storage`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NodeStorage {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub storage: Option<String>,
+    /// Comma-separated content types: `images`, `iso`, `rootdir` ...
+    #[serde(default, deserialize_with = "opt_string")]
+    pub content: Option<String>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub active: Option<bool>,
+}
+
+/// One entry of `GET /nodes/{node}/storage/{storage}/content`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StorageVolume {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub volid: Option<String>,
+}
+
+/// One entry of `GET /nodes`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClusterNode {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub node: Option<String>,
+    /// `online`, `offline` or `unknown`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub status: Option<String>,
 }
 
 #[cfg(test)]

@@ -100,11 +100,7 @@ mod tests {
     }
 
     fn transport(kind: TransportErrorKind, delivery: Delivery) -> Error {
-        Error::Transport(TransportError {
-            kind,
-            delivery,
-            message: "x".into(),
-        })
+        Error::Transport(TransportError::new(kind, delivery, "x"))
     }
 
     #[test]

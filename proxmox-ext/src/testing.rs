@@ -97,3 +97,25 @@ impl Transport for FakeTransport {
         answer.unwrap_or_else(|| panic!("no answer scripted for {} {}", entry.0, entry.1))
     }
 }
+
+/// Fails unless the generated section `name` of this crate's README is `content`; with
+/// `UPDATE_DOCS=1` in the environment it writes `content` there instead.
+pub fn assert_readme_section(name: &str, content: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let wanted = ext_sdk::reference::replace_section(&text, name, content).unwrap_or_else(|| {
+        panic!(
+            "{} has no <!-- {name}:begin/end --> markers",
+            path.display()
+        )
+    });
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &wanted).unwrap();
+    } else {
+        assert!(
+            wanted == text,
+            "the '{name}' section of {} is out of date: run UPDATE_DOCS=1 cargo test -p proxmox-ext",
+            path.display()
+        );
+    }
+}

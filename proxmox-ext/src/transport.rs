@@ -93,33 +93,61 @@ pub struct TransportError {
     pub kind: TransportErrorKind,
     pub delivery: Delivery,
     pub message: String,
+    /// The address tried and the detail it came from, e.g. `https://pve1:8006 (host detail
+    /// 'url')`; empty when not known (an in-memory transport).
+    pub at: String,
+}
+
+impl TransportError {
+    pub fn new(kind: TransportErrorKind, delivery: Delivery, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            delivery,
+            message: message.into(),
+            at: String::new(),
+        }
+    }
+
+    /// The same error, naming the address tried.
+    pub fn at(mut self, at: &str) -> Self {
+        self.at = at.to_string();
+        self
+    }
+
+    /// "the Proxmox API at https://pve1:8006 (host detail 'url')".
+    fn api(&self) -> String {
+        if self.at.is_empty() {
+            "the Proxmox API".to_string()
+        } else {
+            format!("the Proxmox API at {}", self.at)
+        }
+    }
 }
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let api = self.api();
         match self.kind {
             TransportErrorKind::Connect => {
-                write!(f, "cannot connect to the Proxmox API: {}", self.message)
+                write!(f, "cannot connect to {api}: {}", self.message)
             }
             TransportErrorKind::Tls => write!(
                 f,
-                "TLS handshake with the Proxmox API failed: {} (set 'ca_certificate' to the cluster's \
+                "TLS handshake with {api} failed: {} (set 'ca_certificate' to the cluster's \
                  /etc/pve/pve-root-ca.pem, or 'tls_fingerprint' to the node certificate's SHA-256 \
                  fingerprint, or verify_tls_certificate=false to skip verification)",
                 self.message
             ),
-            TransportErrorKind::Timeout => write!(
-                f,
-                "the Proxmox API did not answer in time: {}",
-                self.message
-            ),
+            TransportErrorKind::Timeout => {
+                write!(f, "{api} did not answer in time: {}", self.message)
+            }
             TransportErrorKind::Io => {
-                write!(f, "connection to the Proxmox API failed: {}", self.message)
+                write!(f, "connection to {api} failed: {}", self.message)
             }
             TransportErrorKind::Setup => write!(f, "cannot build the request: {}", self.message),
             TransportErrorKind::Redirect => write!(
                 f,
-                "the Proxmox API answered with a redirect ({}); Proxmox VE never redirects, so it \
+                "{api} answered with a redirect ({}); Proxmox VE never redirects, so it \
                  was not followed and nothing from that host was used: check that 'url' names \
                  the node's API itself (https://<node>:8006)",
                 self.message
@@ -157,12 +185,16 @@ pub struct UreqTransport {
     /// `https://host:port/api2/extjs`
     base: String,
     authorization: Secret,
+    /// The address and the detail it came from: `https://pve1:8006 (host detail 'url')`.
+    at: String,
 }
 
 impl UreqTransport {
     /// A transport for the API at `base` (`https://host:port/api2/extjs`), authenticating with
     /// an API token (`user@realm!tokenid` and its secret).
+    /// `at` names the address and the detail it came from, for error messages.
     pub fn new(
+        at: &str,
         base: &str,
         token_id: &str,
         secret: &Secret,
@@ -200,6 +232,7 @@ impl UreqTransport {
             tls,
             base: base.trim_end_matches('/').to_string(),
             authorization,
+            at: at.to_string(),
         })
     }
 }
@@ -210,14 +243,20 @@ fn ca_file_error(error: ext_tls::SetupError) -> TransportError {
         Some(path) => format!("ca_certificate '{}'", path.display()),
         None => "ca_certificate (the PEM)".to_owned(),
     };
-    TransportError {
-        kind: TransportErrorKind::Setup,
-        delivery: Delivery::NotSent,
-        message: error.message_for(&what),
-    }
+    TransportError::new(
+        TransportErrorKind::Setup,
+        Delivery::NotSent,
+        error.message_for(&what),
+    )
 }
 
 impl UreqTransport {
+    /// What the node presented in the last handshake (its certificate's fingerprint, and why
+    /// it was refused if it was).
+    pub fn peer(&self) -> Option<ext_tls::PeerCertificate> {
+        self.tls.peer()
+    }
+
     /// A failed handshake, told with what the server presented: why its certificate was
     /// refused, and its fingerprint (what `tls_fingerprint` pins).
     fn tls_failure(&self, mut error: TransportError) -> TransportError {
@@ -286,10 +325,10 @@ impl Transport for UreqTransport {
                     .send(request.form.as_deref().unwrap_or("").as_bytes())
             }
         };
-        let mut response = result.map_err(|e| self.tls_failure(classify(e)))?;
+        let mut response = result.map_err(|e| self.tls_failure(classify(e)).at(&self.at))?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
-            return Err(redirect_error(status, response.headers().get("location")));
+            return Err(redirect_error(status, response.headers().get("location")).at(&self.at));
         }
         let content_type = response
             .headers()
@@ -302,7 +341,7 @@ impl Transport for UreqTransport {
             .limit(MAX_BODY_BYTES)
             .read_to_vec()
             .map_err(|e| {
-                let mut error = classify(e);
+                let mut error = classify(e).at(&self.at);
                 // The request was answered; only the body broke.
                 error.delivery = Delivery::MaybeSent;
                 error
@@ -328,11 +367,11 @@ fn redirect_error(status: u16, location: Option<&ureq::http::HeaderValue>) -> Tr
             format!("to {shown}")
         }
     };
-    TransportError {
-        kind: TransportErrorKind::Redirect,
-        delivery: Delivery::MaybeSent,
-        message: format!("HTTP {status} {target}"),
-    }
+    TransportError::new(
+        TransportErrorKind::Redirect,
+        Delivery::MaybeSent,
+        format!("HTTP {status} {target}"),
+    )
 }
 
 /// Sorts a ureq error by whether the request can have left this process.
@@ -353,6 +392,8 @@ fn classify(error: ureq::Error) -> TransportError {
         {
             (K::Tls, Delivery::NotSent)
         }
+        // A failed name lookup reaches ureq as an I/O error of the resolver.
+        ureq::Error::Io(_) if is_dns_failure(&message) => (K::Connect, Delivery::NotSent),
         ureq::Error::Io(e) => match e.kind() {
             io::ErrorKind::ConnectionRefused
             | io::ErrorKind::AddrNotAvailable
@@ -369,10 +410,39 @@ fn classify(error: ureq::Error) -> TransportError {
         }
         _ => (K::Io, Delivery::MaybeSent),
     };
-    TransportError {
-        kind,
-        delivery,
-        message,
+    TransportError::new(kind, delivery, explain(&error, message))
+}
+
+/// Whether an I/O error's text is the resolver's (glibc's getaddrinfo messages).
+fn is_dns_failure(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "lookup address",
+        "name or service not known",
+        "name resolution",
+        "nodename nor servname",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
+/// What a connect-level failure means for the operator, in a few more words than the OS says.
+fn explain(error: &ureq::Error, message: String) -> String {
+    match error {
+        ureq::Error::HostNotFound => {
+            "the host name does not resolve (DNS found no address for it)".to_string()
+        }
+        ureq::Error::Timeout(ureq::Timeout::Resolve) => "the DNS lookup timed out".to_string(),
+        ureq::Error::Timeout(ureq::Timeout::Connect) => format!(
+            "{message}: nothing answered the TCP connection (a firewall dropping packets, or a wrong address)"
+        ),
+        ureq::Error::Io(_) if is_dns_failure(&message) => {
+            format!("the host name does not resolve (DNS): {message}")
+        }
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => format!(
+            "{message}: nothing listens on that port (check the port in 'url', 8006 by default, and that pveproxy runs on the node)"
+        ),
+        _ => message,
     }
 }
 
@@ -415,6 +485,19 @@ mod tests {
         );
         let connect = classify(ureq::Error::Timeout(ureq::Timeout::Connect));
         assert_eq!(connect.delivery, Delivery::NotSent);
+        let dns = classify(ureq::Error::Io(io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        )));
+        assert_eq!(
+            (dns.kind, dns.delivery),
+            (TransportErrorKind::Connect, Delivery::NotSent)
+        );
+        assert!(
+            dns.message
+                .starts_with("the host name does not resolve (DNS): "),
+            "{}",
+            dns.message
+        );
     }
 
     #[test]

@@ -152,12 +152,13 @@ fn a_healthy_host_passes_every_probe_in_one_read_only_run() {
     let hv = Hv::start();
     let table = check(&hv, &payload(&hv), "60");
     assert_eq!(table.cost, Cost::ONE);
-    assert_eq!(table.with("ok").len(), 12, "{:#?}", table.rows);
+    assert_eq!(table.with("ok").len(), 13, "{:#?}", table.rows);
     assert_eq!(table.result("summary"), "ok");
     assert_eq!(
         table.found("summary"),
-        "12 probes: 12 ok, 0 warn, 0 fail, 0 skip"
+        "13 probes: 13 ok, 0 warn, 0 fail, 0 skip"
     );
+    assert_eq!(table.result("details"), "ok");
     let port = hv.host.info.port;
     assert_eq!(
         table.found("tcp"),
@@ -568,7 +569,7 @@ fn log_file_that_cannot_be_written_fails() {
         row["found"]
             .as_str()
             .unwrap()
-            .starts_with("cannot append to /nonexistent-hyperv-ext-logs/x/ext.log (from the environment variable CLOUDSTACK_EXT_LOG): "),
+            .starts_with("cannot append to /nonexistent-hyperv-ext-logs/x/ext.log (from the CLOUDSTACK_EXT_LOG environment variable): "),
         "{row}"
     );
     assert!(!log.parent().unwrap().exists());
@@ -638,7 +639,7 @@ fn over_winrm_a_healthy_host_passes_every_probe_in_one_shell() {
     assert_eq!(table.cost, Cost::ONE);
     assert_eq!(
         table.found("summary"),
-        "12 probes: 12 ok, 0 warn, 0 fail, 0 skip",
+        "13 probes: 13 ok, 0 warn, 0 fail, 0 skip",
         "{:#?}",
         table.rows
     );
@@ -830,4 +831,39 @@ fn over_winrm_a_closed_port_names_the_url_and_what_to_enable() {
         table.with("skip")[..3],
         ["certificate", "authentication", "powershell"]
     );
+}
+
+#[test]
+fn a_misspelt_detail_is_a_warn_row_and_the_rest_still_runs() {
+    let hv = Hv::start();
+    let table = check(
+        &hv,
+        &with_host(&hv, json!({"stop_timout": "60", "stop_mode": "gracefull"})),
+        "60",
+    );
+    assert_eq!(table.result("detail stop_timout"), "warn");
+    assert_eq!(
+        table.found("detail stop_timout"),
+        "host detail 'stop_timout' is not read by this extension, so it is ignored: did you mean stop_timeout?"
+    );
+    assert_eq!(
+        table.fix("detail stop_timout"),
+        "rename the host detail 'stop_timout' to 'stop_timeout'"
+    );
+    assert_eq!(table.result("detail stop_mode"), "warn");
+    assert!(
+        table
+            .found("detail stop_mode")
+            .contains("did you mean graceful?"),
+        "{}",
+        table.found("detail stop_mode")
+    );
+    assert_eq!(table.result("summary"), "warn");
+    for probe in ["tcp", "host key", "authentication"]
+        .iter()
+        .chain(&HOST_ROWS)
+    {
+        assert_eq!(table.result(probe), "ok", "{probe}");
+    }
+    assert!(table.rows.iter().all(|r| r["probe"] != "details"));
 }

@@ -226,11 +226,15 @@ fn a_lost_answer_next_to_another_deploys_vm_touches_nothing() {
 #[test]
 fn a_lost_answer_after_the_vm_exists_rolls_it_back() {
     let w = World::new();
+    let failed = format!(
+        "connection to the Proxmox API at {} (host detail 'url') failed",
+        w.pve.url()
+    );
     for (path, said) in [
-        (r"/qemu/100/config$", "connection to the Proxmox API failed"),
+        (r"/qemu/100/config$", failed.clone()),
         (
             r"/qemu/100/status/start$",
-            "VM 100 was created but did not start: connection to the Proxmox API failed",
+            format!("VM 100 was created but did not start: {failed}"),
         ),
     ] {
         let vm = TestVm::new();
@@ -240,7 +244,7 @@ fn a_lost_answer_after_the_vm_exists_rolls_it_back() {
             .run("create", &Payload::vm(&w.pve, &vm).vmid(100))
             .assert_error();
         assert!(
-            err.starts_with(said)
+            err.starts_with(&said)
                 && err.ends_with("rolled back: removed Proxmox VM 100 that this run had created"),
             "{err}"
         );

@@ -66,7 +66,10 @@ fn a_pinned_fingerprint_mismatch_is_refused_before_any_request() {
     for action in ["status", "stop", "delete"] {
         let err = w.run(action, &payload).assert_error();
         assert!(
-            err.starts_with("TLS handshake with the Proxmox API failed"),
+            err.starts_with(&format!(
+                "TLS handshake with the Proxmox API at {} (host detail 'url') failed",
+                w.pve.url()
+            )),
             "{err}"
         );
         assert!(

@@ -611,6 +611,20 @@ class Harness(object):
             pve.nodes.setdefault(a['node'], {'online': True})
             vm.node = a['node']
             return self.vm_view(vm)
+        if cmd == 'add_token':
+            # another API token (user@realm!tokenid), e.g. a least-privilege one
+            pve.apitokens[a['token']] = a['secret']
+            note_secrets(a['secret'])
+            return None
+        if cmd == 'grant':
+            # an ACL entry: the user or token holds these privileges on the path (and below);
+            # once any grant exists, tokens of users other than root@pam hold only what is granted
+            pve.grant(a['user'], a['path'], *a['privileges'])
+            return None
+        if cmd == 'set_storage':
+            # storage.cfg options of a storage, e.g. {"disable": 1}
+            pve.storages[a['storage']].update(a['options'])
+            return None
         if cmd == 'add_node':
             pve.add_node(a['node'], online=a.get('online', True))
             return None

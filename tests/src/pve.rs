@@ -497,6 +497,22 @@ impl FakePve {
         self.typed(json!({"cmd": "move_vm", "vmid": vmid, "node": node}))
     }
 
+    /// Register another API token (`user@realm!tokenid`) with this secret.
+    pub fn add_token(&self, token: &str, secret: &str) {
+        self.command(json!({"cmd": "add_token", "token": token, "secret": secret}));
+    }
+
+    /// Grant `privileges` on `path` (propagated below it) to a user or token; once anything
+    /// is granted, only root@pam's tokens hold what is not.
+    pub fn grant(&self, user: &str, path: &str, privileges: &[&str]) {
+        self.command(json!({"cmd": "grant", "user": user, "path": path, "privileges": privileges}));
+    }
+
+    /// Change storage.cfg options of a storage (e.g. `{"disable": 1}`).
+    pub fn set_storage(&self, storage: &str, options: Value) {
+        self.command(json!({"cmd": "set_storage", "storage": storage, "options": options}));
+    }
+
     /// Add a cluster node.
     pub fn add_node(&self, node: &str) {
         self.command(json!({"cmd": "add_node", "node": node}));

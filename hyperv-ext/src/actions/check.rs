@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use ext_sdk::check::{Report, Verdict, probe_log_file};
 use ext_sdk::tcp::ConnectError;
-use ext_sdk::{Detail, DetailsError, HostPort, Invocation, Level, Payload, Response};
+use ext_sdk::{Detail, DetailsError, HostPort, Invocation, Payload, Response};
 use hyperv_protocol::call::CHECK;
 use hyperv_protocol::data::CheckData;
 use hyperv_protocol::reply::{Folder, HostFacts, Probed, VmHost, rights};
@@ -25,14 +25,6 @@ use crate::transport::{Connector, Progress, Step, TransportError, Trust};
 use crate::validate;
 use crate::winrm::WinrmFailure;
 
-/// The template disk and the ISO: template details in a deploy; for a check run on a host
-/// (where CloudStack sends no template), parameters of the check action.
-const TEMPLATE_PATH: Detail =
-    Detail::new("template_path", &[Level::VirtualMachine, Level::Parameter])
-        .hint("the template disk (.vhdx or .vhd) on the host");
-const ISO_PATH: Detail = Detail::new("iso_path", &[Level::VirtualMachine, Level::Parameter])
-    .hint("the installer ISO on the host");
-
 /// What the docs call the section on the host's SSH server.
 const OPENSSH_DOC: &str = "docs/hyperv-ext.md, 'Enabling the OpenSSH server'";
 /// And on its WinRM listener.
@@ -44,15 +36,9 @@ pub(super) fn check(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<R
     let remote = probe_remotely(&mut report, inv, hosts, &local);
     host_rows(&mut report, &local, &remote);
     probe_log_file(&mut report, crate::META.name, &inv.payload);
-    typo_rows(&mut report, &inv.payload);
+    report.details(&inv.payload);
     Ok(report.into_response())
 }
-
-/// HOOK (issue 10 item 3): a `warn` row for each detail key that no action reads but that is
-/// close to one that is (`netwrok_bridge`). The SDK's typo detection is being written on
-/// another branch and has not reached main yet; once it has, call it here. Until then this
-/// adds no row.
-fn typo_rows(_report: &mut Report, _payload: &Payload) {}
 
 /// One detail the check probes, read on its own so that one problem hides no other.
 enum Setting {
@@ -109,8 +95,8 @@ impl Local {
             switch: Setting::read(payload, &settings::SWITCH, validate::object_name),
             vhd_path: Setting::read(payload, &settings::VHD_PATH, validate::windows_path),
             vm_path: Setting::read(payload, &settings::VM_PATH, validate::windows_path),
-            template: Setting::read(payload, &TEMPLATE_PATH, template_disk),
-            iso: Setting::read(payload, &ISO_PATH, validate::windows_path),
+            template: Setting::read(payload, &settings::TEMPLATE_PATH, template_disk),
+            iso: Setting::read(payload, &settings::ISO_PATH, validate::windows_path),
             iso_install,
         }
     }
@@ -666,11 +652,16 @@ fn host_rows(report: &mut Report, local: &Local, remote: &Remote) {
     for (setting, key, iso, exists) in [
         (
             &local.template,
-            TEMPLATE_PATH.key,
+            settings::TEMPLATE_PATH.key,
             false,
             facts.and_then(|f| f.template),
         ),
-        (&local.iso, ISO_PATH.key, true, facts.and_then(|f| f.iso)),
+        (
+            &local.iso,
+            settings::ISO_PATH.key,
+            true,
+            facts.and_then(|f| f.iso),
+        ),
     ] {
         if local.iso_install == Some(!iso) {
             report.skip(
@@ -967,10 +958,15 @@ mod tests {
             .iter()
             .map(|(p, r)| ((*p).to_owned(), (*r).to_owned()))
             .collect();
-        // The summary first, the log file (this process's environment may name one) last.
+        // The summary first, then the log file (this process's environment may name one) and
+        // the details (none misspelt) last.
         assert_eq!(verdicts[0].0, "summary");
-        assert_eq!(verdicts[verdicts.len() - 1].0, "log_file");
-        assert_eq!(verdicts[1..verdicts.len() - 1], expected[..]);
+        assert_eq!(verdicts[verdicts.len() - 2].0, "log_file");
+        assert_eq!(
+            verdicts[verdicts.len() - 1],
+            ("details".to_owned(), "ok".to_owned())
+        );
+        assert_eq!(verdicts[1..verdicts.len() - 2], expected[..]);
         assert_eq!(host.scripts(), [Script::Check]);
         assert_eq!(host.may_record(), [false], "check records nothing");
         let sent = &host.received()[0].data;

@@ -7,6 +7,7 @@ use crate::api::{Client, connect};
 use crate::settings::VmAction;
 use crate::vm::VmRef;
 
+mod check;
 mod console;
 mod create;
 mod lifecycle;
@@ -31,6 +32,7 @@ pub const ACTIONS: &[&str] = &[
     "DeleteSnapshot",
     "Suspend",
     "Resume",
+    "check",
 ];
 
 /// Runs one action.
@@ -51,6 +53,7 @@ pub fn handle(inv: &Invocation) -> anyhow::Result<Response> {
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv),
         Action::Custom(c) if c.is("Suspend") => power::suspend(inv),
         Action::Custom(c) if c.is("Resume") => power::resume(inv),
+        Action::Custom(c) if c.is("check") => check::check(inv),
         other @ Action::Custom(_) => Err(unsupported_action(other, ACTIONS)),
     }
 }

@@ -19,8 +19,10 @@ use log::{debug, warn};
 
 use super::vm_session;
 use crate::api::connect;
+use crate::error::Error;
 use crate::identity::{Mark, looks_like_instance_name};
 use crate::model::NodeVm;
+use crate::node;
 use crate::settings::Connection;
 
 /// CloudStack's power state for PVE's `status`.
@@ -34,7 +36,22 @@ pub(crate) fn power_state(status: Option<&str>) -> PowerState {
 
 pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
     let (client, vm, ()) = vm_session(inv, |_| ())?;
-    match vm.find_ours(&client)? {
+    // A wrong node is an error, never a VM's state: checked when the VM was found nowhere or
+    // the node's answer was an error (a found VM costs no request).
+    let found = match vm.find_ours(&client) {
+        Ok(Some(found)) => Some(found),
+        Ok(None) => {
+            node::require_member(&client, &vm.node)?;
+            None
+        }
+        Err(e) => {
+            return Err(match e.downcast::<Error>() {
+                Ok(e) => node::explain(&client, &vm.node, e),
+                Err(e) => e,
+            });
+        }
+    };
+    match found {
         Some(found) => {
             if let Some(run) = found.half_made_by() {
                 return Ok(Response::power(PowerState::Off).with(
@@ -73,7 +90,16 @@ pub fn status(inv: &Invocation) -> anyhow::Result<Response> {
 pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
     let conn = inv.payload.read(Connection::read)?;
     let client = connect(&conn, inv.deadline)?;
-    let vms = client.node_vms(&conn.node)?;
+    // An empty or failed answer may mean a node that is not in the cluster: never report that
+    // as a node running nothing.
+    let vms = match client.node_vms(&conn.node) {
+        Ok(vms) if vms.is_empty() => {
+            node::require_member(&client, &conn.node)?;
+            vms
+        }
+        Ok(vms) => vms,
+        Err(e) => return Err(node::explain(&client, &conn.node, e)),
+    };
     let states = cloudstack_vms(&vms, &conn.node);
     let count = states.len();
     let response = Response::statuses(states);

@@ -27,10 +27,12 @@ impl Form {
     /// The parameters of `params`, a struct of scalars: `None` is left out, booleans become
     /// PVE's `1`/`0`, numbers and strings their text.
     pub(super) fn of(params: &impl Serialize) -> Result<Form, TransportError> {
-        let unusable = |detail: String| TransportError {
-            kind: TransportErrorKind::Setup,
-            delivery: Delivery::NotSent,
-            message: format!("request parameters {detail}"),
+        let unusable = |detail: String| {
+            TransportError::new(
+                TransportErrorKind::Setup,
+                Delivery::NotSent,
+                format!("request parameters {detail}"),
+            )
         };
         let object = match serde_json::to_value(params) {
             Ok(Value::Object(object)) => object,

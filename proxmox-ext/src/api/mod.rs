@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::error::{Error, read_answer};
 use crate::model::{
-    ClusterMember, ClusterVm, LogLine, NetworkInterface, NodeVm, Snapshot, TaskEntry, TaskStatus,
-    VmStatus, Vmid, VncProxy,
+    ClusterMember, ClusterNode, ClusterVm, LogLine, NetworkInterface, NodeStorage, NodeVm,
+    Snapshot, StorageVolume, TaskEntry, TaskStatus, VmStatus, Vmid, VncProxy,
 };
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::Connection;
@@ -35,7 +35,8 @@ pub mod params;
 use form::{Form, encode};
 use params::{
     CloneVm, ClusterResources, CreateSnapshot, CreateVm, DestroyVm, FinishCreate, NextId,
-    NodeTasks, Reboot, ResourceKind, SetTags, Shutdown, TaskLog, UpdateConfig,
+    NodeTasks, Permissions, Reboot, ResourceKind, SetTags, Shutdown, StorageContent, TaskLog,
+    UpdateConfig,
 };
 
 /// How long one request may take at most (upstream uses the same), within the deadline.
@@ -57,6 +58,7 @@ fn vm_path(node: &str, vmid: Vmid, rest: &[&str]) -> String {
 /// invocation.
 pub fn connect(conn: &Connection, deadline: Deadline) -> Result<Client, Error> {
     let transport = UreqTransport::new(
+        &conn.address(),
         &conn.url.api_base(),
         &conn.token_id,
         &conn.secret,
@@ -66,7 +68,7 @@ pub fn connect(conn: &Connection, deadline: Deadline) -> Result<Client, Error> {
         "Proxmox API {} as {} on node {}",
         conn.url, conn.token_id, conn.node
     );
-    Ok(Client::new(Rc::new(transport), deadline, &conn.token_id))
+    Ok(Client::new(Rc::new(transport), deadline, &conn.token_id).at(&conn.address()))
 }
 
 /// A power command under `…/status/`.
@@ -103,6 +105,8 @@ pub struct Client {
     deadline: Deadline,
     token_id: Rc<str>,
     retry: RetryPolicy,
+    /// The API's address and the detail it came from, named when time runs out.
+    at: Rc<str>,
 }
 
 impl Client {
@@ -112,6 +116,23 @@ impl Client {
             deadline,
             token_id: token_id.into(),
             retry: RetryPolicy::default(),
+            at: "".into(),
+        }
+    }
+
+    /// The same client naming `at` (`https://pve1:8006 (host detail 'url')`) when a request
+    /// runs out of time.
+    pub fn at(mut self, at: &str) -> Client {
+        self.at = at.into();
+        self
+    }
+
+    /// `what`, plus where it went when that is known.
+    fn to_api(&self, what: &str) -> String {
+        if self.at.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what} from {}", self.at)
         }
     }
 
@@ -154,7 +175,8 @@ impl Client {
         };
         let mut attempt = 1;
         loop {
-            self.deadline.check(&format!("sending {what}"))?;
+            self.deadline
+                .check(&self.to_api(&format!("sending {what}")))?;
             let timeout = self.deadline.bound(REQUEST_TIMEOUT);
             debug!(
                 "{} {} {}",
@@ -178,7 +200,8 @@ impl Client {
                     if e.kind == TransportErrorKind::Timeout && self.deadline.expired() =>
                 {
                     return Err(Error::Unanswered(
-                        self.deadline.exceeded(&format!("waiting for {what}")),
+                        self.deadline
+                            .exceeded(&self.to_api(&format!("waiting for {what}"))),
                     ));
                 }
                 Err(e) if self.retry.should_retry(&e, idempotency, attempt) => {
@@ -263,6 +286,39 @@ impl Client {
     /// `GET /cluster/status`: the cluster and its nodes with their addresses.
     pub fn cluster_members(&self) -> Result<Vec<ClusterMember>, Error> {
         self.get("/cluster/status", Form::default())
+    }
+
+    /// `GET /version`: the PVE version (every authenticated token may read it).
+    pub fn version(&self) -> Result<Value, Error> {
+        self.get("/version", Form::default())
+    }
+
+    /// `GET /access/permissions?path=...`: the privileges this token holds, by path.
+    pub fn permissions(&self, on: &str) -> Result<serde_json::Map<String, Value>, Error> {
+        self.get("/access/permissions", Form::of(&Permissions { path: on })?)
+    }
+
+    /// `GET /nodes/{node}/storage`: the storages the node sees.
+    pub fn node_storages(&self, node: &str) -> Result<Vec<NodeStorage>, Error> {
+        self.get(&path(&["nodes", node, "storage"]), Form::default())
+    }
+
+    /// `GET /nodes/{node}/storage/{storage}/content?content=...`.
+    pub fn storage_content(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+    ) -> Result<Vec<StorageVolume>, Error> {
+        self.get(
+            &path(&["nodes", node, "storage", storage, "content"]),
+            Form::of(&StorageContent { content })?,
+        )
+    }
+
+    /// `GET /nodes`: the cluster's nodes and whether they are online.
+    pub fn nodes(&self) -> Result<Vec<ClusterNode>, Error> {
+        self.get("/nodes", Form::default())
     }
 
     // ------------------------------------------------------------------- node
@@ -641,11 +697,11 @@ mod tests {
         assert_eq!(t.lines().len(), 3);
 
         let t = FakeTransport::new();
-        let reset = Err(TransportError {
-            kind: TransportErrorKind::Io,
-            delivery: Delivery::MaybeSent,
-            message: "connection reset".into(),
-        });
+        let reset = Err(TransportError::new(
+            TransportErrorKind::Io,
+            Delivery::MaybeSent,
+            "connection reset",
+        ));
         t.on(
             Method::Post,
             "/nodes/pve1/qemu/100/status/start",

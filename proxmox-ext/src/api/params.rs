@@ -174,6 +174,18 @@ pub struct CreateSnapshot {
 }
 
 /// `GET /nodes/{node}/tasks/{upid}/log`.
+/// `GET /access/permissions`: only this path.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(super) struct Permissions<'a> {
+    pub path: &'a str,
+}
+
+/// `GET /nodes/{node}/storage/{storage}/content`: only this content type.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(super) struct StorageContent<'a> {
+    pub content: &'a str,
+}
+
 #[derive(Debug, Clone, Copy, Serialize)]
 pub(super) struct TaskLog {
     /// The first line (0-based).

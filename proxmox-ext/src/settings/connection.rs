@@ -78,6 +78,8 @@ pub struct Connection {
     pub node: String,
     /// How the node's certificate is checked.
     pub tls: ext_tls::Trust,
+    /// Where `url` was set, e.g. "host detail 'url'".
+    pub url_origin: String,
 }
 
 /// PVE node names: one DNS label (letters, digits and '-', not starting or ending with '-').
@@ -109,6 +111,23 @@ fn parse_token(text: &str) -> Result<String, String> {
     }
 }
 
+/// The token's secret alone. The whole `user@realm!tokenid=secret` (what `pveum user token
+/// add` and the GUI show together, and curl examples use) is recognised and explained without
+/// printing the secret.
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    if let Some((id, value)) = text.rsplit_once('=')
+        && let Some((user, token)) = id.split_once('!')
+        && parse_user(user).is_ok()
+        && parse_token(token).is_ok()
+    {
+        ext_sdk::redact::register(value);
+        return Err(format!(
+            "it holds a whole API token, {id}=<secret>: set 'secret' to the part after '=' only (the UUID), 'user' to {user} and 'token' to {token}"
+        ));
+    }
+    Ok(Secret::new(text))
+}
+
 /// A path that must name a file, or the PEM text itself (read now, so a bad one is reported
 /// with the other settings).
 fn parse_ca(text: &str) -> Result<ext_tls::CaCertificate, String> {
@@ -127,8 +146,18 @@ fn parse_ca(text: &str) -> Result<ext_tls::CaCertificate, String> {
 }
 
 impl Connection {
+    /// The API's address and the detail it came from, for messages:
+    /// `https://pve1:8006 (host detail 'url')`.
+    pub fn address(&self) -> String {
+        format!("{} ({})", self.url, self.url_origin)
+    }
+
     /// Reads the connection details; problems are recorded in `d`.
     pub fn read(d: &mut DetailReader<'_>) -> Connection {
+        let url_origin = d.payload().lookup(&URL).map_or_else(
+            || "detail 'url'".to_string(),
+            |f| format!("{} '{}'", f.level.describe(), f.key),
+        );
         let url = d
             .required_with(&URL, |s| ApiUrl::parse(s).map(Some))
             .unwrap_or(ApiUrl {
@@ -150,7 +179,7 @@ impl Connection {
                 user.clone()
             }
         };
-        let secret: Secret = d.required(&SECRET);
+        let secret: Secret = d.required_with(&SECRET, parse_secret);
         let node: String = d.required_with(&NODE, parse_node);
         let verify: Option<bool> = d.optional(&VERIFY_TLS);
         let ca = d.optional_with(&CA_CERTIFICATE, parse_ca);
@@ -164,6 +193,7 @@ impl Connection {
             secret,
             node,
             tls,
+            url_origin,
         }
     }
 }
@@ -223,6 +253,22 @@ mod tests {
             assert!(ApiUrl::parse(bad).is_err(), "{bad}");
         }
         assert!(ApiUrl::parse("http://pve1").unwrap_err().contains("HTTPS"));
+    }
+
+    #[test]
+    fn a_whole_token_in_secret_is_explained_without_the_secret() {
+        let err =
+            parse_secret("cloudstack@pve!cs=0f5c2a8e-7d5b-4f1e-9a3c-2b1d4e6f8a90").unwrap_err();
+        assert_eq!(
+            err,
+            "it holds a whole API token, cloudstack@pve!cs=<secret>: set 'secret' to the part after '=' only (the UUID), 'user' to cloudstack@pve and 'token' to cs"
+        );
+        assert_eq!(
+            ext_sdk::redact::redact("x 0f5c2a8e-7d5b-4f1e-9a3c-2b1d4e6f8a90"),
+            "x ***"
+        );
+        assert!(parse_secret("0f5c2a8e-7d5b-4f1e-9a3c-2b1d4e6f8a90").is_ok());
+        assert!(parse_secret("a=b").is_ok(), "not a token id before '='");
     }
 
     #[test]

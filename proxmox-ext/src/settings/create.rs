@@ -5,7 +5,8 @@ use ext_sdk::DetailReader;
 
 use super::{
     DEFAULT_FULL_CLONE, DEFAULT_ISO_DISK_GB, DEFAULT_ISO_STORAGE, DEFAULT_OS_TYPE, DISK_SIZE_GB,
-    IS_FULL_CLONE, ISO_OS_TYPE, ISO_PATH, NETWORK_BRIDGE, STORAGE, TEMPLATE_ID, TEMPLATE_TYPE,
+    IS_FULL_CLONE, ISO_OS_TYPE, ISO_PATH, NETWORK_BRIDGE, OS_TYPES, STORAGE, TEMPLATE_ID,
+    TEMPLATE_TYPE,
 };
 use crate::model::Vmid;
 
@@ -87,14 +88,10 @@ fn parse_template_type(text: &str) -> Result<bool, String> {
 }
 
 fn parse_os_type(text: &str) -> Result<String, String> {
-    const KNOWN: &[&str] = &[
-        "other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24",
-        "l26", "solaris",
-    ];
-    if KNOWN.contains(&text) {
+    if OS_TYPES.contains(&text) {
         Ok(text.to_string())
     } else {
-        Err(format!("expected one of {}", KNOWN.join(", ")))
+        Err(format!("expected one of {}", OS_TYPES.join(", ")))
     }
 }
 

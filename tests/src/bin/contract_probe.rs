@@ -17,6 +17,16 @@ const META: Meta = Meta {
     actions: &[
         "echo", "details", "panic", "error", "overrun", "big", "noise", "unicode",
     ],
+    details: &[
+        URL,
+        SECRET,
+        NODE,
+        USER,
+        TEMPLATE_ID,
+        VMID,
+        SNAP_NAME,
+        SAVE_MEMORY,
+    ],
 };
 
 const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension]).hint("the API URL");
