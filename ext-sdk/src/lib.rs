@@ -106,6 +106,7 @@ pub mod redact;
 pub mod reference;
 pub mod response;
 pub mod runner;
+pub mod state_dir;
 pub mod tcp;
 pub mod text;
 pub mod typos;

@@ -13,6 +13,10 @@ pub struct NoFields {}
 pub struct VmData<F = NoFields> {
     pub name: String,
     pub uuid: String,
+    /// The operator allows adopting the only VM of the name when it has no ownership line
+    /// (`adopt_unmarked_vms`); sent only when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
     #[serde(flatten)]
     pub fields: F,
 }
@@ -92,7 +96,9 @@ impl Serialize for NicData {
     }
 }
 
-/// `cleanup-create.ps1`: the VM and the disk an interrupted create may have left.
+/// `cleanup-create.ps1`: the VM and the disk an interrupted create may have left. The create
+/// is named by the invocation id both scripts carry (the same run sends both): create writes
+/// it into what it makes, cleanup removes only what bears it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CleanupData {
     pub name: String,
@@ -126,6 +132,7 @@ mod tests {
         let stop = VmData {
             name: "vm".into(),
             uuid: "u".into(),
+            adopt: false,
             fields: StopFields {
                 turnoff: false,
                 wait: 30,
@@ -139,11 +146,20 @@ mod tests {
         let plain = VmData {
             name: "vm".into(),
             uuid: "u".into(),
+            adopt: false,
             fields: NoFields {},
         };
         assert_eq!(
             serde_json::to_value(&plain).unwrap(),
             json!({"name": "vm", "uuid": "u"})
+        );
+        let adopting = VmData {
+            adopt: true,
+            ..plain
+        };
+        assert_eq!(
+            serde_json::to_value(&adopting).unwrap(),
+            json!({"name": "vm", "uuid": "u", "adopt": true})
         );
         let nics = [
             NicData {
