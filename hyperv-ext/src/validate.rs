@@ -61,6 +61,13 @@ pub fn vm_name(name: &str) -> Result<String, String> {
             "VM name '{name}' must not end with '.' (Windows drops it from file names)"
         ));
     }
+    if hyperv_protocol::data::is_creating_name(name) {
+        return Err(format!(
+            "VM name '{name}' contains '{}', which marks the name create gives a VM before it \
+             is named",
+            hyperv_protocol::data::CREATING_MARK
+        ));
+    }
     if is_reserved_device_name(name) {
         return Err(format!(
             "VM name '{name}' is a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with \
@@ -261,6 +268,7 @@ mod tests {
             "a*",
             "\u{e9}",
             &"x".repeat(101),
+            "i-2-45-VM.cs-create-0a1b2c3d",
         ] {
             assert!(vm_name(bad).is_err(), "{bad}");
         }

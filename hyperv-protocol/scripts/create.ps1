@@ -18,13 +18,18 @@ function Main{Need-Rights
     $u=@();$t='disk'
     try{
         # A copy cut off by the deadline leaves only this run's .partial file, which cleanup removes.
-        if($P.tpl){$q=$d+'.'+$P.id+'.partial';Copy-Item -LiteralPath $P.tpl -Destination $q;Move-Item -LiteralPath $q -Destination $d}
+        # (-Destination is positional, in the -LiteralPath set too.)
+        if($P.tpl){$q=$d+'.'+$P.id+'.partial';Copy-Item -LiteralPath $P.tpl $q;Move-Item -LiteralPath $q $d}
         else{$null=Hyper-V\New-VHD -Path $d -SizeBytes $P.size -Dynamic}
         $u+={Remove-Item -LiteralPath $d -Force}
-        # Start-VM is the last step, so the VM is off whenever an undo runs.
-        $t='vm';$v=Hyper-V\New-VM -Name $P.name -Generation $P.gen -MemoryStartupBytes $P.mem -VHDPath $d -Path $P.dir
+        # Start-VM is the last step, so the VM is off whenever an undo runs. New-VM takes no
+        # Notes: the VM is made as <name>.cs-create-<id> (this run's id), so that it is
+        # provably this run's until the one Set-VM that marks it also names it. (A create of
+        # this extension cannot make a second VM of the name meanwhile: its disk step fails
+        # on this run's disk.)
+        $t='vm';$v=Hyper-V\New-VM -Name ($P.name+'.cs-create-'+$P.id) -Generation $P.gen -MemoryStartupBytes $P.mem -VHDPath $d -Path $P.dir
         $u+={Hyper-V\Remove-VM -VM $v -Force}
-        Hyper-V\Set-VM -VM $v -Notes ('cloudstack-vm-uuid='+$P.uuid+"`r`ncloudstack-create-id="+$P.id) -ProcessorCount $P.cpus
+        Hyper-V\Set-VM -VM $v -NewVMName $P.name -Notes ('cloudstack-vm-uuid='+$P.uuid+"`r`ncloudstack-create-id="+$P.id) -ProcessorCount $P.cpus
         $t='network';Hyper-V\Get-VMNetworkAdapter -VM $v|Hyper-V\Remove-VMNetworkAdapter;$i=0
         foreach($n in @($P.nics)){$m,$l=$n -split ':'
             $a=Hyper-V\Add-VMNetworkAdapter -VM $v -Name "nic$i" -StaticMacAddress $m -Passthru;$i++

@@ -415,7 +415,10 @@ impl<'a> HyperV<'a> {
         Ok(id)
     }
 
-    pub fn set_vm(&mut self, id: &str, notes: &str, cpus: i64) -> Cmdlet<()> {
+    /// `Set-VM -NewVMName -Notes -ProcessorCount`: one change of the VM's settings, all or
+    /// nothing. The VM's folder (named at New-VM) stays as it is; like New-VM, Hyper-V does
+    /// not mind another VM of the new name.
+    pub fn set_vm(&mut self, id: &str, name: &str, notes: &str, cpus: i64) -> Cmdlet<()> {
         self.inject("SetVM")?;
         let vm = self.vm_mut(id)?;
         if !(1..=240).contains(&cpus) {
@@ -427,6 +430,7 @@ impl<'a> HyperV<'a> {
         if vm.state != "Off" {
             return Err(invalid_state("SetVM", vm));
         }
+        vm.name = name.into();
         vm.notes = notes.into();
         vm.cpus = u32::try_from(cpus).expect("checked: 1 to 240");
         Ok(())

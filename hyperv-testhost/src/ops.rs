@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use hyperv_protocol::data::creating_name;
 use hyperv_protocol::{Failure, Script};
 use serde_json::{Map, Value, json};
 
@@ -543,7 +544,7 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         undo.push(Undo::RemoveDisk(disk.clone()));
         hv.step = "vm".into();
         vm_id = hv.new_vm(
-            p.str("name")?,
+            &creating_name(p.str("name")?, &p.text("id")),
             p.int("gen")?,
             p.int("mem")?,
             &disk,
@@ -552,6 +553,7 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         undo.push(Undo::RemoveVm(vm_id.clone()));
         hv.set_vm(
             &vm_id,
+            &name,
             &format!(
                 "cloudstack-vm-uuid={}\r\ncloudstack-create-id={}",
                 p.text("uuid"),
@@ -639,10 +641,19 @@ fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     need_rights(hv)?;
     let name = p.text("name");
     let created_here = format!("cloudstack-create-id={}", p.text("id"));
-    let all: Vec<Vm> = hv.get_vm().into_iter().filter(|v| v.name == name).collect();
-    let ours: Vec<&Vm> = all
+    let tmp = creating_name(&name, &p.text("id"));
+    let vms = hv.get_vm();
+    let all: Vec<&Vm> = vms.iter().filter(|v| v.name == name).collect();
+    let marked: Vec<&Vm> = all
         .iter()
+        .copied()
         .filter(|v| test_ours(v, p) && notes_have(v, &created_here))
+        .collect();
+    // `$m+@(...)`: the marked one, or the one still under the name New-VM gave.
+    let ours: Vec<&Vm> = marked
+        .iter()
+        .copied()
+        .chain(vms.iter().filter(|v| v.name == tmp))
         .collect();
     if ours.len() > 1 {
         return Err(Stop::Fail(Failure::VmAmbiguous {
@@ -676,7 +687,7 @@ fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     done(json!({
         "removed_vm": !ours.is_empty(),
         "removed": removed,
-        "kept": count(all.len() - ours.len()),
+        "kept": count(all.len() - marked.len()),
     }))
 }
 

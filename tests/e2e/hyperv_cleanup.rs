@@ -140,11 +140,31 @@ fn cleanup_of_its_own_vm(via: Via) {
     assert!(!hv.exists(&disk), "our disk removed");
 }
 
+/// Every file under the test host's `C:\` (folders left out: Remove-VM leaves the VM's
+/// folder, as Hyper-V does), by path.
+fn host_files(hv: &Hv) -> std::collections::BTreeSet<String> {
+    let root = hv.host.local("C:\\");
+    let mut out = std::collections::BTreeSet::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.insert(path.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn a_create_killed_mid_way_is_cleaned_up_as_far_as_its_id_proves() {
     let hv = Hv::start();
     let p = hv.payload(VM, UUID);
     let disk = disk_of(&hv, VM);
+    let files_before = host_files(&hv);
     // Killed while copying the template (before the move): only this run's partial copy.
     hv.host.knobs(&Knobs {
         kill_at: Some("MoveItemCommand".into()),
@@ -163,10 +183,12 @@ fn a_create_killed_mid_way_is_cleaned_up_as_far_as_its_id_proves() {
         !hv.exists(&format!("{disk}.{id}.partial")),
         "its copy removed"
     );
-    assert!(!hv.exists(&disk) && hv.state().vms.is_empty());
+    assert!(hv.state().vms.is_empty());
+    assert_eq!(host_files(&hv), files_before, "nothing left");
 
-    // Killed after New-VM, before the Notes are written: the VM bears no proof, so the
-    // clean-up leaves it and says so (with the disk it holds).
+    // Killed after New-VM, before the Set-VM that marks and names the VM: New-VM made it
+    // under this run's creating name, which proves it is this run's, so the clean-up
+    // removes it and its disk.
     hv.host.knobs(&Knobs {
         kill_at: Some("SetVM".into()),
         only_scripts: vec!["create".into()],
@@ -174,14 +196,36 @@ fn a_create_killed_mid_way_is_cleaned_up_as_far_as_its_id_proves() {
     });
     let err = hv.run("create", &p).failure(1);
     assert!(
-        err.contains("VM removed: false, files removed: 0")
-            && err.contains("1 VM(s) named i-2-45-VM")
-            && err.contains("was not created by this run")
-            && err.contains("left alone"),
+        err.contains("cleaned up: VM removed: true, files removed: 1")
+            && !err.contains("left alone"),
         "{err}"
     );
+    let launches = hv.state().launches;
+    let [.., killed, cleanup] = launches.as_slice() else {
+        panic!("{launches:?}")
+    };
+    assert_eq!(
+        (killed.script.as_deref(), killed.outcome.as_str()),
+        (Some("create"), "killed")
+    );
+    assert_eq!(
+        (cleanup.script.as_deref(), cleanup.outcome.as_str()),
+        (Some("cleanup-create"), "ok")
+    );
+    assert_eq!(hv.state().vms, [], "no VM left");
+    assert!(!hv.exists(&disk), "its disk removed");
+    assert_eq!(host_files(&hv), files_before, "nothing left");
+
+    // Nothing stands in the way of the create sent again.
+    hv.host.knobs(&Knobs::default());
+    hv.run("create", &p).success();
     let vms = hv.state().vms;
     assert_eq!(vms.len(), 1);
-    assert_eq!(vms[0].notes, "", "New-VM ran, Set-VM did not");
-    assert!(hv.exists(&disk));
+    assert_eq!(vms[0].name, VM);
+    assert!(
+        vms[0]
+            .notes
+            .starts_with(&format!("cloudstack-vm-uuid={UUID}\r\n"))
+    );
+    assert_eq!(hv.run("status", &p).success()["power_state"], "poweron");
 }

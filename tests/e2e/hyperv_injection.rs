@@ -271,7 +271,8 @@ fn paths_work_literally_or_are_refused() {
             "{what}: copied from the literal template"
         );
         assert!(
-            vm.config.starts_with(&format!("{vms}\\{name}\\")),
+            // The folder New-VM made, under the name it gave (the name and this run's id).
+            vm.config.starts_with(&format!("{vms}\\{name}.cs-create-")),
             "{what}: {}",
             vm.config
         );

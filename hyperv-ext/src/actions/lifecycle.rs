@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use ext_sdk::{DetailReader, Invocation, Response};
 use hyperv_protocol::Failure;
 use hyperv_protocol::call::{CLEANUP_CREATE, CREATE, DELETE};
-use hyperv_protocol::data::{CleanupData, CreateData, DeleteFields, NicData};
+use hyperv_protocol::data::{
+    CleanupData, CreateData, DeleteFields, MAX_VM_NAME, NicData, creating_name,
+};
 use hyperv_protocol::reply::{Deleted, Lookup};
 
 use super::{VmRef, VmReply, explain, read_settings, run_on_vm};
@@ -75,6 +77,17 @@ pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Respons
         nics,
     };
     let doing = format!("creating VM {}", vm.name);
+    // The VM is made under this name until its Notes are written (create.ps1).
+    let creating = creating_name(&vm.name, &inv.id);
+    if creating.len() > MAX_VM_NAME {
+        anyhow::bail!(
+            "{doing}: the name is {} characters; create names the VM {creating} until it is \
+             marked, and Hyper-V takes at most {MAX_VM_NAME}: use an instance name of at most {} \
+             characters; nothing was created",
+            vm.name.len(),
+            MAX_VM_NAME - (creating.len() - vm.name.len())
+        );
+    }
     vm.remember();
     let host = hosts.transport(target);
     let host = &*host;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use ext_sdk::{Invocation, PowerState, Response};
 use hyperv_protocol::call::{STATUS, STATUSES};
-use hyperv_protocol::data::NoFields;
+use hyperv_protocol::data::{NoFields, is_creating_name};
 use hyperv_protocol::reply::{Lookup, NamedState, VmState};
 
 use super::{VmRef, VmReply, explain, read_settings, run_script};
@@ -101,6 +101,10 @@ fn uuid_shaped(text: &str) -> bool {
 }
 
 fn candidate(vm: &NamedState, adopt: bool) -> Option<Candidate<'_>> {
+    // A create still under way (or killed before its rename): no instance is named so.
+    if is_creating_name(&vm.name) {
+        return None;
+    }
     let marked = (!vm.uuid.is_empty()).then_some(vm.uuid.as_str());
     // `<instance>-<uuid>`: the UUID of the line, or for an unmarked VM one of that shape.
     let upstream = vm.name.len().checked_sub(37).and_then(|cut| {
@@ -220,6 +224,15 @@ mod tests {
                 ("i-2-46-VM", PowerState::Off)
             ])
         );
+    }
+
+    #[test]
+    fn a_vm_under_a_creates_temporary_name_is_no_instance() {
+        let vms = [
+            vm("i-2-45-VM.cs-create-0a1b2c3d", "Off", U1),
+            vm("i-2-46-VM.cs-create-0a1b2c3e", "Off", ""),
+        ];
+        assert_eq!(states(&vms, true, &[]), map(&[]));
     }
 
     #[test]
