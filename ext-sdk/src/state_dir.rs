@@ -17,7 +17,7 @@
 use std::fmt;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where one extension keeps its state.
@@ -132,7 +132,7 @@ impl StateDir {
                 ),
             }
         }
-        let fallback = private_temp_dir(temp, self.extension).map_err(|source| {
+        let fallback = crate::files::private_dir_in(temp, self.extension).map_err(|source| {
             error(
                 temp.join(format!("{}-<uid>", self.extension)),
                 Origin::Fallback,
@@ -160,33 +160,10 @@ fn usable(dir: &Path) -> io::Result<()> {
     fs::remove_file(&probe)
 }
 
-/// `<temp>/<extension>-<uid>`: made private to this user; an existing one must be a real
-/// directory owned by this user and closed to others (the temp directory is shared, so
-/// anything else could be another user's trap).
-fn private_temp_dir(temp: &Path, extension: &str) -> io::Result<PathBuf> {
-    let uid = fs::metadata("/proc/self")?.uid();
-    let dir = temp.join(format!("{extension}-{uid}"));
-    match DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let meta = fs::symlink_metadata(&dir)?;
-    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} exists but is not a private directory of user {uid}",
-                dir.display()
-            ),
-        ));
-    }
-    Ok(dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const DIR: StateDir = StateDir {
         extension: "proxmox-ext",
