@@ -44,6 +44,12 @@ impl Cost {
         connections: 0,
         launches: 0,
     };
+    /// Connected but refused before any PowerShell started (host key, certificate or
+    /// credentials).
+    pub const CONNECTED_ONLY: Cost = Cost {
+        connections: 1,
+        launches: 0,
+    };
     /// What every action costs: one connection (SSH, or HTTPS for WinRM: one shell and one
     /// command in it), one PowerShell start.
     pub const ONE: Cost = Cost {
