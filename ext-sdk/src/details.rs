@@ -91,6 +91,25 @@ impl Level {
     ];
 }
 
+/// A test telling a secret value from one that is not, for a detail that holds either (a
+/// private key given inline, or the path of its file).
+#[derive(Clone, Copy)]
+pub struct SecretTest(pub fn(&str) -> bool);
+
+impl fmt::Debug for SecretTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretTest(..)")
+    }
+}
+
+impl PartialEq for SecretTest {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for SecretTest {}
+
 /// What kind of value a detail holds: shown in the settings reference, and for [`Kind::Bool`]
 /// and [`Kind::Choice`] what values are checked against (a misspelt value is reported with the
 /// allowed ones).
@@ -169,6 +188,11 @@ pub enum DefaultValue {
 /// A declared configuration key: its name, accepted aliases, levels in precedence order,
 /// whether it is a secret, and what a settings reference says about it (kind, default, need,
 /// the actions that read it, and its meaning in [`Detail::hint`]).
+///
+/// The value of a secret detail never reaches an error or a log through the SDK: it is
+/// registered for redaction when it is looked up, an invalid value is reported without it, and
+/// a parser's or [`DetailReader::reject`]'s message that contains it has it masked (or, for a
+/// value too short to mask, is replaced by a message that does not quote it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Detail {
     /// The key operators are told to set.
@@ -180,6 +204,13 @@ pub struct Detail {
     pub levels: &'static [Level],
     /// Secret values are registered for redaction and never shown in errors.
     pub secret: bool,
+    /// For a detail that is secret only for some values: which ones (see
+    /// [`Detail::secret_when`]).
+    pub secret_when: Option<SecretTest>,
+    /// The value names an object (a snapshot, a VM, a switch) and is used exactly as given:
+    /// never trimmed, and refused when it has leading or trailing whitespace (which would
+    /// otherwise make ` k1` address `k1`). Other values are trimmed.
+    pub exact: bool,
     /// What the value is, in one line: shown when it is missing or invalid, and as its
     /// meaning in the settings reference.
     pub hint: &'static str,
@@ -201,6 +232,8 @@ impl Detail {
             aliases: &[],
             levels,
             secret: false,
+            secret_when: None,
+            exact: false,
             hint: "",
             kind: Kind::Text,
             default: DefaultValue::None,
@@ -265,6 +298,24 @@ impl Detail {
     /// Marks the detail as a secret.
     pub const fn secret(mut self) -> Detail {
         self.secret = true;
+        self
+    }
+
+    /// Marks the values for which `test` is true as secrets (e.g. a private key pasted inline,
+    /// where the path of a key file is not): those are treated as [`Detail::secret`] values.
+    pub const fn secret_when(mut self, test: fn(&str) -> bool) -> Detail {
+        self.secret_when = Some(SecretTest(test));
+        self
+    }
+
+    /// Whether `value` of this detail is a secret.
+    pub fn is_secret(&self, value: &str) -> bool {
+        self.secret || self.secret_when.is_some_and(|test| (test.0)(value))
+    }
+
+    /// Marks the detail as a name used exactly as given (see [`Detail::exact`]).
+    pub const fn exact(mut self) -> Detail {
+        self.exact = true;
         self
     }
 
@@ -369,7 +420,7 @@ const fn str_eq(a: &str, b: &str) -> bool {
 /// A value found for a [`Detail`], with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found<'p> {
-    /// The trimmed value.
+    /// The value, trimmed unless the detail is [`Detail::exact`].
     pub value: Cow<'p, str>,
     /// The level it was read from.
     pub level: Level,
@@ -419,7 +470,8 @@ impl Payload {
         Ok(settings)
     }
 
-    /// Looks a detail up across its levels. Empty or blank values count as absent.
+    /// Looks a detail up across its levels. Empty or blank values count as absent; other values
+    /// are trimmed, except those of an [`Detail::exact`] detail, which come as they are.
     pub fn lookup(&self, detail: &Detail) -> Option<Found<'_>> {
         let names = std::iter::once(detail.key).chain(detail.aliases.iter().copied());
         let vm_details = self.vm.as_ref().map(|vm| &vm.details);
@@ -441,18 +493,19 @@ impl Payload {
                         .map(Cow::Owned),
                 };
                 let Some(raw) = raw else { continue };
-                let trimmed = match raw {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                let value = match raw {
+                    _ if detail.exact => raw,
                     Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
                     Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
                 };
-                if trimmed.is_empty() {
-                    continue;
-                }
-                if detail.secret {
-                    crate::redact::register(&trimmed);
+                if detail.is_secret(&value) {
+                    crate::redact::register_all(&value);
                 }
                 return Some(Found {
-                    value: trimmed,
+                    value,
                     level,
                     key: name,
                 });
@@ -464,7 +517,7 @@ impl Payload {
 
 /// Converts a detail's text into a typed value; the error says what was expected.
 pub trait FromDetail: Sized {
-    /// Parses the trimmed, non-empty value.
+    /// Parses the non-empty value (trimmed, unless the detail is [`Detail::exact`]).
     fn from_detail(value: &str) -> Result<Self, String>;
 }
 
@@ -633,8 +686,29 @@ impl<'p> DetailReader<'p> {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let found = self.payload.lookup(detail)?;
+        let secret = detail.is_secret(&found.value);
+        if detail.exact && found.value.trim() != found.value {
+            self.invalid.push(InvalidDetail {
+                key: found.key,
+                level: found.level,
+                value: (!secret).then(|| found.value.into_owned()),
+                problem: "has leading or trailing whitespace; it names an object exactly, so it \
+                          is refused rather than trimmed (remove the spaces)"
+                    .to_owned(),
+            });
+            return None;
+        }
         match parse(&found.value) {
             Ok(v) => Some(v),
+            Err(problem) if secret => {
+                self.invalid.push(InvalidDetail {
+                    key: found.key,
+                    level: found.level,
+                    value: None,
+                    problem: without_secret(problem, &found.value),
+                });
+                None
+            }
             Err(mut problem) => {
                 if let Some(choices) = detail.kind.choices()
                     && !detail.secret
@@ -645,7 +719,7 @@ impl<'p> DetailReader<'p> {
                 self.invalid.push(InvalidDetail {
                     key: found.key,
                     level: found.level,
-                    value: (!detail.secret).then(|| found.value.into_owned()),
+                    value: Some(found.value.into_owned()),
                     problem,
                 });
                 None
@@ -676,23 +750,25 @@ impl<'p> DetailReader<'p> {
 
     /// Records a problem with a value that parsed but does not fit with the others.
     pub fn reject(&mut self, detail: &Detail, problem: impl Into<String>) {
-        let (key, level, value) = match self.payload.lookup(detail) {
-            Some(f) => (
-                f.key,
-                f.level,
-                (!detail.secret).then(|| f.value.into_owned()),
-            ),
+        let problem = problem.into();
+        let (key, level, value, problem) = match self.payload.lookup(detail) {
+            Some(f) if detail.is_secret(&f.value) => {
+                let problem = without_secret(problem, &f.value);
+                (f.key, f.level, None, problem)
+            }
+            Some(f) => (f.key, f.level, Some(f.value.into_owned()), problem),
             None => (
                 detail.key,
                 detail.levels.first().copied().unwrap_or(Level::Host),
                 None,
+                problem,
             ),
         };
         self.invalid.push(InvalidDetail {
             key,
             level,
             value,
-            problem: problem.into(),
+            problem,
         });
     }
 
@@ -741,9 +817,29 @@ impl<'p> DetailReader<'p> {
     }
 }
 
+/// `problem` without `secret` in it: masked where it is long enough to mask, else the whole
+/// message is withheld (masking every "ab" of a sentence would not hide a two-letter secret).
+fn without_secret(problem: String, secret: &str) -> String {
+    let mut problem = problem;
+    for piece in crate::redact::secret_pieces(secret) {
+        if problem.contains(piece) {
+            problem = problem.replace(piece, crate::redact::MASK);
+        }
+    }
+    let short = secret.trim();
+    if !short.is_empty() && problem.contains(short) {
+        return WITHHELD_PROBLEM.to_owned();
+    }
+    problem
+}
+
+/// The problem reported for a secret value when what a parser said about it would quote it.
+pub const WITHHELD_PROBLEM: &str = "the value is not valid (what is wrong with it is not shown, since that would reveal the secret)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     const URL: Detail = Detail::new("url", &[Level::Host, Level::Extension]).hint("the API URL");
     const SECRET: Detail = Detail::new("secret", &[Level::Host, Level::Extension]).secret();
@@ -830,6 +926,47 @@ mod tests {
         );
         assert!(!keys_are_unique(&[&[URL], &[PORT, URL]]), "a key twice");
         assert!(keys_are_unique(&[]));
+    }
+
+    #[test]
+    fn exact_names_are_never_trimmed_and_surrounding_whitespace_is_refused() {
+        const NAME: Detail = Detail::new("snapshot_name", &[Level::Parameter]).exact();
+        let read = |value: Value| {
+            let p = payload(&json!({"parameters": {"snapshot_name": value}}).to_string());
+            let mut d = p.details();
+            let name: Option<String> = d.optional(&NAME);
+            d.finish().map(|()| name).map_err(|e| e.to_string())
+        };
+        assert_eq!(read(json!("k1")), Ok(Some("k1".to_owned())));
+        assert_eq!(read(json!("a b")), Ok(Some("a b".to_owned())));
+        for spaced in [" k1", "k1 ", "\tk1", "k1\u{a0}", "\nk1"] {
+            let err = read(json!(spaced)).unwrap_err();
+            assert!(
+                err.contains("'snapshot_name' = '")
+                    && err.contains("(action parameter): has leading or trailing whitespace")
+                    && err.contains("refused rather than trimmed"),
+                "{spaced:?}: {err}"
+            );
+        }
+        // Blank is absent, as for every detail.
+        assert_eq!(read(json!("  ")), Ok(None));
+        // A number given for a name is its text.
+        assert_eq!(read(json!(12)), Ok(Some("12".to_owned())));
+        // Not exact: trimmed as before.
+        let p = payload(r#"{"externaldetails":{"host":{"url":" https://h "}}}"#);
+        assert_eq!(p.lookup(&URL).unwrap().value, "https://h");
+    }
+
+    #[test]
+    fn the_payloads_vm_name_and_uuid_are_exact() {
+        let p = payload(r#"{"virtualmachinename":" i-2-45-VM","virtualmachineid":"u1 "}"#);
+        assert_eq!(
+            (p.vm_name(), p.vm_uuid()),
+            (Some(" i-2-45-VM"), Some("u1 "))
+        );
+        let blank =
+            payload(r#"{"virtualmachinename":"  ","cloudstack.vm.details":{"name":"i-1-VM"}}"#);
+        assert_eq!(blank.vm_name(), Some("i-1-VM"));
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     let value = Value::deserialize(d)?;
     match value {
         Value::Null => Ok(None),
+        // Moved, not copied: a node listing holds thousands of these.
+        Value::String(s) => Ok(Some(s)),
         ref v => scalar_text(v)
             .map(Some)
             .ok_or_else(|| D::Error::custom(format!("expected a string, found {}", kind(v)))),

@@ -122,6 +122,7 @@ pub mod reference;
 pub mod register;
 pub mod response;
 pub mod runner;
+pub mod state_dir;
 pub mod tcp;
 pub mod text;
 pub mod typos;

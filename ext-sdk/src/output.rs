@@ -12,8 +12,8 @@ use std::io::{self, Write};
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
-use serde_json::Value;
 use serde_json::ser::{CompactFormatter, Formatter, Serializer};
+use serde_json::{Map, Value};
 
 /// The largest document written: CloudStack reads stdout only after the process exits, so a
 /// document larger than the 64 KiB pipe buffer would block the process until it is killed.
@@ -29,6 +29,9 @@ impl Formatter for AsciiFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        if fragment.is_ascii() {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut ascii_start = 0;
         for (i, ch) in fragment.char_indices() {
             if ch.is_ascii() {
@@ -47,10 +50,19 @@ impl Formatter for AsciiFormatter {
 
 /// Serialises `value` as compact, ASCII-only JSON.
 pub fn to_ascii_json(value: &Value) -> String {
+    ascii_json(value)
+}
+
+/// [`to_ascii_json`] of `Value::Object(map)`, without building (or copying into) it.
+pub(crate) fn map_to_ascii_json(map: &Map<String, Value>) -> String {
+    ascii_json(map)
+}
+
+fn ascii_json<T: Serialize + ?Sized>(document: &T) -> String {
     let mut out = Vec::new();
     let mut ser = Serializer::with_formatter(&mut out, AsciiFormatter(CompactFormatter));
-    // Serialising a `Value` into memory cannot fail.
-    let _ = value.serialize(&mut ser);
+    // Serialising a JSON document (string keys only) into memory cannot fail.
+    let _ = document.serialize(&mut ser);
     String::from_utf8(out).unwrap_or_default()
 }
 

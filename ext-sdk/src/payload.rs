@@ -348,6 +348,11 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// The value untouched, unless it is blank.
+fn non_blank(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.trim().is_empty())
+}
+
 impl Payload {
     /// Reads and parses a payload file, with the size and shape checks an untrusted file
     /// deserves.
@@ -410,16 +415,18 @@ impl Payload {
         })
     }
 
-    /// The VM's CloudStack instance name (`virtualmachinename`, else the TO's `name`).
+    /// The VM's CloudStack instance name (`virtualmachinename`, else the TO's `name`), exactly
+    /// as given: a name that addresses a VM is never trimmed (an extension refuses one with
+    /// spaces or matches it byte for byte).
     pub fn vm_name(&self) -> Option<&str> {
-        non_empty(&self.virtualmachinename)
-            .or_else(|| self.vm.as_ref().and_then(|vm| non_empty(&vm.name)))
+        non_blank(&self.virtualmachinename)
+            .or_else(|| self.vm.as_ref().and_then(|vm| non_blank(&vm.name)))
     }
 
-    /// The VM's CloudStack UUID (`virtualmachineid`, else the TO's `uuid`).
+    /// The VM's CloudStack UUID (`virtualmachineid`, else the TO's `uuid`), exactly as given.
     pub fn vm_uuid(&self) -> Option<&str> {
-        non_empty(&self.virtualmachineid)
-            .or_else(|| self.vm.as_ref().and_then(|vm| non_empty(&vm.uuid)))
+        non_blank(&self.virtualmachineid)
+            .or_else(|| self.vm.as_ref().and_then(|vm| non_blank(&vm.uuid)))
     }
 
     /// The NICs of the VM, empty when the payload has none.

@@ -37,6 +37,33 @@ pub fn register(secret: &str) {
     }
 }
 
+/// What of `secret` to search for: the value itself and, for a multi-line value (a private
+/// key, also one pasted with literal `\n`), each of its lines apart from `-----BEGIN`/`-----END`
+/// ones, every piece at least [`MIN_SECRET_LEN`] characters long.
+pub fn secret_pieces(secret: &str) -> Vec<&str> {
+    let whole = secret.trim();
+    let mut pieces = vec![whole];
+    if whole.contains(['\n', '\r']) || whole.contains("\\n") {
+        pieces.extend(
+            whole
+                .split(['\n', '\r'])
+                .flat_map(|line| line.split("\\n"))
+                .map(str::trim)
+                .filter(|line| !line.starts_with("-----")),
+        );
+    }
+    pieces.retain(|p| p.chars().count() >= MIN_SECRET_LEN);
+    pieces
+}
+
+/// Registers `secret` and, for a multi-line one, each of its lines (see [`secret_pieces`]), so
+/// that a library quoting one line of a key is masked too.
+pub fn register_all(secret: &str) {
+    for piece in secret_pieces(secret) {
+        register(piece);
+    }
+}
+
 /// Returns `text` with every registered secret replaced by [`MASK`].
 pub fn redact(text: &str) -> String {
     let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
@@ -154,6 +181,19 @@ mod tests {
             v,
             json!({"password": MASK, "nested": [{"vncPassword": MASK}], "n": 1})
         );
+    }
+
+    #[test]
+    fn multi_line_secrets_are_registered_line_by_line() {
+        let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\nQyNTUxOQAAACBx\n-----END OPENSSH PRIVATE KEY-----\n";
+        assert_eq!(
+            secret_pieces(key),
+            [key.trim(), "b3BlbnNzaC1rZXktdjEAAAA", "QyNTUxOQAAACBx"]
+        );
+        assert_eq!(secret_pieces(&key.replace('\n', "\\n")).len(), 3);
+        assert_eq!(secret_pieces("abc"), Vec::<&str>::new());
+        register_all(key);
+        assert_eq!(redact("bad line QyNTUxOQAAACBx here"), "bad line *** here");
     }
 
     #[test]

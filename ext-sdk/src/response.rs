@@ -206,6 +206,12 @@ impl Response {
         Value::Object(self.body.clone())
     }
 
+    /// The document as the runner prints it: compact, ASCII-only JSON text (what
+    /// [`crate::output::to_ascii_json`] makes of [`Response::to_json`], without the copy).
+    pub fn to_ascii_json(&self) -> String {
+        crate::output::map_to_ascii_json(&self.body)
+    }
+
     /// A field of the document.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.body.get(key)
@@ -220,6 +226,20 @@ pub fn error_document(message: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_as_its_json() {
+        let response = Response::statuses([
+            ("i-2-45-VM".to_string(), PowerState::On),
+            ("i-2-46-VM".to_string(), PowerState::Off),
+        ])
+        .with("message", "caf\u{e9} \u{1f600}");
+        assert_eq!(
+            response.to_ascii_json(),
+            crate::output::to_ascii_json(&response.to_json())
+        );
+        assert!(response.to_ascii_json().is_ascii());
+    }
 
     #[test]
     fn shapes() {

@@ -290,7 +290,7 @@ fn render(outcome: Outcome) -> (String, u8) {
     };
     match outcome {
         Outcome::Success(response) => {
-            let text = to_ascii_json(&response.to_json());
+            let text = response.to_ascii_json();
             if text.len() + 1 > MAX_OUTPUT_BYTES {
                 error(
                     &format!(

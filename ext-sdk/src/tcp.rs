@@ -2,7 +2,7 @@
 //! (which has no timeout of its own) and each address's connect.
 
 use std::fmt;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -82,8 +82,15 @@ pub fn connect(
     }
 }
 
-/// getaddrinfo on a thread, waited for until the deadline.
+/// getaddrinfo on a thread, waited for until the deadline; an IP address needs neither.
 fn resolve(host: &str, port: u16, deadline: &Deadline) -> Result<Vec<SocketAddr>, ConnectError> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
     let (tx, rx) = mpsc::channel();
     let name = (host.to_owned(), port);
     std::thread::Builder::new()
@@ -124,6 +131,16 @@ mod tests {
             Err(ConnectError::Connect { port: p, .. }) => assert_eq!(p, port),
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_ip_address_is_used_as_it_is() {
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let at = |host| resolve(host, 22, &deadline).unwrap();
+        assert_eq!(at("192.0.2.7"), ["192.0.2.7:22".parse().unwrap()]);
+        assert_eq!(at("[2001:db8::7]"), ["[2001:db8::7]:22".parse().unwrap()]);
+        assert_eq!(at("2001:db8::7"), ["[2001:db8::7]:22".parse().unwrap()]);
+        assert!(at("localhost").iter().all(|a| a.ip().is_loopback()));
     }
 
     #[test]

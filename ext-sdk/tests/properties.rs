@@ -177,4 +177,62 @@ proptest! {
             prop_assert!((1..=4094).contains(&t));
         }
     }
+
+    /// Whatever a parser or a rejection says, a secret detail's value never reaches the error:
+    /// not quoted as the value, not inside the problem text (masked, or for a value too short
+    /// to mask the problem is withheld), at any level, for secrets and for values a
+    /// `secret_when` test calls secret; a value it calls public is shown as before.
+    #[test]
+    fn a_secret_details_value_never_reaches_an_error(
+        // Upper case, digits and symbols: none of the message's own words can contain it
+        // (an optional leading 'k' makes `looks_secret` call it secret).
+        value in "k?[A-Z0-9#%&+=@^_|~]{1,40}( [A-Z0-9]{1,10})?",
+        level in prop_oneof![Just("host"), Just("extension"), Just("parameter")],
+        echo_in_reject in any::<bool>(),
+    ) {
+        fn looks_secret(v: &str) -> bool {
+            v.starts_with('k')
+        }
+        const LEVELS: &[Level] = &[Level::Host, Level::Extension, Level::Parameter];
+        let details = [
+            Detail::new("pin", LEVELS).secret(),
+            Detail::new("pin", LEVELS).secret().exact(),
+            Detail::new("pin", LEVELS).secret_when(looks_secret),
+        ];
+        let doc = match level {
+            "parameter" => json!({"parameters": {"pin": value}}),
+            level => json!({"externaldetails": {level: {"pin": value}}}),
+        };
+        let payload = Payload::from_slice(doc.to_string().as_bytes(), "prop").unwrap();
+        let trimmed = value.trim();
+        for detail in details {
+            let mut reader = payload.details();
+            let parsed: Option<u8> =
+                reader.optional_with(&detail, |v| Err(format!("'{v}' is not valid: {v}!")));
+            prop_assert!(parsed.is_none());
+            if echo_in_reject {
+                reader.reject(&detail, format!("{value} disagrees with {trimmed}"));
+            }
+            let err = reader.finish().unwrap_err();
+            if !detail.is_secret(trimmed) {
+                prop_assert!(err.invalid.iter().all(|i| i.value.as_deref() == Some(trimmed)));
+                continue;
+            }
+            for invalid in &err.invalid {
+                prop_assert_eq!(invalid.value.as_deref(), None);
+                prop_assert!(
+                    invalid.problem == ext_sdk::details::WITHHELD_PROBLEM
+                        || !invalid.problem.contains(trimmed),
+                    "{}",
+                    invalid.problem
+                );
+            }
+            // The whole message may contain a 1-3 character value by chance ("k" in
+            // "talking"); a longer one only if it were leaked.
+            if trimmed.chars().count() >= ext_sdk::redact::MIN_SECRET_LEN {
+                let text = err.to_string();
+                prop_assert!(!text.contains(trimmed), "{}", text);
+            }
+        }
+    }
 }

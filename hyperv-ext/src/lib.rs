@@ -6,16 +6,22 @@
 //! [`winrm`] and [`ssh`] are the transports the binary uses, chosen per host by
 //! [`settings::connection`].
 
-pub mod actions;
-pub mod clixml;
+// Unsafe code is denied (workspace lints) and allowed only for the one poll(2) call in `ssh`.
+
+// Private: the library exists only for the binary (`main.rs`), so whatever no action uses is
+// dead code the compiler reports.
+mod actions;
+mod clixml;
 #[cfg(test)]
 mod fake;
-pub mod remote;
-pub mod settings;
-pub mod ssh;
-pub mod transport;
-pub mod validate;
-pub mod winrm;
+mod key_material;
+mod known;
+mod remote;
+mod settings;
+mod ssh;
+mod transport;
+mod validate;
+mod winrm;
 
 use ext_sdk::Meta;
 

@@ -106,6 +106,15 @@ pub fn run_with_progress<D: Serialize, R: DeserializeOwned>(
         })?;
     let stderr = clixml::decode_for_log(&output.stderr, 4000);
     let result = call.read_result(&output.stdout, id);
+    match hyperv_protocol::frame::adopted(&output.stdout, id) {
+        Some(Ok(())) => log::info!(
+            "script '{script}': adopted the VM, which had no ownership line: it now carries the CloudStack mark"
+        ),
+        Some(Err(e)) => log::warn!(
+            "script '{script}': the action succeeded, but the VM found without an ownership line could not be marked ({e}); the next action tries again"
+        ),
+        None => {}
+    }
     match &result {
         Ok(Ok(_)) => log::debug!(
             "script '{script}' succeeded ({}); stderr: {stderr}",

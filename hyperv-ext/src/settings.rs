@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ext_sdk::{Detail, DetailReader, Kind, Level, Payload, Secret};
 
+use crate::key_material;
 use crate::ssh::{Credential, Fingerprint, HostKeyPolicy, PrivateKey, Target};
 use crate::validate;
 use crate::winrm::WinrmTarget;
@@ -102,9 +103,11 @@ pub const WINRM_AUTH: Detail = Detail::new("winrm_auth", SHARED)
     .default_value("ntlm")
     .used_by_all_but(LOCAL)
     .hint("how WinRM authenticates: NTLM, or Basic (over HTTPS only)");
-/// A path on the management server, or the key itself; only the latter is a secret
-/// (registered for redaction when it is read).
+/// A path on the management server, or the key itself; only key material is a secret (in
+/// whatever form it was pasted, usable or not: `key_material`), so a path stays readable in
+/// errors.
 pub const PRIVATE_KEY: Detail = Detail::new("private_key", SHARED)
+    .secret_when(key_material::is_key_material)
     .kind(Kind::Format("path, or a PEM key"))
     .used_by_all_but(LOCAL)
     .hint("path of an OpenSSH private key on the management server, or the key itself (PEM; a secret then)");
@@ -132,6 +135,7 @@ pub const HOST_KEY_CHECK: Detail = Detail::new("host_key_check", SHARED)
     .hint("strict, accept-new (trust on first use, recorded in known_hosts) or off");
 pub const SWITCH: Detail = Detail::new("network_switch", SHARED)
     .alias(&["network_bridge"])
+    .exact()
     .required()
     .used_by(CREATE)
     .hint("the Hyper-V virtual switch VM NICs connect to (exact name)");
@@ -155,6 +159,30 @@ pub const STOP_TIMEOUT: Detail = Detail::new("stop_timeout", SHARED)
     .default_value("300")
     .used_by(&["stop", "reboot"])
     .hint("seconds a graceful shutdown may take");
+/// The actions that find no VM by name (every other one, `statuses` included, reads the next
+/// two).
+const NO_VM_LOOKUP: &[&str] = &["prepare", "getconsole", "create", "check"];
+pub const ADOPT_UNMARKED_VMS: Detail =
+    Detail::new("adopt_unmarked_vms", &[Level::Host, Level::Extension])
+        .kind(Kind::Bool)
+        .default_value("false")
+        .used_by_all_but(NO_VM_LOOKUP)
+        .hint(
+            "true to adopt a VM named exactly as the instance that has no ownership line (made \
+             by upstream's hyperv.py)",
+        );
+pub const STATE_DIR: Detail = Detail::new("state_dir", SHARED)
+    .kind(Kind::Path)
+    .default_described(
+        "HYPERV_EXT_STATE_DIR, else hyperv-ext in the home of the management server's user \
+         ($HOME/hyperv-ext: /var/lib/cloudstack/management/hyperv-ext on Debian and Ubuntu, \
+         /var/cloudstack/management/hyperv-ext on EL), else a private <tmp>/hyperv-ext-<uid>",
+    )
+    .used_by_all_but(NO_VM_LOOKUP)
+    .hint(
+        "directory on the management server for the UUID each instance name came with \
+         (statuses needs it)",
+    );
 
 pub const TEMPLATE_TYPE: Detail = Detail::new("template_type", INSTANCE)
     .kind(Kind::Choice(TEMPLATE_TYPES))
@@ -192,6 +220,7 @@ pub const SECURE_BOOT: Detail = Detail::new("secure_boot", INSTANCE)
 
 pub const SNAPSHOT_NAME: Detail = Detail::new("snapshot_name", &[Level::Parameter])
     .alias(&["snap_name"])
+    .exact()
     .required()
     .used_by(&["CreateSnapshot", "RestoreSnapshot", "DeleteSnapshot"])
     .hint("the checkpoint's name (or its id)");
@@ -218,6 +247,8 @@ pub const DETAILS: &[Detail] = &[
     VM_PATH,
     STOP_MODE,
     STOP_TIMEOUT,
+    ADOPT_UNMARKED_VMS,
+    STATE_DIR,
     TEMPLATE_TYPE,
     GENERATION,
     TEMPLATE_PATH,
@@ -380,14 +411,14 @@ fn ssh_connection(d: &mut DetailReader) -> Target {
     }
     let username: String = d.required_with(&USERNAME, validate::username);
     let password: Option<Secret> = d.optional(&PASSWORD);
-    let key: Option<String> = d.optional(&PRIVATE_KEY);
+    let key_given = d.payload().lookup(&PRIVATE_KEY).is_some();
+    let key: Option<PrivateKey> = d.optional_with(&PRIVATE_KEY, key_material::parse);
     let passphrase: Option<Secret> = d.optional(&PRIVATE_KEY_PASSPHRASE);
     let credential = match (key, password) {
-        (Some(key), _) => Credential::Key {
-            key: private_key(&key),
-            passphrase,
-        },
+        (Some(key), _) => Credential::Key { key, passphrase },
         (None, Some(password)) => Credential::Password(password),
+        // An unusable private_key is reported as such, not as a missing password.
+        (None, None) if key_given => Credential::Password(Secret::default()),
         (None, None) => {
             d.require_if(true, &PASSWORD);
             Credential::Password(Secret::default())
@@ -444,24 +475,6 @@ fn winrm_url_names_port(url: &str) -> bool {
     port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn private_key(value: &str) -> PrivateKey {
-    if value.starts_with("-----BEGIN") {
-        // A key pasted into a one-line field may arrive with literal "\n" sequences.
-        let mut pem = if value.contains('\n') {
-            value.to_owned()
-        } else {
-            value.replace("\\n", "\n")
-        };
-        if !pem.ends_with('\n') {
-            pem.push('\n');
-        }
-        ext_sdk::redact::register(value);
-        PrivateKey::Inline(Secret::new(pem))
-    } else {
-        PrivateKey::File(PathBuf::from(value))
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Check {
     Strict,
@@ -508,6 +521,16 @@ fn host_key_policy(d: &mut DetailReader) -> HostKeyPolicy {
             HostKeyPolicy::Unset
         }
     }
+}
+
+/// Whether a VM without an ownership line, named exactly as the instance, may be adopted.
+pub fn adopt_unmarked_vms(d: &mut DetailReader) -> bool {
+    d.optional(&ADOPT_UNMARKED_VMS).unwrap_or(false)
+}
+
+/// The state directory's `state_dir` detail, when set.
+pub fn state_dir(d: &mut DetailReader) -> Option<PathBuf> {
+    d.optional(&STATE_DIR)
 }
 
 pub fn switch(d: &mut DetailReader) -> String {
@@ -676,7 +699,112 @@ mod declaration_tests {
 
 #[cfg(test)]
 mod tests {
+    use ext_sdk::Payload;
+    use serde_json::{Value, json};
+
     use super::*;
+
+    /// Values for the secret `detail`, each with the pieces that must never be printed: for
+    /// `private_key`, key material in every form an operator may paste.
+    fn secret_values(detail: &Detail) -> Vec<String> {
+        let body = [
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+            "QyNTUxOQAAACDk8zQz5r4Wm9Gc5oXwq8k2QmSgW7Wn3bq8Qy0GJg4b1AAAAJgH3cUzB93F",
+        ];
+        let pem = format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            body.join("\n")
+        );
+        match detail.key {
+            "private_key" => vec![
+                body.join("\n"),
+                body.concat(),
+                format!("\"{}", pem.trim_end()),
+                pem.replace("-----END OPENSSH PRIVATE KEY-----\n", ""),
+                format!(
+                    "PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 1\n{}\n",
+                    body[1]
+                ),
+            ],
+            _ => vec!["Zq9-secret-Value-77".to_owned(), "a".to_owned()],
+        }
+    }
+
+    /// Host details that choose SSH (and have an invalid port, one more problem to report).
+    fn ssh_host() -> Value {
+        json!({"url": "hv1", "port": "x"})
+    }
+
+    /// Host details that choose WinRM (and have an invalid fingerprint and a port WinRM
+    /// rejects, so its parsers and rejections run too).
+    fn winrm_host() -> Value {
+        json!({"url": "hv1", "transport": "winrm", "port": "5986", "tls_fingerprint": "ab"})
+    }
+
+    fn payload_with(detail: &Detail, level: Level, value: &str) -> Payload {
+        payload_on(ssh_host(), detail, level, value)
+    }
+
+    fn payload_on(host: Value, detail: &Detail, level: Level, value: &str) -> Payload {
+        let mut doc = json!({"externaldetails": {"host": host}});
+        let (map, key) = match level {
+            Level::Host => ("host", detail.key),
+            Level::ResourceMap => ("resourcemap", detail.key),
+            Level::Extension => ("extension", detail.key),
+            other => panic!("a secret at level {other:?}"),
+        };
+        doc["externaldetails"][map][key] = Value::String(value.to_owned());
+        Payload::from_slice(doc.to_string().as_bytes(), "test").unwrap()
+    }
+
+    /// A secret detail's value cannot reach an error: not through the readers the actions
+    /// use, nor through any parser or rejection (which may quote the value on purpose here),
+    /// for every secret detail this extension declares, at every level it is read from.
+    #[test]
+    fn no_secret_details_value_reaches_an_error() {
+        let secrets: Vec<&Detail> = DETAILS
+            .iter()
+            .filter(|d| d.secret || d.secret_when.is_some())
+            .collect();
+        let keys: Vec<&str> = secrets.iter().map(|d| d.key).collect();
+        assert_eq!(keys, ["password", "private_key", "private_key_passphrase"]);
+        for detail in secrets {
+            for value in secret_values(detail) {
+                assert!(detail.is_secret(&value), "{}: {value:?}", detail.key);
+                let pieces = ext_sdk::redact::secret_pieces(&value);
+                for (&level, host) in detail
+                    .levels
+                    .iter()
+                    .flat_map(|l| [(l, ssh_host()), (l, winrm_host())])
+                {
+                    let winrm = host.get("transport").is_some();
+                    let p = payload_on(host, detail, level, &value);
+                    let via = p.read(connection).unwrap_err().to_string();
+                    let chosen = if winrm {
+                        "the port goes in url"
+                    } else {
+                        "expected a port"
+                    };
+                    assert!(via.contains(chosen), "{}: {via}", detail.key);
+                    let errors = [
+                        p.read(connection).map(drop),
+                        p.read(|d| d.optional_with(detail, |v| Err::<(), _>(format!("bad: {v}"))))
+                            .map(drop),
+                        p.read(|d| d.reject(detail, format!("{value} conflicts"))),
+                    ];
+                    for error in errors {
+                        let text = error.unwrap_err().to_string();
+                        for piece in &pieces {
+                            assert!(!text.contains(piece), "{}: {text}", detail.key);
+                        }
+                        if value.len() < ext_sdk::redact::MIN_SECRET_LEN {
+                            assert!(!text.contains(&format!("'{value}'")), "{text}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     fn origin(host: serde_json::Value, extension: serde_json::Value) -> String {
         let payload =
@@ -730,6 +858,26 @@ mod tests {
             };
             assert_eq!(winrm(url), expected);
         }
+    }
+
+    #[test]
+    fn unusable_key_material_is_named_and_never_shown() {
+        let p = payload_with(
+            &PRIVATE_KEY,
+            Level::Host,
+            "PuTTY-User-Key-File-2: ssh-rsa\n",
+        );
+        let text = p.read(connection).unwrap_err().to_string();
+        assert!(
+            text.contains("'private_key' (host detail): this is a PuTTY .ppk key"),
+            "{text}"
+        );
+        assert!(!text.contains("PuTTY-User-Key-File-2"), "{text}");
+        assert!(!text.contains("'password'"), "no missing password: {text}");
+        // A path is no secret and stays readable.
+        let path = payload_with(&PRIVATE_KEY, Level::Host, "/nonexistent/id_ed25519");
+        let err = path.read(connection).unwrap_err().to_string();
+        assert!(!err.contains("private_key"), "{err}");
     }
 
     #[test]

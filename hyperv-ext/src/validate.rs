@@ -22,7 +22,30 @@ pub fn object_name(name: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-/// Hyper-V VM names also become file names (`<vm name>.vhdx`), so we keep to a portable set.
+/// Whether Windows takes `name` (one path component) for a device: `CON`, `PRN`, `AUX`, `NUL`,
+/// `COM0`-`COM9` and `LPT0`-`LPT9` (also with the superscript digits `¹²³`, which Windows
+/// counts as digits there), in any case, alone or followed by an extension (`NUL.txt` and
+/// `nul .tar.gz` are both the device NUL). Writing such a "file" writes to the device, and
+/// a folder of that name cannot be made. (`COM0`/`LPT0` are not devices on every Windows
+/// version; refusing them costs nothing.)
+pub fn is_reserved_device_name(name: &str) -> bool {
+    let base = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let mut chars = base.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let rest: Vec<char> = chars.collect();
+    let prefix = prefix.to_ascii_uppercase();
+    match (prefix.as_str(), rest.as_slice()) {
+        ("CON" | "PRN" | "AUX" | "NUL", []) => true,
+        ("COM" | "LPT", [digit]) => {
+            digit.is_ascii_digit() || matches!(digit, '\u{b9}' | '\u{b2}' | '\u{b3}')
+        }
+        _ => false,
+    }
+}
+
+/// Hyper-V VM names also become file and folder names (`<vhd_path>\<vm name>.vhdx`,
+/// `<vm_path>\<vm name>\`), so we keep to a portable set and refuse what Windows would alter
+/// or take for a device.
 pub fn vm_name(name: &str) -> Result<String, String> {
     let ok_chars = name
         .bytes()
@@ -36,6 +59,19 @@ pub fn vm_name(name: &str) -> Result<String, String> {
     if name.ends_with('.') {
         return Err(format!(
             "VM name '{name}' must not end with '.' (Windows drops it from file names)"
+        ));
+    }
+    if hyperv_protocol::data::is_creating_name(name) {
+        return Err(format!(
+            "VM name '{name}' contains '{}', which marks the name create gives a VM before it \
+             is named",
+            hyperv_protocol::data::CREATING_MARK
+        ));
+    }
+    if is_reserved_device_name(name) {
+        return Err(format!(
+            "VM name '{name}' is a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with \
+             or without an extension): its disk and folder would be the device, not files"
         ));
     }
     Ok(name.to_owned())
@@ -136,6 +172,13 @@ pub fn windows_path(path: &str) -> Result<String, String> {
                 "path '{shown}' has a component with a leading space or trailing dot or space, which Windows alters"
             ));
         }
+        if is_reserved_device_name(part) {
+            return Err(format!(
+                "path '{shown}' has the component '{}', a Windows device name (CON, PRN, AUX, \
+                 NUL, COM1-9, LPT1-9, with or without an extension), which is no file or folder",
+                part.escape_debug()
+            ));
+        }
         out.push('\\');
         out.push_str(part);
     }
@@ -225,9 +268,68 @@ mod tests {
             "a*",
             "\u{e9}",
             &"x".repeat(101),
+            "i-2-45-VM.cs-create-0a1b2c3d",
         ] {
             assert!(vm_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn windows_device_names_are_refused_in_any_case_and_with_any_extension() {
+        for reserved in [
+            "CON",
+            "con",
+            "Prn",
+            "aux",
+            "NUL",
+            "nul.txt",
+            "NUL.tar.gz",
+            "nul .txt",
+            "COM1",
+            "com9.log",
+            "LPT1",
+            "lpt5.x",
+            "COM0",
+            "LPT0",
+            "COM\u{b9}",
+            "lpt\u{b2}.txt",
+            "COM\u{b3}",
+        ] {
+            assert!(is_reserved_device_name(reserved), "{reserved:?}");
+            assert!(
+                windows_path(&format!("C:\\Hyper-V\\{reserved}\\Disks")).is_err(),
+                "{reserved:?}"
+            );
+            assert!(
+                windows_path(&format!("D:\\Templates\\{reserved}")).is_err(),
+                "{reserved:?}"
+            );
+        }
+        for name in ["CON", "nul.vm", "Com1", "LPT9", "aux.x.y"] {
+            let err = vm_name(name).unwrap_err();
+            assert!(err.contains("Windows device name"), "{err}");
+        }
+        for fine in [
+            "CONSOLE",
+            "icon",
+            "NULL",
+            "COM10",
+            "COM",
+            "LPT",
+            "xCOM1",
+            "a.CON",
+            "com1x",
+            "COM\u{b4}",
+            "CON-1",
+            "i-2-45-VM",
+        ] {
+            assert!(!is_reserved_device_name(fine), "{fine:?}");
+        }
+        assert!(vm_name("CONSOLE").is_ok() && vm_name("a.CON").is_ok());
+        assert_eq!(
+            windows_path("C:\\Hyper-V\\CONSOLE\\a.con").unwrap(),
+            "C:\\Hyper-V\\CONSOLE\\a.con"
+        );
     }
 
     #[test]

@@ -1,25 +1,35 @@
 # Checks first (nothing changed yet), then each step pushes its undo; on failure the undos run
 # in reverse order and the ORIGINAL error is reported, with any rollback errors beside it.
+# What this run makes carries its invocation id ($P.id), so that the cleanup after a lost
+# answer can prove it is this run's: the partial copy's name and the line
+# cloudstack-create-id=<id> in the VM's Notes, beside the ownership line.
 # Data: name uuid gen mem cpus sw (switch) disk tpl (template) iso size dir (VM folder)
 #       sb (secure boot On/Off) sbt (secure boot template) nics ["MAC:VLAN", "MAC:" for
 #       untagged]; terse because the data is base64 inside base64 and create is the longest
 #       command line (each NIC costs its JSON length times 3.6 in characters).
 # A missing template or ISO fails its step (disk, media) and rolls back like any other error.
+# `?` is Where-Object (a built-in, read-only alias), `$d` the disk: every character here costs
+# 2.7 on the command line.
 function Main{Need-Rights
-    if(@(Hyper-V\Get-VM|Where-Object{$_.Name -ceq $P.name}).Count){Fail 'VM_EXISTS'}
-    $w=@(Hyper-V\Get-VMSwitch|Where-Object{$_.Name -ceq $P.sw})
+    if(@(Hyper-V\Get-VM|?{$_.Name -ceq $P.name}).Count){Fail 'VM_EXISTS'}
+    $w=@(Hyper-V\Get-VMSwitch|?{$_.Name -ceq $P.sw})
     if($w.Count -ne 1){Fail 'SWITCH_NOT_FOUND' $w.Count}
-    if(Test-Path -LiteralPath $P.disk){Fail 'DISK_EXISTS'}
+    $d=$P.disk;if(Test-Path -LiteralPath $d){Fail 'DISK_EXISTS'}
     $u=@();$t='disk'
     try{
-        # A copy cut off by the deadline leaves only the .partial file, which cleanup may remove.
-        if($P.tpl){$q=$P.disk+'.partial';Copy-Item -LiteralPath $P.tpl -Destination $q;Move-Item -LiteralPath $q -Destination $P.disk}
-        else{$null=Hyper-V\New-VHD -Path $P.disk -SizeBytes $P.size -Dynamic}
-        $u+={Remove-Item -LiteralPath $P.disk -Force}
-        # Start-VM is the last step, so the VM is off whenever an undo runs.
-        $t='vm';$v=Hyper-V\New-VM -Name $P.name -Generation $P.gen -MemoryStartupBytes $P.mem -VHDPath $P.disk -Path $P.dir
+        # A copy cut off by the deadline leaves only this run's .partial file, which cleanup removes.
+        # (-Destination is positional, in the -LiteralPath set too.)
+        if($P.tpl){$q=$d+'.'+$P.id+'.partial';Copy-Item -LiteralPath $P.tpl $q;Move-Item -LiteralPath $q $d}
+        else{$null=Hyper-V\New-VHD -Path $d -SizeBytes $P.size -Dynamic}
+        $u+={Remove-Item -LiteralPath $d -Force}
+        # Start-VM is the last step, so the VM is off whenever an undo runs. New-VM takes no
+        # Notes: the VM is made as <name>.cs-create-<id> (this run's id), so that it is
+        # provably this run's until the one Set-VM that marks it also names it. (A create of
+        # this extension cannot make a second VM of the name meanwhile: its disk step fails
+        # on this run's disk.)
+        $t='vm';$v=Hyper-V\New-VM -Name ($P.name+'.cs-create-'+$P.id) -Generation $P.gen -MemoryStartupBytes $P.mem -VHDPath $d -Path $P.dir
         $u+={Hyper-V\Remove-VM -VM $v -Force}
-        Hyper-V\Set-VM -VM $v -Notes ('cloudstack-vm-uuid='+$P.uuid) -ProcessorCount $P.cpus
+        Hyper-V\Set-VM -VM $v -NewVMName $P.name -Notes ('cloudstack-vm-uuid='+$P.uuid+"`r`ncloudstack-create-id="+$P.id) -ProcessorCount $P.cpus
         $t='network';Hyper-V\Get-VMNetworkAdapter -VM $v|Hyper-V\Remove-VMNetworkAdapter;$i=0
         foreach($n in @($P.nics)){$m,$l=$n -split ':'
             $a=Hyper-V\Add-VMNetworkAdapter -VM $v -Name "nic$i" -StaticMacAddress $m -Passthru;$i++

@@ -1,5 +1,7 @@
-# Every VM that carries a CloudStack ownership line, keyed later by its (instance) name.
+# Every VM with the CloudStack UUID of its ownership line ('' without one): hyperv-ext decides
+# which are CloudStack's and under which instance name (it knows the UUIDs it has seen and
+# whether unmarked VMs may be adopted).
 function Main{Need-Rights
-    $l=@(Hyper-V\Get-VM|Where-Object{[string]$_.Notes -cmatch '(?m)^cloudstack-vm-uuid=\S'}|ForEach-Object{[ordered]@{name=$_.Name;state=[string]$_.State}})
+    $l=@(Hyper-V\Get-VM|ForEach-Object{$u='';if([string]$_.Notes -cmatch '(?m)^cloudstack-vm-uuid=(\S+)'){$u=$Matches[1]};[ordered]@{name=$_.Name;state=[string]$_.State;uuid=$u}})
     Done @{vms=$l}
 }

@@ -164,6 +164,56 @@ mod tests {
         );
     }
 
+    /// Guards the growth of the scripts that find VMs: with a long CloudStack instance name,
+    /// adoption on, a 100-character checkpoint name and a 240-character vhd_path (the most
+    /// validation allows), each still fits cmd.exe.
+    #[test]
+    fn every_vm_script_fits_cmd_exe_with_the_longest_values() {
+        fn vm<F>(fields: F) -> VmData<F> {
+            VmData {
+                name: "i-12345-1234567-VM".into(),
+                uuid: "126f4562-1f0f-4313-875e-6150cabeb72f".into(),
+                adopt: true,
+                fields,
+            }
+        }
+        fn fits<D: Serialize, R: DeserializeOwned>(call: Call<D, R>, data: &D) {
+            let line = call.command(data, "0a1b2c3d").expect("fits");
+            assert!(line.as_str().len() < MAX_COMMAND_LINE, "{call:?}");
+        }
+        let snapshot = || SnapshotFields {
+            snapshot: "s".repeat(100),
+        };
+        let stop = || StopFields {
+            turnoff: false,
+            wait: 86_400,
+            fallback: true,
+        };
+        fits(START, &vm(NoFields {}));
+        fits(STATUS, &vm(NoFields {}));
+        fits(SUSPEND, &vm(NoFields {}));
+        fits(RESUME, &vm(NoFields {}));
+        fits(LIST_SNAPSHOTS, &vm(NoFields {}));
+        fits(STOP, &vm(stop()));
+        fits(REBOOT, &vm(stop()));
+        fits(CREATE_SNAPSHOT, &vm(snapshot()));
+        fits(RESTORE_SNAPSHOT, &vm(snapshot()));
+        fits(DELETE_SNAPSHOT, &vm(snapshot()));
+        let vhd_path = format!("D:\\{}", "v".repeat(237));
+        fits(
+            DELETE,
+            &vm(DeleteFields {
+                vhd_path: vhd_path.clone(),
+            }),
+        );
+        let cleanup = CleanupData {
+            name: "i-12345-1234567-VM".into(),
+            uuid: "126f4562-1f0f-4313-875e-6150cabeb72f".into(),
+            disk: format!("{vhd_path}\\i-12345-1234567-VM.vhdx"),
+        };
+        fits(CLEANUP_CREATE, &cleanup);
+    }
+
     /// The preflight with long paths still fits cmd.exe.
     #[test]
     fn a_check_with_long_paths_fits_cmd_exe() {
@@ -187,6 +237,7 @@ mod tests {
         let data = VmData {
             name: "x".repeat(3000),
             uuid: "u".into(),
+            adopt: false,
             fields: crate::data::NoFields {},
         };
         let err = STATUS.command(&data, "id").unwrap_err();

@@ -145,18 +145,8 @@ mod tests {
         );
     }
 
-    /// Every other script is shorter than create, whose realistic worst case
-    /// `call::tests::a_large_realistic_create_fits_cmd_exe` measures.
-    #[test]
-    fn create_is_the_longest_script() {
-        for script in Script::ALL {
-            assert!(
-                script.template().len() <= Script::Create.template().len(),
-                "{}",
-                script.name()
-            );
-        }
-    }
+    // Each script's realistic worst case is measured in `call::tests`
+    // (`a_large_realistic_create_fits_cmd_exe`, `every_vm_script_fits_cmd_exe_with_the_longest_values`).
 
     #[test]
     fn command_line_refuses_what_cmd_exe_would_cut() {

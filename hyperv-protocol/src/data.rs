@@ -13,6 +13,10 @@ pub struct NoFields {}
 pub struct VmData<F = NoFields> {
     pub name: String,
     pub uuid: String,
+    /// The operator allows adopting the only VM of the name when it has no ownership line
+    /// (`adopt_unmarked_vms`); sent only when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
     #[serde(flatten)]
     pub fields: F,
 }
@@ -92,12 +96,34 @@ impl Serialize for NicData {
     }
 }
 
-/// `cleanup-create.ps1`: the VM and the disk an interrupted create may have left.
+/// `cleanup-create.ps1`: the VM and the disk an interrupted create may have left. The create
+/// is named by the invocation id both scripts carry (the same run sends both): create writes
+/// it into what it makes, cleanup removes only what bears it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CleanupData {
     pub name: String,
     pub uuid: String,
     pub disk: String,
+}
+
+/// What marks a name as one create gives a VM before it carries its Notes: `<name>` + this
+/// + `<invocation id>`. Instance names never contain it (`vm_name` refuses them).
+pub const CREATING_MARK: &str = ".cs-create-";
+
+/// Hyper-V's limit on a VM name, in characters.
+pub const MAX_VM_NAME: usize = 100;
+
+/// The name create's `New-VM` gives the VM (`$P.name+'.cs-create-'+$P.id` in create.ps1 and
+/// cleanup-create.ps1), renamed to `name` once the Notes prove whose it is: carrying the
+/// run's invocation id, it proves the VM is this run's from its first moment, so the cleanup
+/// after a killed create can remove it. The VM's folder under `vm_path` keeps this name.
+pub fn creating_name(name: &str, id: &str) -> String {
+    format!("{name}{CREATING_MARK}{id}")
+}
+
+/// Whether a VM's name is a create's temporary one ([`creating_name`]): never an instance.
+pub fn is_creating_name(name: &str) -> bool {
+    name.contains(CREATING_MARK)
 }
 
 /// `check.ps1`: what to look at besides the host itself; each `None` is not probed (its
@@ -122,10 +148,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn creating_names_carry_the_run() {
+        let name = creating_name("i-2-45-VM", "0a1b2c3d");
+        assert_eq!(name, "i-2-45-VM.cs-create-0a1b2c3d");
+        assert!(is_creating_name(&name) && !is_creating_name("i-2-45-VM"));
+    }
+
+    #[test]
     fn vm_data_is_flat_and_nics_are_mac_colon_vlan() {
         let stop = VmData {
             name: "vm".into(),
             uuid: "u".into(),
+            adopt: false,
             fields: StopFields {
                 turnoff: false,
                 wait: 30,
@@ -139,11 +173,20 @@ mod tests {
         let plain = VmData {
             name: "vm".into(),
             uuid: "u".into(),
+            adopt: false,
             fields: NoFields {},
         };
         assert_eq!(
             serde_json::to_value(&plain).unwrap(),
             json!({"name": "vm", "uuid": "u"})
+        );
+        let adopting = VmData {
+            adopt: true,
+            ..plain
+        };
+        assert_eq!(
+            serde_json::to_value(&adopting).unwrap(),
+            json!({"name": "vm", "uuid": "u", "adopt": true})
         );
         let nics = [
             NicData {

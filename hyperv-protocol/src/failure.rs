@@ -20,6 +20,15 @@ pub enum Failure {
     NotOurs {
         #[serde(rename = "detail")]
         count: u64,
+        /// The CloudStack UUIDs their ownership lines name.
+        #[serde(deserialize_with = "ps_array")]
+        marked: Vec<String>,
+    },
+    /// VMs have the name (or upstream's `<name>-<uuid>`), none carries an ownership line, and
+    /// none may be adopted (`find.ps1`).
+    Unmarked {
+        #[serde(rename = "detail")]
+        count: u64,
     },
     /// More than one VM with the name carries this VM's ownership line (`find.ps1`).
     VmAmbiguous {
@@ -84,6 +93,7 @@ impl Failure {
         match self {
             Failure::AccessDenied { .. } => "ACCESS_DENIED",
             Failure::NotOurs { .. } => "NOT_OURS",
+            Failure::Unmarked { .. } => "UNMARKED",
             Failure::VmAmbiguous { .. } => "VM_AMBIGUOUS",
             Failure::VmNotFound => "VM_NOT_FOUND",
             Failure::InvalidState { .. } => "INVALID_STATE",
@@ -106,7 +116,8 @@ impl Failure {
             Failure::AccessDenied { message } | Failure::PsError { message, .. } => {
                 Some(message.clone())
             }
-            Failure::NotOurs { count }
+            Failure::NotOurs { count, .. }
+            | Failure::Unmarked { count }
             | Failure::VmAmbiguous { count }
             | Failure::SnapshotAmbiguous { count }
             | Failure::SwitchNotFound { count } => Some(count.to_string()),
@@ -142,7 +153,11 @@ mod tests {
             Failure::AccessDenied {
                 message: "no".into(),
             },
-            Failure::NotOurs { count: 1 },
+            Failure::NotOurs {
+                count: 1,
+                marked: vec!["u2".into()],
+            },
+            Failure::Unmarked { count: 1 },
             Failure::VmAmbiguous { count: 2 },
             Failure::VmNotFound,
             Failure::InvalidState {

@@ -63,6 +63,27 @@ pub fn parse<R: DeserializeOwned>(
     }
 }
 
+/// How a VM found without its ownership line was adopted, when the script adopted one: the
+/// success line's `adopted` field (`Ok` when the line was written, else the error).
+pub fn adopted(stdout: &[u8], id: &str) -> Option<Result<(), String>> {
+    let text = String::from_utf8_lossy(stdout);
+    let prefix = format!("{FRAME}{id}:");
+    let framed = text
+        .lines()
+        .map(|l| l.trim_start_matches('\u{feff}').trim())
+        .rev()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))?;
+    let value: Value = serde_json::from_str(framed).ok()?;
+    if value.get("ok") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    match value.get("adopted")? {
+        Value::String(s) if s == "ok" => Some(Ok(())),
+        Value::String(s) => Some(Err(s.clone())),
+        other => Some(Err(other.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +139,30 @@ mod tests {
         assert!(malformed(b"HVX1:i:{\"ok\":1}"));
         assert!(malformed(b"HVX1:i:{\"ok\":false}"));
         assert!(malformed(b"HVX1:i:{\"ok\":false,\"code\":\"NEW_CODE\"}"));
+    }
+
+    #[test]
+    fn adoption_is_read_from_a_success_only() {
+        assert_eq!(
+            adopted(
+                b"HVX1:i:{\"ok\":true,\"state\":\"Off\",\"adopted\":\"ok\"}",
+                "i"
+            ),
+            Some(Ok(()))
+        );
+        assert_eq!(
+            adopted(b"HVX1:i:{\"ok\":true,\"adopted\":\"denied\"}", "i"),
+            Some(Err("denied".into()))
+        );
+        assert_eq!(adopted(b"HVX1:i:{\"ok\":true}", "i"), None);
+        assert_eq!(
+            adopted(b"HVX1:i:{\"ok\":false,\"adopted\":\"ok\"}", "i"),
+            None
+        );
+        assert_eq!(
+            adopted(b"HVX1:j:{\"ok\":true,\"adopted\":\"ok\"}", "i"),
+            None
+        );
     }
 
     #[test]

@@ -16,10 +16,13 @@ pub struct Created {
 /// `cleanup-create.ps1`: what an interrupted create left and cleanup removed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CleanedUp {
+    /// Whether the VM this run created was there (and was removed).
     pub removed_vm: bool,
-    /// Files removed (the VM's disk, create's `.partial` copy).
+    /// Files removed (the VM's disk, this run's `.partial` copy).
     #[serde(deserialize_with = "ps_array")]
     pub removed: Vec<String>,
+    /// VMs of the name this run did not create (no line with its create id), left alone.
+    pub kept: u64,
 }
 
 /// `start.ps1`, `suspend.ps1`, `resume.ps1`: the VM's state before and after.
@@ -67,7 +70,7 @@ pub struct VmState {
     pub state: String,
 }
 
-/// `statuses.ps1`: every VM that carries a CloudStack ownership line.
+/// `statuses.ps1`: every VM on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct VmStates {
     #[serde(deserialize_with = "ps_array")]
@@ -78,6 +81,8 @@ pub struct VmStates {
 pub struct NamedState {
     pub name: String,
     pub state: String,
+    /// The CloudStack UUID of its ownership line; empty without one.
+    pub uuid: String,
 }
 
 /// `list-snapshots.ps1`: the VM's checkpoints, oldest first.
@@ -195,7 +200,8 @@ pub mod rights {
 
     /// A mask as Windows keeps it (the low 32 bits), generic rights mapped to specific ones.
     pub fn specific(mask: i64) -> u32 {
-        let mask = (mask & 0xFFFF_FFFF) as u32;
+        let [a, b, c, d, ..] = mask.to_le_bytes();
+        let mask = u32::from_le_bytes([a, b, c, d]);
         GENERIC
             .iter()
             .filter(|(generic, _)| mask & generic != 0)
@@ -256,7 +262,7 @@ impl Acl {
     /// folders in it (a disk, a VM's folder), and delete the files made there (the disk of a
     /// deleted VM, create's `.partial` copy). Empty when nothing is missing.
     pub fn missing_for_vms(&self) -> Vec<&'static str> {
-        use rights::*;
+        use rights::{CREATE_DIRECTORIES, CREATE_FILES, DELETE, DELETE_SUBDIRECTORIES_AND_FILES};
         let folder = self.folder_rights();
         let mut missing = Vec::new();
         if folder & CREATE_FILES == 0 {
@@ -398,8 +404,8 @@ mod tests {
                "admin": false, "module": "2.0.0.0",
                "vmhost": {"name": "HV1", "vhd_path": "C:\\VHD", "vm_path": "C:\\VM"},
                "switches": {"value": ["External"], "Count": 1},
-               "vhd_path": {"exists": true, "acl": {"allow": 0x1301BF, "deny": 0,
-                                                    "file_allow": 0x1301BF, "file_deny": 0}},
+               "vhd_path": {"exists": true, "acl": {"allow": 0x0013_01BF, "deny": 0,
+                                                    "file_allow": 0x0013_01BF, "file_deny": 0}},
                "vm_path": {"exists": false}, "template": true, "iso": null, "ok": true})
     }
 
@@ -460,7 +466,7 @@ mod tests {
 
     #[test]
     fn acl_masks_as_windows_evaluates_them() {
-        use rights::*;
+        use rights::{FULL_CONTROL, MODIFY, describe, specific};
         let acl = |allow: i64, deny: i64, file_allow: i64, file_deny: i64| Acl {
             allow,
             deny,
@@ -468,10 +474,14 @@ mod tests {
             file_deny,
         };
         // Modify on the folder and its files (what the checklist asks for).
-        assert!(acl(0x1301BF, 0, 0x1301BF, 0).missing_for_vms().is_empty());
+        assert!(
+            acl(0x0013_01BF, 0, 0x0013_01BF, 0)
+                .missing_for_vms()
+                .is_empty()
+        );
         // Read and execute only.
         assert_eq!(
-            acl(0x1200A9, 0, 0x1200A9, 0).missing_for_vms(),
+            acl(0x0012_00A9, 0, 0x0012_00A9, 0).missing_for_vms(),
             [
                 "create files (CreateFiles)",
                 "create folders (CreateDirectories)",
@@ -480,7 +490,7 @@ mod tests {
         );
         // A deny rule wins over an allow rule.
         assert_eq!(
-            acl(0x1301BF, 0x2, 0x1301BF, 0).missing_for_vms(),
+            acl(0x0013_01BF, 0x2, 0x0013_01BF, 0).missing_for_vms(),
             ["create files (CreateFiles)"]
         );
         // CREATOR OWNER's GENERIC_ALL (0x10000000) on inherit-only rules gives new files full
@@ -492,8 +502,8 @@ mod tests {
         assert!(acl(0x46, 0, 0, 0).missing_for_vms().is_empty());
         assert_eq!(describe(FULL_CONTROL), "FullControl");
         assert_eq!(describe(MODIFY | 0x40), "Modify");
-        assert_eq!(describe(0x1200A9), "ReadAndExecute");
-        assert_eq!(describe(0x1200A9 | 0x2), "ReadAndExecute, CreateFiles");
+        assert_eq!(describe(0x0012_00A9), "ReadAndExecute");
+        assert_eq!(describe(0x0012_00A9 | 0x2), "ReadAndExecute, CreateFiles");
         assert_eq!(describe(0), "no write or read rights");
     }
 

@@ -17,6 +17,7 @@ pub(crate) const DATA_PLACEHOLDER: &str = "__HVX_DATA__";
 
 const HEAD: &str = include_str!("../scripts/head.ps1");
 const RIGHTS: &str = include_str!("../scripts/rights.ps1");
+const OURS: &str = include_str!("../scripts/ours.ps1");
 const FIND: &str = include_str!("../scripts/find.ps1");
 const STOP_VM: &str = include_str!("../scripts/stop-vm.ps1");
 const SNAPSHOT: &str = include_str!("../scripts/snapshot.ps1");
@@ -88,17 +89,15 @@ impl Script {
         match self {
             Script::Check => &[],
             Script::Create | Script::Statuses => &[RIGHTS],
-            Script::CleanupCreate
-            | Script::Start
-            | Script::Delete
-            | Script::Status
-            | Script::Suspend
-            | Script::Resume => &[RIGHTS, FIND],
-            Script::Stop | Script::Reboot => &[RIGHTS, FIND, STOP_VM],
+            Script::CleanupCreate => &[RIGHTS, OURS],
+            Script::Start | Script::Delete | Script::Status | Script::Suspend | Script::Resume => {
+                &[RIGHTS, OURS, FIND]
+            }
+            Script::Stop | Script::Reboot => &[RIGHTS, OURS, FIND, STOP_VM],
             Script::ListSnapshots
             | Script::CreateSnapshot
             | Script::RestoreSnapshot
-            | Script::DeleteSnapshot => &[RIGHTS, FIND, SNAPSHOT],
+            | Script::DeleteSnapshot => &[RIGHTS, OURS, FIND, SNAPSHOT],
         }
     }
 

@@ -30,6 +30,10 @@ pub struct Knobs {
     pub throw_at: Option<String>,
     /// Undo steps of create's rollback throw too.
     pub rollback_throws: bool,
+    /// PowerShell dies when the script is about to run this cmdlet (e.g. `MoveItemCommand`,
+    /// `SetVM`): what was done so far stays, nothing after it runs (no rollback), and no
+    /// answer is written, as when Windows kills the session's job mid-way.
+    pub kill_at: Option<String>,
     /// What `$PSVersionTable.PSVersion` says; Windows Server's 5.1 when not set.
     pub powershell_version: Option<String>,
     /// The Hyper-V PowerShell module is not installed: `Get-Module -ListAvailable` lists

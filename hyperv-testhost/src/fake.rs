@@ -6,6 +6,7 @@
 //! It refuses (and counts as `rejected`) anything but the exact flag set hyperv-ext must send
 //! and a script text that is byte for byte one of hyperv-ext's constant scripts.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -77,9 +78,8 @@ pub fn main(home: &Path) -> i32 {
                 });
             });
             // What powershell.exe would print for a command line it cannot run.
-            eprint!(
-                "{}",
-                clixml_error(&format!("refused by the fake PowerShell: {why}"))
+            let _ = std::io::stderr().write_all(
+                clixml_error(&format!("refused by the fake PowerShell: {why}")).as_bytes(),
             );
             return 1;
         }
@@ -99,7 +99,7 @@ pub fn main(home: &Path) -> i32 {
                 data: data.clone(),
                 read_only: script.is_read_only(),
                 changes: Vec::new(),
-            })
+            });
         });
         return 137;
     }
@@ -112,11 +112,13 @@ pub fn main(home: &Path) -> i32 {
         }
         alive
     };
+    let killed = std::cell::Cell::new(false);
     let (answer, code) = match states.update(|state| {
         let before = state.clone();
         let files_before = script.is_read_only().then(|| files(&paths.fs_root));
         let mut hv = HyperV::new(state, &paths.fs_root, &knobs);
         let (answer, code) = ops::answer(ops::run(script, &data, &mut hv, &mut sleep));
+        killed.set(hv.killed);
         let mut outcome = if code == 0 {
             "ok".to_owned()
         } else {
@@ -125,6 +127,9 @@ pub fn main(home: &Path) -> i32 {
         if hung_up.get() {
             // Killed mid-way (a long graceful stop): what came after the kill never happened.
             *state = before.clone();
+            outcome = "killed".into();
+        } else if killed.get() {
+            // Died at `kill_at`: what ran before it stays done.
             outcome = "killed".into();
         }
         // A read-only script must leave the host as it found it: say so when it did not.
@@ -155,11 +160,12 @@ pub fn main(home: &Path) -> i32 {
     }) {
         Ok(done) => done,
         Err(e) => {
-            eprint!("{}", clixml_error(&format!("fake host state: {e}")));
+            let _ = std::io::stderr()
+                .write_all(clixml_error(&format!("fake host state: {e}")).as_bytes());
             return 1;
         }
     };
-    if hung_up.get() {
+    if hung_up.get() || killed.get() {
         return 137;
     }
     if knobs.sleep_after_ms > 0
@@ -201,8 +207,14 @@ pub fn main(home: &Path) -> i32 {
     let _ = stdout.write_all(frame.as_bytes());
     let _ = stdout.flush();
     if knobs.kill_after_output {
-        // SAFETY: raising a signal on ourselves.
-        unsafe { libc::raise(libc::SIGKILL) };
+        #[expect(
+            unsafe_code,
+            reason = "std cannot die from a signal; the knob imitates that"
+        )]
+        // SAFETY: raise(2) only takes a signal number.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
     }
     code
 }
@@ -268,8 +280,9 @@ fn sleep_unless_hung_up(d: Duration) -> bool {
             events: 0,
             revents: 0,
         };
-        // SAFETY: one valid pollfd on our own stdout.
-        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        #[expect(unsafe_code, reason = "std has no poll(2) to notice a hang-up")]
+        // SAFETY: one valid pollfd on our own stdout, borrowed for the call.
+        let rc = unsafe { libc::poll(&raw mut pfd, 1, 0) };
         if rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
             return false;
         }
@@ -291,7 +304,7 @@ pub fn ascii_json(value: &Value) -> String {
         } else {
             let mut buf = [0u16; 2];
             for unit in c.encode_utf16(&mut buf) {
-                out.push_str(&format!("\\u{unit:04x}"));
+                let _ = write!(out, "\\u{unit:04x}");
             }
         }
     }
@@ -327,6 +340,7 @@ mod tests {
         VmData {
             name: "vm1".into(),
             uuid: "u1".into(),
+            adopt: false,
             fields: NoFields {},
         }
     }

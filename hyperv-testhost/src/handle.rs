@@ -1,4 +1,7 @@
 //! For tests: a `hyperv-testhost` process, its info line, and access to its state.
+//!
+//! A test fixture: where the host cannot be started, read or changed, it panics (with what
+//! failed), since a test cannot go on without its peer and a panic is a failed test.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -34,12 +37,9 @@ impl TestHost {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("hyperv-testhost printed nothing within 30 s");
-            }
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("hyperv-testhost printed nothing within 30 s");
         };
         let info: Info = match serde_json::from_str(&line) {
             Ok(info) => info,
@@ -95,8 +95,18 @@ impl TestHost {
 
 impl Drop for TestHost {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        // A pid always fits pid_t (Linux caps it far below i32::MAX).
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            #[expect(
+                unsafe_code,
+                reason = "std's Child::kill sends only SIGKILL; SIGTERM lets it stop sshd"
+            )]
+            // SAFETY: kill(2) only takes a pid and a signal number; the pid is our own child,
+            // not yet reaped, so it cannot belong to another process.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
         for _ in 0..250 {
             if self.child.try_wait().ok().flatten().is_some() {
                 return;

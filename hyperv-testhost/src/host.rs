@@ -4,7 +4,7 @@
 //! real server does); CI runs as root.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -79,9 +79,9 @@ impl Running {
 /// Ends the process group `child` leads (it was spawned with `process_group(0)`): SIGTERM,
 /// up to 3 s for the leader to exit, then SIGKILL for anything of the group still there.
 pub(crate) fn stop_group(child: &mut Child) {
-    let pgid = child.id() as libc::pid_t;
-    // SAFETY: signalling the process group we created.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    // A pid always fits pid_t (Linux caps it far below i32::MAX).
+    let pgid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+    signal_group(pgid, libc::SIGTERM);
     let end = Instant::now() + Duration::from_secs(3);
     while Instant::now() < end {
         if child.try_wait().ok().flatten().is_some() {
@@ -89,9 +89,30 @@ pub(crate) fn stop_group(child: &mut Child) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: as above (ESRCH when the whole group is gone already).
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    // ESRCH when the whole group is gone already.
+    signal_group(pgid, libc::SIGKILL);
     let _ = child.wait();
+}
+
+/// Signals the process group `pgid` (one we spawned as the leader of a new group).
+fn signal_group(pgid: libc::pid_t, signal: libc::c_int) {
+    #[expect(
+        unsafe_code,
+        reason = "std signals single processes only, and only with SIGKILL"
+    )]
+    // SAFETY: kill(2) only takes a pid and a signal number; the leader is our unreaped child
+    // and leads its own group, so the group id cannot name anyone else's processes.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    #[expect(unsafe_code, reason = "std has no geteuid")]
+    // SAFETY: geteuid(2) takes nothing and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    euid == 0
 }
 
 fn run(program: &str, args: &[&str]) -> Result<String, String> {
@@ -117,8 +138,7 @@ pub fn start(dir: &Path, fake_powershell: &Path) -> Result<Running, String> {
             "{SSHD} is missing: install openssh-server (scripts/setup.sh does)"
         ));
     }
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         return Err("hyperv-testhost needs root: it creates the test user and runs sshd".into());
     }
     std::fs::create_dir_all("/run/sshd").map_err(|e| format!("mkdir /run/sshd: {e}"))?;
@@ -266,7 +286,6 @@ fn ensure_user() -> Result<String, String> {
         .stdin(Stdio::piped())
         .spawn()
         .map_err(|e| format!("chpasswd: {e}"))?;
-    use std::io::Write as _;
     child
         .stdin
         .take()

@@ -47,6 +47,10 @@ pub struct HyperV<'a> {
     knobs: &'a Knobs,
     /// The create step being run, for `Knobs::throw_at`.
     pub step: String,
+    /// `Knobs::kill_at` was reached: the process is dead from here on.
+    pub killed: bool,
+    /// The VM `Find-Ours` found without its ownership line (`$script:Adopt`).
+    pub adopt: Option<String>,
     now: String,
 }
 
@@ -57,12 +61,18 @@ impl<'a> HyperV<'a> {
             fs_root: fs_root.to_path_buf(),
             knobs,
             step: "any".into(),
+            killed: false,
+            adopt: None,
             now: utc_now(),
         }
     }
 
     /// Every state-changing cmdlet passes here: the fault knob makes the chosen step throw.
-    fn inject(&self, cmdlet: &str) -> Cmdlet<()> {
+    fn inject(&mut self, cmdlet: &str) -> Cmdlet<()> {
+        if self.killed || self.knobs.kill_at.as_deref() == Some(cmdlet) {
+            self.killed = true;
+            return Err(thrown(format!("killed before {cmdlet}"), "Killed"));
+        }
         let hit = match &self.knobs.throw_at {
             Some(step) if step == "any" => true,
             Some(step) => *step == self.step,
@@ -377,8 +387,8 @@ impl<'a> HyperV<'a> {
             id: id.clone(),
             name: name.into(),
             state: "Off".into(),
-            generation: generation as u8,
-            memory_bytes: memory as u64,
+            generation: u8::try_from(generation).expect("checked: 1 or 2"),
+            memory_bytes: u64::try_from(memory).expect("checked: at least 32 MiB"),
             cpus: 1,
             notes: String::new(),
             config: config.display(),
@@ -405,7 +415,10 @@ impl<'a> HyperV<'a> {
         Ok(id)
     }
 
-    pub fn set_vm(&mut self, id: &str, notes: &str, cpus: i64) -> Cmdlet<()> {
+    /// `Set-VM -NewVMName -Notes -ProcessorCount`: one change of the VM's settings, all or
+    /// nothing. The VM's folder (named at New-VM) stays as it is; like New-VM, Hyper-V does
+    /// not mind another VM of the new name.
+    pub fn set_vm(&mut self, id: &str, name: &str, notes: &str, cpus: i64) -> Cmdlet<()> {
         self.inject("SetVM")?;
         let vm = self.vm_mut(id)?;
         if !(1..=240).contains(&cpus) {
@@ -417,8 +430,16 @@ impl<'a> HyperV<'a> {
         if vm.state != "Off" {
             return Err(invalid_state("SetVM", vm));
         }
+        vm.name = name.into();
         vm.notes = notes.into();
-        vm.cpus = cpus as u32;
+        vm.cpus = u32::try_from(cpus).expect("checked: 1 to 240");
+        Ok(())
+    }
+
+    /// `Set-VM -Notes` alone: allowed in any state (unlike the processor count).
+    pub fn set_notes(&mut self, id: &str, notes: &str) -> Cmdlet<()> {
+        self.inject("SetVM")?;
+        self.vm_mut(id)?.notes = notes.into();
         Ok(())
     }
 
@@ -572,7 +593,8 @@ impl<'a> HyperV<'a> {
                 "ParameterArgumentValidationError,Microsoft.HyperV.PowerShell.Commands.SetVMNetworkAdapterVlan",
             ));
         }
-        self.vm_mut(id)?.adapters[adapter].vlan = vlan.map(|t| t as u16);
+        self.vm_mut(id)?.adapters[adapter].vlan =
+            vlan.map(|t| u16::try_from(t).expect("checked: 1 to 4094"));
         Ok(())
     }
 
@@ -714,7 +736,7 @@ pub fn utc_now() -> String {
         .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use hyperv_protocol::data::creating_name;
 use hyperv_protocol::{Failure, Script};
 use serde_json::{Map, Value, json};
 
@@ -116,7 +117,7 @@ pub fn run(
     sleep: &mut dyn FnMut(Duration) -> bool,
 ) -> Step<Map<String, Value>> {
     let p = Data(p);
-    match script {
+    let outcome = match script {
         Script::Status => status(&p, hv),
         Script::Statuses => statuses(hv),
         Script::Start => start(&p, hv),
@@ -132,6 +133,34 @@ pub fn run(
         Script::Create => create(&p, hv),
         Script::CleanupCreate => cleanup_create(&p, hv),
         Script::Check => check(&p, hv),
+    };
+    // find.ps1's Done: a VM found without the ownership line gets it once the action succeeded.
+    match (outcome, hv.adopt.take()) {
+        (Ok(mut fields), Some(id)) => {
+            let line = format!("cloudstack-vm-uuid={}", p.text("uuid"));
+            // `(([string]$v.Notes).TrimEnd()+"`r`n"+line).TrimStart()`, $v as found.
+            let adopted = hv
+                .vm(&id)
+                .map(|v| {
+                    format!("{}\r\n{line}", v.notes.trim_end())
+                        .trim_start()
+                        .to_owned()
+                })
+                .ok_or_else(|| Thrown {
+                    message: format!(
+                        "Hyper-V was unable to find a virtual machine with ID \"{id}\"."
+                    ),
+                    fqid: "InvalidParameter".into(),
+                })
+                .and_then(|notes| hv.set_notes(&id, &notes));
+            let adopted = match adopted {
+                Ok(()) => "ok".to_owned(),
+                Err(t) => t.message,
+            };
+            fields.insert("adopted".into(), adopted.into());
+            Ok(fields)
+        }
+        (outcome, _) => outcome,
     }
 }
 
@@ -155,34 +184,81 @@ fn need_rights(hv: &HyperV) -> Step<()> {
 }
 
 fn test_ours(vm: &Vm, p: &Data) -> bool {
-    let marker = format!("cloudstack-vm-uuid={}", p.text("uuid"));
-    vm.notes
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .any(|l| l == marker)
+    notes_have(vm, &format!("cloudstack-vm-uuid={}", p.text("uuid")))
 }
 
-fn find_ours(p: &Data, hv: &HyperV) -> Step<Option<Vm>> {
+/// `Test-Marked`: any ownership line (`(?m)^cloudstack-vm-uuid=\S`).
+fn marked(vm: &Vm) -> bool {
+    vm.notes.split('\n').any(|l| {
+        l.strip_prefix("cloudstack-vm-uuid=")
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|c| !c.is_whitespace())
+    })
+}
+
+/// `Find-Ours`: by name with our line; as `<name>-<uuid>` with our line or none; with
+/// `adopt`, the only VM of the name without any line. One found without our line is to be
+/// adopted (`hv.adopt`).
+fn find_ours(p: &Data, hv: &mut HyperV) -> Step<Option<Vm>> {
     let name = p.text("name");
-    let all: Vec<Vm> = hv.get_vm().into_iter().filter(|v| v.name == name).collect();
-    let ours: Vec<&Vm> = all.iter().filter(|v| test_ours(v, p)).collect();
+    let vms = hv.get_vm();
+    let all: Vec<&Vm> = vms.iter().filter(|v| v.name == name).collect();
+    let ours: Vec<&Vm> = all.iter().copied().filter(|v| test_ours(v, p)).collect();
+    let ambiguous = |n: usize| Err(Stop::Fail(Failure::VmAmbiguous { count: count(n) }));
     if ours.len() > 1 {
-        return Err(Stop::Fail(Failure::VmAmbiguous {
-            count: count(ours.len()),
-        }));
+        return ambiguous(ours.len());
     }
     if let Some(v) = ours.first() {
         return Ok(Some((*v).clone()));
     }
-    if !all.is_empty() {
+    let upstream_name = format!("{name}-{}", p.text("uuid"));
+    let upstream: Vec<&Vm> = vms.iter().filter(|v| v.name == upstream_name).collect();
+    let mut found: Vec<&Vm> = upstream
+        .iter()
+        .copied()
+        .filter(|v| test_ours(v, p) || !marked(v))
+        .collect();
+    if found.len() > 1 {
+        return ambiguous(found.len());
+    }
+    if found.is_empty() && p.truthy("adopt") && all.len() == 1 && !marked(all[0]) {
+        found = all.clone();
+    }
+    if let Some(v) = found.first() {
+        if !test_ours(v, p) {
+            hv.adopt = Some(v.id.clone());
+        }
+        return Ok(Some((*v).clone()));
+    }
+    let named = all.len() + upstream.len();
+    if named > 0 && !all.iter().chain(&upstream).any(|v| marked(v)) {
+        return Err(Stop::Fail(Failure::Unmarked {
+            count: count(named),
+        }));
+    }
+    if named > 0 {
+        // `(?m)^cloudstack-vm-uuid=(\S+)` of each.
+        let marked = all
+            .iter()
+            .chain(&upstream)
+            .filter_map(|v| {
+                v.notes.split('\n').find_map(|l| {
+                    l.strip_prefix("cloudstack-vm-uuid=")
+                        .and_then(|rest| rest.split(char::is_whitespace).next())
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_owned)
+                })
+            })
+            .collect();
         return Err(Stop::Fail(Failure::NotOurs {
-            count: count(all.len()),
+            count: count(named),
+            marked,
         }));
     }
     Ok(None)
 }
 
-fn need_ours(p: &Data, hv: &HyperV) -> Step<Vm> {
+fn need_ours(p: &Data, hv: &mut HyperV) -> Step<Vm> {
     find_ours(p, hv)?.ok_or(Stop::Fail(Failure::VmNotFound))
 }
 
@@ -206,18 +282,22 @@ fn status(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
 
 fn statuses(hv: &mut HyperV) -> Step<Map<String, Value>> {
     need_rights(hv)?;
-    let marked = |notes: &str| {
-        notes.split('\n').any(|l| {
-            l.strip_prefix("cloudstack-vm-uuid=")
-                .and_then(|rest| rest.chars().next())
-                .is_some_and(|c| !c.is_whitespace())
-        })
+    // `(?m)^cloudstack-vm-uuid=(\S+)`: the first line's UUID, up to whitespace.
+    let uuid = |notes: &str| {
+        notes
+            .split('\n')
+            .find_map(|l| {
+                l.strip_prefix("cloudstack-vm-uuid=")
+                    .map(|rest| rest.split(char::is_whitespace).next().unwrap_or_default())
+                    .filter(|u| !u.is_empty())
+            })
+            .unwrap_or_default()
+            .to_owned()
     };
     let vms: Vec<Value> = hv
         .get_vm()
         .into_iter()
-        .filter(|v| marked(&v.notes))
-        .map(|v| json!({"name": v.name, "state": v.state}))
+        .map(|v| json!({"name": v.name, "state": v.state, "uuid": uuid(&v.notes)}))
         .collect();
     done(json!({"vms": vms}))
 }
@@ -250,7 +330,7 @@ fn stop_ours(
         hv.turn_off(&v.id)?;
         return Ok("turnoff");
     }
-    let wait = p.int("wait")?.max(0) as u64;
+    let wait = p.int("wait")?.max(0).cast_unsigned();
     let error = match hv.shutdown_guest(&v.id, wait, sleep) {
         Ok(true) => return Ok("graceful"),
         Ok(false) => "timeout".to_owned(),
@@ -329,6 +409,7 @@ fn delete(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         hv.turn_off(&v.id)?;
     }
     hv.remove_vm(&v.id)?;
+    hv.adopt = None;
     if hv.get_vm().iter().any(|x| x.id == v.id) {
         return Err(Stop::Fail(Failure::StillExists));
     }
@@ -454,16 +535,16 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     let result: Result<(), Thrown> = (|| {
         hv.step = "disk".into();
         if p.truthy("tpl") {
-            let partial = format!("{disk}.partial");
+            let partial = format!("{disk}.{}.partial", p.text("id"));
             hv.copy_item(p.str("tpl")?, &partial)?;
             hv.move_item(&partial, &disk)?;
         } else {
-            hv.new_vhd(&disk, p.int("size")?.max(0) as u64)?;
+            hv.new_vhd(&disk, p.int("size")?.max(0).cast_unsigned())?;
         }
         undo.push(Undo::RemoveDisk(disk.clone()));
         hv.step = "vm".into();
         vm_id = hv.new_vm(
-            p.str("name")?,
+            &creating_name(p.str("name")?, &p.text("id")),
             p.int("gen")?,
             p.int("mem")?,
             &disk,
@@ -472,7 +553,12 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         undo.push(Undo::RemoveVm(vm_id.clone()));
         hv.set_vm(
             &vm_id,
-            &format!("cloudstack-vm-uuid={}", p.text("uuid")),
+            &name,
+            &format!(
+                "cloudstack-vm-uuid={}\r\ncloudstack-create-id={}",
+                p.text("uuid"),
+                p.text("id")
+            ),
             p.int("cpus")?,
         )?;
         hv.step = "network".into();
@@ -518,6 +604,10 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
         hv.start_vm(&vm_id)
     })();
     if let Err(e) = result {
+        if hv.killed {
+            // PowerShell died mid-way: no rollback, no answer.
+            return Err(Stop::Thrown(e));
+        }
         // `$t`: the step that failed; the undos run as "rollback" (for the fault knobs).
         let step = std::mem::replace(&mut hv.step, "rollback".into());
         let mut rollback: Vec<String> = Vec::new();
@@ -539,12 +629,41 @@ fn create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     done(json!({"id": vm_id}))
 }
 
+/// Whether the VM's Notes carry the line `line` (`-split '\r?\n'` then `-ccontains`).
+fn notes_have(vm: &Vm, line: &str) -> bool {
+    vm.notes
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .any(|l| l == line)
+}
+
 fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
     need_rights(hv)?;
-    let found = find_ours(p, hv)?;
+    let name = p.text("name");
+    let created_here = format!("cloudstack-create-id={}", p.text("id"));
+    let tmp = creating_name(&name, &p.text("id"));
+    let vms = hv.get_vm();
+    let all: Vec<&Vm> = vms.iter().filter(|v| v.name == name).collect();
+    let marked: Vec<&Vm> = all
+        .iter()
+        .copied()
+        .filter(|v| test_ours(v, p) && notes_have(v, &created_here))
+        .collect();
+    // `$m+@(...)`: the marked one, or the one still under the name New-VM gave.
+    let ours: Vec<&Vm> = marked
+        .iter()
+        .copied()
+        .chain(vms.iter().filter(|v| v.name == tmp))
+        .collect();
+    if ours.len() > 1 {
+        return Err(Stop::Fail(Failure::VmAmbiguous {
+            count: count(ours.len()),
+        }));
+    }
     let disk = p.text("disk");
     let mut removed = Vec::new();
-    if let Some(v) = &found {
+    for v in &ours {
+        // `-eq` on strings ignores case.
         let attached: Vec<String> = v
             .disks
             .iter()
@@ -560,12 +679,16 @@ fn cleanup_create(p: &Data, hv: &mut HyperV) -> Step<Map<String, Value>> {
             removed.push(f);
         }
     }
-    let partial = format!("{disk}.partial");
+    let partial = format!("{disk}.{}.partial", p.text("id"));
     if hv.test_path(&partial, false)? {
         hv.remove_item(&partial)?;
         removed.push(partial);
     }
-    done(json!({"removed_vm": found.is_some(), "removed": removed}))
+    done(json!({
+        "removed_vm": !ours.is_empty(),
+        "removed": removed,
+        "kept": count(all.len() - marked.len()),
+    }))
 }
 
 // ---- check.ps1 ----

@@ -132,7 +132,7 @@ impl State {
         let n = self.next_id;
         format!(
             "{:08x}-0000-4000-8000-{:012x}",
-            0x5eed_0000u32 + (n as u32 & 0xffff),
+            0x5eed_0000u64 + (n & 0xffff),
             n
         )
     }

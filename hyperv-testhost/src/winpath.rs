@@ -59,6 +59,12 @@ impl WinPath {
                         "The given path's format is not supported: '{text}'."
                     ));
                 }
+                p if is_device(p) => {
+                    // What .NET says for a path naming a DOS device (CON, NUL.txt, ...).
+                    return Err(format!(
+                        "FileStream will not open Win32 devices such as disk partitions and tape drives. Avoid use of \"\\\\.\\\" in the path. ('{text}')"
+                    ));
+                }
                 p => parts.push(p.to_owned()),
             }
         }
@@ -125,6 +131,24 @@ impl WinPath {
     }
 }
 
+/// A DOS device name, with or without an extension, in any case: Windows maps the component
+/// to the device (written independently of hyperv-ext's check, which must refuse first).
+fn is_device(component: &str) -> bool {
+    const DIGITS: [&str; 13] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "\u{b9}", "\u{b2}", "\u{b3}",
+    ];
+    let base = component
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(' ')
+        .to_uppercase();
+    matches!(base.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ["COM", "LPT"]
+            .iter()
+            .any(|p| base.strip_prefix(p).is_some_and(|d| DIGITS.contains(&d)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +178,9 @@ mod tests {
             "\\\\srv",
             "C:\\a:b",
             "C:\\a?b",
+            "C:\\x\\CON",
+            "C:\\nul.vhdx",
+            "C:\\LPT1\\x",
         ] {
             assert!(WinPath::parse(bad).is_err(), "{bad}");
         }

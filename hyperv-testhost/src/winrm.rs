@@ -229,9 +229,8 @@ pub fn start(
             stderr.trim()
         ))
     };
-    let line = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(line) => line,
-        Err(_) => return fail(child, "no line within 30 s".into()),
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+        return fail(child, "no line within 30 s".into());
     };
     let ready: Ready = match serde_json::from_str(&line) {
         Ok(r) => r,

@@ -78,16 +78,29 @@ pub fn encode_tag_text(text: &str) -> String {
 /// Reverses [`encode_tag_text`]; `None` if `tag` is not such an encoding.
 pub fn decode_tag_text(tag: &str) -> Option<String> {
     let mut bytes = Vec::with_capacity(tag.len());
-    let mut chars = tag.bytes();
-    while let Some(b) = chars.next() {
-        match b.to_ascii_lowercase() {
-            b'+' => bytes.push(chars.next()?.to_ascii_uppercase()),
-            b'_' => {
-                let hi = (chars.next()? as char).to_digit(16)?;
-                let lo = (chars.next()? as char).to_digit(16)?;
-                bytes.push(u8::try_from(hi * 16 + lo).ok()?);
+    let mut rest = tag.as_bytes();
+    loop {
+        // A run of plain characters in one go (statuses decodes a mark per VM).
+        let plain = rest
+            .iter()
+            .position(|&b| b == b'+' || b == b'_')
+            .unwrap_or(rest.len());
+        bytes.extend(rest[..plain].iter().map(u8::to_ascii_lowercase));
+        rest = &rest[plain..];
+        match *rest {
+            [] => break,
+            [b'+', letter, ref tail @ ..] => {
+                bytes.push(letter.to_ascii_uppercase());
+                rest = tail;
             }
-            other => bytes.push(other),
+            [b'_', hi, lo, ref tail @ ..] => {
+                let hi = char::from(hi).to_digit(16)?;
+                let lo = char::from(lo).to_digit(16)?;
+                bytes.push(u8::try_from(hi * 16 + lo).ok()?);
+                rest = tail;
+            }
+            // An escape cut short.
+            _ => return None,
         }
     }
     String::from_utf8(bytes).ok()
@@ -95,14 +108,31 @@ pub fn decode_tag_text(tag: &str) -> Option<String> {
 
 /// Splits PVE's tag list (`;`, `,` or spaces between tags).
 pub fn split_tags(tags: &str) -> impl Iterator<Item = &str> {
-    tags.split([';', ',', ' '])
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    // Byte by byte (the separators are ASCII, so every piece is still text): `statuses` reads
+    // the tags of every VM on the node, and a char pattern decodes each character.
+    let mut rest = tags;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let end = rest
+                .bytes()
+                .position(|b| matches!(b, b';' | b',' | b' '))
+                .unwrap_or(rest.len());
+            let tag = rest[..end].trim();
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if !tag.is_empty() {
+                return Some(tag);
+            }
+        }
+        None
+    })
 }
 
 fn strip_prefix_ci<'t>(tag: &'t str, prefix: &str) -> Option<&'t str> {
-    (tag.len() > prefix.len() && tag[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &tag[prefix.len()..])
+    // Compared as bytes: the prefix is ASCII, so where it matches, the rest starts on a
+    // character boundary.
+    let n = prefix.len();
+    (tag.len() > n && tag.as_bytes()[..n].eq_ignore_ascii_case(prefix.as_bytes()))
+        .then(|| &tag[n..])
 }
 
 impl Mark {
@@ -145,7 +175,10 @@ impl Mark {
         let mut mark = Mark::default();
         for tag in split_tags(tags.unwrap_or("")) {
             if let Some(uuid) = strip_prefix_ci(tag, UUID_PREFIX) {
-                mark.uuid = decode_tag_text(uuid).map(|u| u.to_ascii_lowercase());
+                mark.uuid = decode_tag_text(uuid).map(|mut u| {
+                    u.make_ascii_lowercase();
+                    u
+                });
             } else if let Some(name) = strip_prefix_ci(tag, NAME_PREFIX) {
                 mark.instance_name = decode_tag_text(name);
             } else if let Some(vmid) = strip_prefix_ci(tag, VMID_PREFIX) {
@@ -371,6 +404,33 @@ mod tests {
             );
         }
         assert_eq!(encode_tag_text("i-2-45-VM"), "i-2-45-+v+m");
+        for (tag, text) in [
+            ("I-2-45-+V+M", Some("i-2-45-VM")),
+            ("a_2b_2Fc", Some("a+/c")),
+            ("_c3_bc", Some("\u{fc}")),
+            ("x+", None),
+            ("x_4", None),
+            ("x_4g", None),
+            ("_ff", None),
+            ("", Some("")),
+        ] {
+            assert_eq!(decode_tag_text(tag).as_deref(), text, "{tag}");
+        }
+    }
+
+    #[test]
+    fn tag_lists_split_on_every_separator() {
+        let split = |tags| split_tags(tags).collect::<Vec<_>>();
+        assert_eq!(split("a;b,c d"), ["a", "b", "c", "d"]);
+        assert_eq!(split(";;a ,\tb\t;; ,c;"), ["a", "b", "c"]);
+        assert_eq!(
+            split("caf\u{e9};\u{e9}t\u{e9}"),
+            ["caf\u{e9}", "\u{e9}t\u{e9}"]
+        );
+        assert!(split("").is_empty() && split(" ; , ").is_empty());
+        assert_eq!(strip_prefix_ci("CS-NAME.x", NAME_PREFIX), Some("x"));
+        assert_eq!(strip_prefix_ci("cs-name.", NAME_PREFIX), None);
+        assert_eq!(strip_prefix_ci("cs-nam\u{e9}.x", NAME_PREFIX), None);
     }
 
     #[test]

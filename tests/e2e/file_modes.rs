@@ -66,12 +66,14 @@ fn hyperv_known_hosts_and_dot_ssh_under_umask_000() {
     });
     let payload = hv.scratch.payload("status.json", &tofu);
     let log = hv.scratch.path().join("logs/hyperv-ext.log");
+    let state = hv.state_dir();
     let run = Invoke::new(
         binary("hyperv-ext"),
         &["status".as_ref(), payload.as_os_str(), "60".as_ref()],
     )
     .env("HOME", home.as_os_str())
     .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+    .env("HYPERV_EXT_STATE_DIR", state.as_os_str())
     .umask(0o000)
     .run();
     assert_eq!(run.success()["power_state"], "poweroff");
@@ -80,6 +82,10 @@ fn hyperv_known_hosts_and_dot_ssh_under_umask_000() {
     assert_eq!(mode(&ssh.join("known_hosts")), 0o600);
     assert_eq!(mode(log.parent().unwrap()), 0o750);
     assert_eq!(mode(&log), 0o640);
+    // The record of the instance's UUID (what statuses needs).
+    assert_eq!(mode(&state), 0o750);
+    assert_eq!(mode(&state.join("instance-uuids")), 0o750);
+    assert_eq!(mode(&state.join("instance-uuids").join(VM)), 0o640);
 
     // A known_hosts path of the operator's in directories that do not exist yet.
     let known = hv.scratch.path().join("deep/er/known_hosts");
@@ -90,6 +96,7 @@ fn hyperv_known_hosts_and_dot_ssh_under_umask_000() {
         &["status".as_ref(), payload.as_os_str(), "60".as_ref()],
     )
     .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+    .env("HYPERV_EXT_STATE_DIR", state.as_os_str())
     .umask(0o000)
     .run()
     .success();

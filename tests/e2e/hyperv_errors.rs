@@ -120,13 +120,7 @@ fn host_key_and_authentication_errors_name_the_address_and_its_details() {
         err.contains("SSH authentication as 'hvtest' by password failed") && err.ends_with(&suffix),
         "{err}"
     );
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 1,
-            launches: 0
-        }
-    );
+    assert_eq!(cost, Cost::CONNECTED_ONLY);
 }
 
 #[test]

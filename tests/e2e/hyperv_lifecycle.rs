@@ -35,7 +35,17 @@ fn full_lifecycle_by_password() {
         (v.generation, v.cpus, v.memory_bytes),
         (2, 2, 512 * 1024 * 1024)
     );
-    assert_eq!(v.notes, format!("cloudstack-vm-uuid={UUID}"));
+    // The ownership line, and the line naming the run that made it (for its clean-up).
+    let (mark, made_by) = v.notes.split_once("\r\n").expect("two lines");
+    assert_eq!(mark, format!("cloudstack-vm-uuid={UUID}"));
+    let create = &hv.state().launches[0];
+    assert_eq!(
+        made_by,
+        format!(
+            "cloudstack-create-id={}",
+            create.data["id"].as_str().unwrap()
+        )
+    );
     let disk = disk_of(&hv, VM);
     assert_eq!(v.disks, vec![disk.clone()]);
     assert_eq!(

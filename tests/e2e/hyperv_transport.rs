@@ -72,13 +72,7 @@ fn password_auth_and_a_wrong_password() {
         err.contains("authentication as 'hvtest' by password failed"),
         "{err}"
     );
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 1,
-            launches: 0
-        }
-    );
+    assert_eq!(cost, Cost::CONNECTED_ONLY);
     assert!(
         !hv.scratch.log().contains("not-the-password"),
         "the password is redacted"
@@ -100,13 +94,7 @@ fn a_wrong_host_key_is_refused_before_any_credential_is_sent() {
         err.contains("host key mismatch") && err.contains(&real),
         "{err}"
     );
-    assert_eq!(
-        cost,
-        Cost {
-            connections: 1,
-            launches: 0
-        }
-    );
+    assert_eq!(cost, Cost::CONNECTED_ONLY);
     let after = hv.host.sshd_log();
     let this_connection = &after[before.len()..];
     assert!(

@@ -15,9 +15,13 @@
 )]
 
 mod contract;
+mod exact_names;
 mod file_modes;
+mod hyperv_adoption;
 mod hyperv_check;
+mod hyperv_cleanup;
 mod hyperv_errors;
+mod hyperv_gone;
 mod hyperv_injection;
 mod hyperv_known_hosts;
 mod hyperv_lifecycle;
@@ -41,6 +45,7 @@ mod proxmox_snapshots;
 mod proxmox_tasks;
 mod proxmox_tls;
 mod register;
+mod secrets_in_errors;
 mod settings_docs;
 mod winrm_client;
 mod winrm_peer;

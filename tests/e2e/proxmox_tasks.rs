@@ -1,4 +1,4 @@
-//! Tasks that take time (`time_scale` > 0): adaptive polling and overlapping invocations.
+//! Tasks that take time (`time_scale` > 0): polling and overlapping invocations.
 
 use e2e::proxmox::{Payload, TestVm, World};
 use e2e::pve::{NODE, Options};
@@ -17,7 +17,7 @@ fn status_polls(w: &World) -> usize {
 }
 
 #[test]
-fn polling_is_quick_for_short_tasks_and_backs_off_for_long_ones() {
+fn polling_is_quick_for_short_tasks_and_at_most_every_250_ms_on_long_ones() {
     // 1 PVE second = 10 ms.
     let w = World::with(Options { time_scale: 0.01 });
     let vm = TestVm::new();
@@ -30,20 +30,25 @@ fn polling_is_quick_for_short_tasks_and_backs_off_for_long_ones() {
     );
     let payload = Payload::vm(&w.pve, &vm).vmid(100);
 
-    // A start that takes 0.2 s is seen within a few polls (100 ms, then 150 ms ...).
+    // A start that takes 0.2 s is seen within a few polls (at once, then 250 ms ...).
     w.pve.set_vm(100, json!({"start_secs": 20}));
     w.pve.reset_requests();
     w.run("start", &payload).assert_success();
     let short = status_polls(&w);
     assert!((2..=5).contains(&short), "{short} polls for a 0.2 s task");
 
-    // A stop that takes 3 s: the interval grows towards 1 s instead of polling every 100 ms
-    // (30 polls) — about 8.
+    // A stop that takes 3 s: polled on a 250 ms grid, never more often (pvedaemon is shared
+    // by every client of the node), however long the invocation took on a loaded machine.
     w.pve.set_vm(100, json!({"stop_secs": 300}));
     w.pve.reset_requests();
+    let began = std::time::Instant::now();
     w.run_with_timeout("stop", &payload, 10).assert_success();
+    let most = usize::try_from(began.elapsed().as_millis() / 250).unwrap_or(usize::MAX) + 1;
     let long = status_polls(&w);
-    assert!((5..=10).contains(&long), "{long} polls for a 3 s task");
+    assert!(
+        (5..=most).contains(&long),
+        "{long} polls for a 3 s task (at most {most})"
+    );
     assert_eq!(w.pve.vm(100).unwrap().status, "stopped");
 }
 

@@ -1,12 +1,13 @@
 //! Support for the Hyper-V tests: a `hyperv-testhost` per test, payloads that point the real
 //! `hyperv-ext` binary at it, and counters for what each run cost on the host side.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use hyperv_testhost::state::Vm;
 use hyperv_testhost::{State, TestHost};
 use serde_json::{Value, json};
 
-use crate::{Run, Scratch, binary, run_action, set};
+use crate::{Invoke, Run, Scratch, binary, set};
 
 pub const VM: &str = "i-2-45-VM";
 pub const UUID: &str = "126f4562-1f0f-4313-875e-6150cabeb72f";
@@ -41,6 +42,12 @@ impl Cost {
     /// Nothing reached the host: refused before connecting.
     pub const NONE: Cost = Cost {
         connections: 0,
+        launches: 0,
+    };
+    /// Connected but refused before any PowerShell started (host key, certificate or
+    /// credentials).
+    pub const CONNECTED_ONLY: Cost = Cost {
+        connections: 1,
         launches: 0,
     };
     /// What every action costs: one connection (SSH, or HTTPS for WinRM: one shell and one
@@ -115,6 +122,12 @@ impl Hv {
         })
     }
 
+    /// The extension's state directory for this test's runs (the UUIDs it has seen), given
+    /// through `HYPERV_EXT_STATE_DIR` so the payloads stay what CloudStack sends.
+    pub fn state_dir(&self) -> PathBuf {
+        self.scratch.path().join("state")
+    }
+
     /// A `create`-shaped payload for VM `name` with two NICs (VLAN 1577 and untagged) from
     /// the seeded template, generation 2, 512 MiB, 2 CPUs.
     pub fn payload(&self, name: &str, uuid: &str) -> Value {
@@ -148,7 +161,15 @@ impl Hv {
     /// Runs `hyperv-ext <action> <payload> <timeout>`.
     pub fn run_with_timeout(&self, action: &str, payload: &Value, timeout: &str) -> Run {
         let path = self.scratch.payload(&format!("{action}.json"), payload);
-        run_action(&binary("hyperv-ext"), &self.scratch, action, &path, timeout)
+        let log = self.scratch.log_path();
+        let state = self.state_dir();
+        Invoke::new(
+            binary("hyperv-ext"),
+            &[action.as_ref(), path.as_os_str(), timeout.as_ref()],
+        )
+        .env("CLOUDSTACK_EXT_LOG", log.as_os_str())
+        .env("HYPERV_EXT_STATE_DIR", state.as_os_str())
+        .run()
     }
 
     pub fn run(&self, action: &str, payload: &Value) -> Run {
@@ -204,6 +225,30 @@ impl Hv {
 
     pub fn exists(&self, windows_path: &str) -> bool {
         Path::new(&self.host.local(windows_path)).exists()
+    }
+
+    /// A VM made outside this extension (by hand, by upstream's hyperv.py, by another
+    /// CloudStack), with `notes`, in `state`, and a disk `<vhd_path>\<name>-seeded.vhdx`.
+    pub fn seed_vm(&self, name: &str, notes: &str, state: &str) -> Vm {
+        let disk = format!("{}\\{name}-seeded.vhdx", self.host.info.vhd_path);
+        std::fs::write(self.host.local(&disk), b"a seeded VM's disk").expect("write the disk");
+        self.host.update(|s| {
+            let vm = Vm {
+                id: s.new_id(),
+                name: name.into(),
+                state: state.into(),
+                generation: 2,
+                memory_bytes: 1 << 30,
+                cpus: 1,
+                notes: notes.into(),
+                disks: vec![disk],
+                checkpoint_type: "Production".into(),
+                guest_shutdown: "works".into(),
+                ..Vm::default()
+            };
+            s.vms.push(vm.clone());
+            vm
+        })
     }
 }
 

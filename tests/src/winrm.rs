@@ -12,6 +12,7 @@ pub fn status_line(id: &str) -> String {
     let data = VmData {
         name: VM.into(),
         uuid: UUID.into(),
+        adopt: false,
         fields: NoFields {},
     };
     STATUS

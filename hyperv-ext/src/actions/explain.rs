@@ -30,10 +30,34 @@ pub(super) fn explain(
             target.name(),
             target.username()
         ),
-        Failure::NotOurs { .. } => format!(
-            "a VM named {name} exists on {host} but it is not CloudStack VM {} (its Notes lack \
-             'cloudstack-vm-uuid={}'); refusing to touch it",
-            vm.uuid, vm.uuid
+        Failure::NotOurs { marked, .. } => {
+            let whose = match marked.as_slice() {
+                [] => String::new(),
+                [one] => format!("it is marked as CloudStack VM {one}, not {}: ", vm.uuid),
+                many => format!(
+                    "they are marked as CloudStack VMs {}, not {}: ",
+                    many.join(", "),
+                    vm.uuid
+                ),
+            };
+            format!(
+                "a VM named {name} exists on {host} but it is not CloudStack VM {} ({whose}its \
+                 Notes lack 'cloudstack-vm-uuid={}'); refusing to touch it",
+                vm.uuid, vm.uuid
+            )
+        }
+        Failure::Unmarked { count } if vm.adopt => format!(
+            "{count} VMs named {name} (or {name}-{}) on {host} have no ownership line; \
+             adopt_unmarked_vms adopts one only when it is the only VM of the name: rename or \
+             remove the others, nothing was changed",
+            vm.uuid
+        ),
+        Failure::Unmarked { .. } => format!(
+            "a VM named {name} exists on {host} but carries no ownership line \
+             ('cloudstack-vm-uuid={}' in its Notes), as VMs made by upstream's hyperv.py; \
+             refusing to touch it. If it is this instance's, set adopt_unmarked_vms=true \
+             (host or extension detail) to adopt it, or write that line into its Notes",
+            vm.uuid
         ),
         Failure::VmAmbiguous { count } => format!(
             "{count} VMs named {name} on {host} carry CloudStack UUID {}; remove the duplicate \

@@ -1,9 +1,13 @@
 //! create (with rollback, and cleanup after a timeout) and delete (with the VM's disks).
 
+use std::fmt::Write as _;
+
 use ext_sdk::{DetailReader, Invocation, Response};
 use hyperv_protocol::Failure;
 use hyperv_protocol::call::{CLEANUP_CREATE, CREATE, DELETE};
-use hyperv_protocol::data::{CleanupData, CreateData, DeleteFields, NicData};
+use hyperv_protocol::data::{
+    CleanupData, CreateData, DeleteFields, MAX_VM_NAME, NicData, creating_name,
+};
 use hyperv_protocol::reply::{Deleted, Lookup};
 
 use super::{VmRef, VmReply, explain, read_settings, run_on_vm};
@@ -73,6 +77,18 @@ pub fn create(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Respons
         nics,
     };
     let doing = format!("creating VM {}", vm.name);
+    // The VM is made under this name until its Notes are written (create.ps1).
+    let creating = creating_name(&vm.name, &inv.id);
+    if creating.len() > MAX_VM_NAME {
+        anyhow::bail!(
+            "{doing}: the name is {} characters; create names the VM {creating} until it is \
+             marked, and Hyper-V takes at most {MAX_VM_NAME}: use an instance name of at most {} \
+             characters; nothing was created",
+            vm.name.len(),
+            MAX_VM_NAME - (creating.len() - vm.name.len())
+        );
+    }
+    vm.remember();
     let host = hosts.transport(target);
     let host = &*host;
     match remote::run(host, CREATE, &data, &inv.deadline, &inv.id) {
@@ -165,9 +181,27 @@ fn cleanup(inv: &Invocation, target: &dyn Transport, vm: &VmRef, disk: &str) -> 
             let vm_removed = cleaned.removed_vm;
             let files = cleaned.removed.len();
             log::warn!(
-                "cleanup after the interrupted create: VM removed: {vm_removed}, files removed: {files}"
+                "cleanup after the interrupted create: VM removed: {vm_removed}, files removed: {files} ({}), VMs of the name left alone: {}",
+                cleaned.removed.join(", "),
+                cleaned.kept
             );
-            format!("cleaned up: VM removed: {vm_removed}, files removed: {files}")
+            let mut outcome =
+                format!("cleaned up: VM removed: {vm_removed}, files removed: {files}");
+            if cleaned.kept > 0 {
+                // A create sent for a VM that exists, or a VM made by someone else meanwhile:
+                // only what bears this run's id is removed.
+                let _ = write!(
+                    outcome,
+                    "; {} VM(s) named {} on {} {} not created by this run (no 'cloudstack-create-id={}' line in the Notes) and {} left alone",
+                    cleaned.kept,
+                    vm.name,
+                    target.host(),
+                    if cleaned.kept == 1 { "was" } else { "were" },
+                    inv.id,
+                    if cleaned.kept == 1 { "was" } else { "were" },
+                );
+            }
+            outcome
         }
         Err(e) => {
             log::error!("cleanup after the interrupted create failed: {e}");
@@ -203,11 +237,12 @@ pub fn delete(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Respons
             vm.name,
             kept.join(", ")
         );
-        message.push_str(&format!(
+        let _ = write!(
+            message,
             "; kept {} disk(s) outside vhd_path or in use: {}",
             kept.len(),
             kept.join(", ")
-        ));
+        );
     }
     Ok(Response::success(message)
         .with("removed_disks", removed)

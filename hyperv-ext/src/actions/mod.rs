@@ -21,6 +21,9 @@ use hyperv_protocol::data::{NoFields, VmData};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::path::PathBuf;
+
+use crate::known::Known;
 use crate::remote;
 use crate::settings::{self, SNAPSHOT_NAME};
 use crate::transport::{Connector, Hosts, Transport};
@@ -108,7 +111,7 @@ fn dispatch(inv: &Invocation, hosts: &dyn Connector) -> anyhow::Result<Response>
         Action::Custom(c) if c.is("RestoreSnapshot") => snapshots::restore(inv, hosts),
         Action::Custom(c) if c.is("DeleteSnapshot") => snapshots::delete(inv, hosts),
         Action::Custom(c) if c.is("check") => check::check(inv, hosts),
-        other => Err(unsupported_action(other, ACTIONS)),
+        other @ Action::Custom(_) => Err(unsupported_action(other, ACTIONS)),
     }
 }
 
@@ -124,14 +127,25 @@ fn read_settings<T>(
 }
 
 /// The CloudStack VM an action is about: its instance name (the Hyper-V VM name) and its
-/// UUID (the ownership mark in the VM's Notes).
+/// UUID (the ownership mark in the VM's Notes), and how it may be found.
 #[derive(Debug, Clone, Default)]
 struct VmRef {
     name: String,
     uuid: String,
+    /// The only VM of the name may be adopted without an ownership line.
+    adopt: bool,
+    /// The `state_dir` detail (where [`Known`] keeps the UUIDs seen).
+    state_dir: Option<PathBuf>,
 }
 
 impl VmRef {
+    /// Remembers that CloudStack calls this VM's UUID by its name (for `statuses`).
+    fn remember(&self) {
+        if let Some(known) = Known::open(self.state_dir.clone()) {
+            known.remember(&self.name, &self.uuid);
+        }
+    }
+
     fn read(payload: &Payload, d: &mut DetailReader) -> VmRef {
         let name = payload
             .vm_name()
@@ -144,6 +158,8 @@ impl VmRef {
         VmRef {
             name: d.check(name).unwrap_or_default(),
             uuid: d.check(uuid).unwrap_or_default(),
+            adopt: settings::adopt_unmarked_vms(d),
+            state_dir: settings::state_dir(d),
         }
     }
 }
@@ -174,9 +190,11 @@ fn run_on_vm<'h, S, F: Serialize, R: DeserializeOwned>(
             VmRef::read(&inv.payload, d),
         )
     })?;
+    vm.remember();
     let data = VmData {
         name: vm.name.clone(),
         uuid: vm.uuid.clone(),
+        adopt: vm.adopt,
         fields: fields(&settings),
     };
     let host = hosts.transport(target);

@@ -16,10 +16,15 @@ use crate::transport::{Exit, Output, Sent};
 const VM: &str = "i-2-45-VM";
 const UUID: &str = "126f4562-1f0f-4313-875e-6150cabeb72f";
 
+/// This test process's state directory (the UUIDs the actions have seen).
+static STATE_DIR: std::sync::LazyLock<tempfile::TempDir> =
+    std::sync::LazyLock::new(|| tempfile::tempdir().expect("a temporary directory"));
+
 fn payload() -> Value {
     json!({
         "externaldetails": {
             "host": {
+                "state_dir": STATE_DIR.path(),
                 "url": "hv1.example", "port": "2222", "username": "hvadmin", "password": "pw-1234",
                 "host_key_fingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                 "network_switch": "External", "vhd_path": "D:\\VHD", "vm_path": "D:\\VMs",
@@ -160,10 +165,11 @@ fn statuses_sends_no_vm_and_marks_duplicate_names_unknown() {
     let (doc, host) = run(
         "statuses",
         [done(json!({"vms": {"value": [
-            {"name": "a", "state": "Running"},
-            {"name": "b", "state": "Off"},
-            {"name": "a", "state": "Off"},
-        ], "Count": 3}}))],
+            {"name": "a", "state": "Running", "uuid": "u1"},
+            {"name": "b", "state": "Off", "uuid": "u2"},
+            {"name": "a", "state": "Off", "uuid": "u3"},
+            {"name": "c", "state": "Running", "uuid": ""},
+        ], "Count": 4}}))],
     );
     assert_eq!(
         doc.unwrap()["power_state"],
@@ -176,8 +182,19 @@ fn statuses_sends_no_vm_and_marks_duplicate_names_unknown() {
 fn failures_become_sentences_naming_the_vm_host_and_transport() {
     let cases = [
         (
-            json!({"code": "NOT_OURS", "detail": 1}),
+            json!({"code": "NOT_OURS", "detail": 1, "marked": []}),
             "is not CloudStack VM 126f4562",
+        ),
+        (
+            json!({"code": "NOT_OURS", "detail": 1, "marked": ["0000-1111"]}),
+            "is not CloudStack VM 126f4562-1f0f-4313-875e-6150cabeb72f (it is marked as \
+             CloudStack VM 0000-1111, not 126f4562-1f0f-4313-875e-6150cabeb72f: its Notes lack",
+        ),
+        (
+            json!({"code": "UNMARKED", "detail": 1}),
+            "carries no ownership line ('cloudstack-vm-uuid=126f4562-1f0f-4313-875e-6150cabeb72f' \
+             in its Notes), as VMs made by upstream's hyperv.py; refusing to touch it. If it is \
+             this instance's, set adopt_unmarked_vms=true",
         ),
         (
             json!({"code": "ACCESS_DENIED", "detail": "denied"}),
@@ -319,7 +336,8 @@ fn a_refused_create_names_what_is_in_the_way() {
 
 #[test]
 fn a_create_cut_off_after_sending_is_cleaned_up_within_the_reserve() {
-    let cleaned = done(json!({"removed_vm": true, "removed": ["D:\\VHD\\i-2-45-VM.vhdx"]}));
+    let cleaned =
+        done(json!({"removed_vm": true, "removed": ["D:\\VHD\\i-2-45-VM.vhdx"], "kept": 0}));
     for interruption in [
         Answer::Broken(
             Sent::Maybe,
@@ -346,6 +364,27 @@ fn a_create_cut_off_after_sending_is_cleaned_up_within_the_reserve() {
             json!({"name": VM, "uuid": UUID, "disk": "D:\\VHD\\i-2-45-VM.vhdx", "id": "0a1b2c3d"})
         );
     }
+}
+
+#[test]
+fn the_cleanup_names_the_vms_it_left_alone() {
+    // A create sent again for a VM that exists: refused on the host, the answer lost.
+    let left = done(json!({"removed_vm": false, "removed": [], "kept": 1}));
+    let lost = Answer::Raw(Output {
+        stdout: b"garbage\r\n".to_vec(),
+        exit: Exit::Status(1),
+        ..Output::default()
+    });
+    let (result, _) = run("create", [lost, left]);
+    let err = result.unwrap_err();
+    assert!(
+        err.ends_with(
+            "; cleaned up: VM removed: false, files removed: 0; 1 VM(s) named i-2-45-VM on \
+             hv1.example was not created by this run (no 'cloudstack-create-id=0a1b2c3d' line in \
+             the Notes) and was left alone"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -435,7 +435,7 @@ mod tests {
     fn fingerprints_parse_and_compare() {
         let text = "SHA256:rR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik";
         let a = Fingerprint::parse(text).unwrap();
-        assert_eq!(a.as_str(), text);
+        assert_eq!(a.to_string(), text);
         assert_eq!(Fingerprint::parse(&format!("{text}=")).unwrap(), a);
         assert!(a.same_as(&Fingerprint::parse(text).unwrap()));
         let b = Fingerprint::parse("SHA256:sR6iUlzF3uUDWWx6mhOqgnuP3WdqUWW2Yl5chxZ8Vik").unwrap();
@@ -456,7 +456,7 @@ mod tests {
     fn blob(seed: u8) -> Vec<u8> {
         let mut b = Vec::new();
         for part in [&b"ssh-ed25519"[..], &[seed; 32][..]] {
-            b.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            b.extend_from_slice(&u32::try_from(part.len()).unwrap().to_be_bytes());
             b.extend_from_slice(part);
         }
         b

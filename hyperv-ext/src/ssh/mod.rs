@@ -451,7 +451,7 @@ fn exec(
         match channel.wait_close() {
             Ok(()) => break,
             Err(e) if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {
-                idle.wait(session, poll_socket, deadline)?
+                idle.wait(session, poll_socket, deadline)?;
             }
             Err(e) => return Err(SshError::Session(e)),
         }
@@ -554,9 +554,16 @@ fn wait_socket(session: &Session, socket: &TcpStream, deadline: &Deadline) -> Re
         events,
         revents: 0,
     };
-    let timeout = remaining.min(Duration::from_millis(250)).as_millis().max(1) as libc::c_int;
-    // SAFETY: one valid pollfd for a socket we own for the duration of the call.
-    let rc = unsafe { libc::poll(&mut fd, 1, timeout) };
+    // At most 250: always fits.
+    let timeout = libc::c_int::try_from(remaining.min(Duration::from_millis(250)).as_millis())
+        .unwrap_or(250)
+        .max(1);
+    #[expect(
+        unsafe_code,
+        reason = "std has no poll(2); libssh2 leaves the waiting to us"
+    )]
+    // SAFETY: one valid pollfd, borrowed for the duration of the call, for a socket we own.
+    let rc = unsafe { libc::poll(&raw mut fd, 1, timeout) };
     if rc < 0 {
         let error = std::io::Error::last_os_error();
         if error.kind() != ErrorKind::Interrupted {
@@ -567,7 +574,7 @@ fn wait_socket(session: &Session, socket: &TcpStream, deadline: &Deadline) -> Re
 }
 
 fn millis(d: Duration) -> u32 {
-    d.as_millis().clamp(1, u32::MAX as u128) as u32
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
 #[cfg(test)]

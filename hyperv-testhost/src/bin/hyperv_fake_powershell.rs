@@ -1,6 +1,12 @@
 //! The fake `powershell.exe` behind the test host's sshd (`ForceCommand ... --home DIR`).
 //! See `hyperv_testhost::fake`.
 
+#![forbid(unsafe_code)]
+#![allow(
+    clippy::print_stderr,
+    reason = "the usage line for someone who runs it by hand; as sshd's ForceCommand it never prints it"
+)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -12,5 +18,5 @@ fn main() -> ExitCode {
             2
         }
     };
-    ExitCode::from(code.clamp(0, 255) as u8)
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(u8::MAX))
 }

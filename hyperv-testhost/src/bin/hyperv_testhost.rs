@@ -6,10 +6,15 @@
 //! -EncodedCommand` line it would send (for running a script by hand on a real Windows host,
 //! see docs/hyperv-windows-checklist.md). The result line is framed with the id `manual`.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool: the info line and the scripts on stdout, usage and errors on stderr"
+)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use hyperv_protocol::Script;
 
@@ -106,23 +111,28 @@ fn serve(dir: PathBuf) -> ExitCode {
     drop(stdout);
 
     // Wait for a termination signal, the parent's exit, or sshd's death.
-    // SAFETY: plain signal-set manipulation on this thread before any other thread exists.
+    #[expect(unsafe_code, reason = "std cannot block or wait for signals")]
+    // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset, which initialises it;
+    // each call gets a pointer to that local set, borrowed for the call only; on this thread,
+    // before any other thread exists.
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
+        libc::sigemptyset(&raw mut set);
         for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, sig);
+            libc::sigaddset(&raw mut set, sig);
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
         set
     };
+    let timeout = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 200_000_000,
+    };
     let code = loop {
-        let timeout = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: Duration::from_millis(200).as_nanos() as _,
-        };
-        // SAFETY: valid set and timeout; no siginfo wanted.
-        let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
+        #[expect(unsafe_code, reason = "std cannot wait for a signal")]
+        // SAFETY: pointers to a valid set and timeout, borrowed for the call; no siginfo wanted.
+        let sig =
+            unsafe { libc::sigtimedwait(&raw const set, std::ptr::null_mut(), &raw const timeout) };
         if sig > 0 {
             break ExitCode::SUCCESS;
         }

@@ -103,7 +103,7 @@ pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
     let states = cloudstack_vms(&vms, &conn.node);
     let count = states.len();
     let response = Response::statuses(states);
-    let size = ext_sdk::output::to_ascii_json(&response.to_json()).len() + 1;
+    let size = response.to_ascii_json().len() + 1;
     if size > MAX_OUTPUT_BYTES {
         anyhow::bail!(
             "node {} runs {count} CloudStack VMs: their statuses take {size} bytes, more than the {MAX_OUTPUT_BYTES} bytes an extension may print, so this fails on purpose and CloudStack asks each VM's status separately",
@@ -120,14 +120,19 @@ pub fn statuses(inv: &Invocation) -> anyhow::Result<Response> {
 
 /// Instance name → power state of the node's CloudStack VMs.
 fn cloudstack_vms(vms: &[NodeVm], node: &str) -> BTreeMap<String, PowerState> {
-    let mut marked: BTreeMap<String, (u64, PowerState)> = BTreeMap::new();
-    let mut unmarked: BTreeMap<String, PowerState> = BTreeMap::new();
+    /// A marked VM wins over an unmarked one that happens to carry the same name.
+    const MARKED: u8 = 0;
+    const UNMARKED: u8 = 1;
     let mut ordered: Vec<&NodeVm> = vms
         .iter()
         .filter(|vm| vm.template != Some(true))
         .filter(|vm| !vm.is_being_made())
         .collect();
     ordered.sort_by_key(|vm| vm.vmid);
+    // (instance name, MARKED/UNMARKED, VMID, state) in VMID order; sorted by name and kind
+    // below, the first of each name is the one reported (one sort instead of a tree insert
+    // per VM: statuses reads thousands).
+    let mut found: Vec<(String, u8, u64, PowerState)> = Vec::with_capacity(ordered.len());
     for vm in ordered {
         let vmid = vm.vmid.unwrap_or_default();
         let state = power_state(vm.status.as_deref());
@@ -143,26 +148,35 @@ fn cloudstack_vms(vms: &[NodeVm], node: &str) -> BTreeMap<String, PowerState> {
             Some(Mark {
                 instance_name: Some(instance),
                 ..
-            }) => {
-                if let Some((first, _)) = marked.get(&instance) {
-                    warn!(
-                        "VMs {first} and {vmid} on node {node} are both marked as CloudStack instance {instance}; reporting VM {first}"
-                    );
-                } else {
-                    marked.insert(instance, (vmid, state));
-                }
-            }
+            }) => found.push((instance, MARKED, vmid, state)),
             _ => match vm.name.as_deref() {
                 Some(name) if looks_like_instance_name(name) => {
-                    unmarked.entry(name.to_string()).or_insert(state);
+                    found.push((name.to_string(), UNMARKED, vmid, state));
                 }
                 _ => {}
             },
         }
     }
-    // A marked VM wins over an unmarked one that happens to carry the same name.
-    unmarked.extend(marked.into_iter().map(|(name, (_, state))| (name, state)));
-    unmarked
+    // Stable: VMs of the same name and kind stay in VMID order, so the lowest VMID wins.
+    found.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut states: Vec<(String, PowerState)> = Vec::with_capacity(found.len());
+    let mut kept: Option<(u8, u64)> = None;
+    for (name, kind, vmid, state) in found {
+        if let (Some((kept_kind, first)), Some((last, _))) = (kept, states.last())
+            && *last == name
+        {
+            if kind == MARKED && kept_kind == MARKED {
+                warn!(
+                    "VMs {first} and {vmid} on node {node} are both marked as CloudStack instance {name}; reporting VM {first}"
+                );
+            }
+            continue;
+        }
+        kept = Some((kind, vmid));
+        states.push((name, state));
+    }
+    // Sorted and unique already: the tree is built in one pass.
+    states.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -202,6 +216,36 @@ mod tests {
             BTreeMap::from([
                 ("i-2-45-VM".to_string(), PowerState::On),
                 ("i-2-46-VM".to_string(), PowerState::Off),
+            ])
+        );
+    }
+
+    #[test]
+    fn one_vm_per_instance_name() {
+        let marked = |vmid: u64, status: &str, name: &str| {
+            vm(json!({"vmid": vmid, "status": status,
+                "tags": format!("cloudstack;cs-name.{};cs-vmid.{vmid}", crate::identity::encode_tag_text(name))}))
+        };
+        let unmarked = |vmid: u64, status: &str, name: &str| {
+            vm(json!({"vmid": vmid, "status": status, "name": name}))
+        };
+        let vms = [
+            // two VMs marked as the same instance: the lower VMID is reported
+            marked(205, "stopped", "i-2-47-VM"),
+            marked(204, "running", "i-2-47-VM"),
+            // a marked VM wins over an unmarked one of that name, whatever their VMIDs
+            unmarked(110, "stopped", "i-2-48-VM"),
+            marked(300, "running", "i-2-48-VM"),
+            // two unmarked VMs of one name: the lower VMID
+            unmarked(401, "running", "i-2-49-VM"),
+            unmarked(400, "stopped", "i-2-49-VM"),
+        ];
+        assert_eq!(
+            cloudstack_vms(&vms, "pve1"),
+            BTreeMap::from([
+                ("i-2-47-VM".to_string(), PowerState::On),
+                ("i-2-48-VM".to_string(), PowerState::On),
+                ("i-2-49-VM".to_string(), PowerState::Off),
             ])
         );
     }

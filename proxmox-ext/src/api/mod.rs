@@ -19,7 +19,7 @@ use log::{debug, warn};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{Error, read_answer};
+use crate::error::Error;
 use crate::model::{
     ClusterMember, ClusterNode, ClusterVm, LogLine, NetworkInterface, NodeStorage, NodeVm,
     Snapshot, StorageVolume, TaskEntry, TaskStatus, VmStatus, Vmid, VncProxy,
@@ -29,8 +29,11 @@ use crate::settings::Connection;
 use crate::transport::{Method, Request, Transport, TransportErrorKind, UreqTransport};
 use crate::upid::Upid;
 
+mod envelope;
 mod form;
 pub mod params;
+
+use envelope::Answer;
 
 use form::{Form, encode};
 use params::{
@@ -153,15 +156,16 @@ impl Client {
         &self.token_id
     }
 
-    /// Sends one request (retrying as the policy allows); returns the answer's `data` and the
-    /// raw body (for the few calls that need attributes beside `data`, such as `total`).
-    fn exchange(
+    /// Sends one request (retrying as the policy allows); returns the answer's `data`, decoded
+    /// as `T` straight from the body, and its `total` (the one attribute beside `data` a call
+    /// needs).
+    fn exchange<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         form: Form,
         idempotency: Idempotency,
-    ) -> Result<(Value, Vec<u8>), Error> {
+    ) -> Result<Answer<T>, Error> {
         let what = format!("{method} {path}");
         let (path_and_query, body) = match method {
             Method::Get | Method::Delete if form.is_empty() => (path.to_string(), None),
@@ -188,12 +192,7 @@ impl Client {
                 .transport
                 .send(&request, timeout)
                 .map_err(Error::from)
-                .and_then(|response| {
-                    Ok((
-                        read_answer(&response, &what, &self.token_id)?,
-                        response.body,
-                    ))
-                });
+                .and_then(|response| envelope::read(&response, &what, &self.token_id));
             match result {
                 Ok(answer) => return Ok(answer),
                 Err(Error::Transport(e))
@@ -223,24 +222,23 @@ impl Client {
         }
     }
 
-    /// Sends one request and returns its `data`.
-    fn call(
+    /// Sends one request and returns its `data` as a `T`.
+    fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         form: Form,
         idempotency: Idempotency,
-    ) -> Result<Value, Error> {
-        Ok(self.exchange(method, path, form, idempotency)?.0)
+    ) -> Result<T, Error> {
+        Ok(self.exchange(method, path, form, idempotency)?.data)
     }
 
     fn get<D: DeserializeOwned>(&self, path: &str, query: Form) -> Result<D, Error> {
-        let data = self.call(Method::Get, path, query, Idempotency::Read)?;
-        decode(data, &format!("GET {path}"))
+        self.call(Method::Get, path, query, Idempotency::Read)
     }
 
     fn task(&self, method: Method, path: &str, form: Form) -> Result<Upid, Error> {
-        let data = self.call(method, path, form, Idempotency::Write)?;
+        let data: Value = self.call(method, path, form, Idempotency::Write)?;
         upid_of(data, &format!("{method} {path}"))
     }
 
@@ -378,7 +376,7 @@ impl Client {
         params: &UpdateConfig,
     ) -> Result<Option<Upid>, Error> {
         let path = vm_path(node, vmid, &["config"]);
-        match self.call(Method::Post, &path, Form::of(params)?, Idempotency::Write)? {
+        match self.call::<Value>(Method::Post, &path, Form::of(params)?, Idempotency::Write)? {
             Value::Null => Ok(None),
             data => upid_of(data, &format!("POST {path}")).map(Some),
         }
@@ -387,7 +385,7 @@ impl Client {
     /// `PUT …/config` with the tags alone: a synchronous change PVE applies at once (and the
     /// same again when repeated).
     pub fn set_tags(&self, node: &str, vmid: Vmid, params: &SetTags) -> Result<(), Error> {
-        self.call(
+        self.call::<Value>(
             Method::Put,
             &vm_path(node, vmid, &["config"]),
             Form::of(params)?,
@@ -404,7 +402,7 @@ impl Client {
         vmid: Vmid,
         params: &FinishCreate,
     ) -> Result<(), Error> {
-        self.call(
+        self.call::<Value>(
             Method::Put,
             &vm_path(node, vmid, &["config"]),
             Form::of(params)?,
@@ -494,8 +492,7 @@ impl Client {
     /// not something to wait for.
     pub fn vnc_proxy(&self, node: &str, vmid: Vmid) -> Result<VncProxy, Error> {
         let p = vm_path(node, vmid, &["vncproxy"]);
-        let data = self.call(Method::Post, &p, Form::default(), Idempotency::Write)?;
-        decode(data, &format!("POST {p}"))
+        self.call(Method::Post, &p, Form::default(), Idempotency::Write)
     }
 
     // ------------------------------------------------------------------ tasks
@@ -508,7 +505,7 @@ impl Client {
     /// `DELETE /nodes/{node}/tasks/{upid}`: PVE stops the task's worker (it ends with
     /// `received interrupt`); a task that already ended is left as it is.
     pub fn stop_task(&self, upid: &Upid) -> Result<(), Error> {
-        self.call(
+        self.call::<Value>(
             Method::Delete,
             &path(&["nodes", &upid.node, "tasks", &upid.to_string()]),
             Form::default(),
@@ -534,26 +531,14 @@ impl Client {
         limit: u64,
     ) -> Result<(Vec<LogLine>, Option<u64>), Error> {
         let p = path(&["nodes", &upid.node, "tasks", &upid.to_string(), "log"]);
-        let (data, body) = self.exchange(
+        let answer = self.exchange(
             Method::Get,
             &p,
             Form::of(&TaskLog { start, limit })?,
             Idempotency::Read,
         )?;
-        let total = serde_json::from_slice::<Value>(&body).ok().and_then(|b| {
-            b.get("total")
-                .and_then(|t| t.as_u64().or_else(|| t.as_str()?.parse().ok()))
-        });
-        let lines = decode(data, &format!("GET {p}"))?;
-        Ok((lines, total))
+        Ok((answer.data, answer.total))
     }
-}
-
-fn decode<D: DeserializeOwned>(data: Value, what: &str) -> Result<D, Error> {
-    serde_json::from_value(data.clone()).map_err(|e| Error::BadResponse {
-        what: what.to_string(),
-        detail: format!("{e} in {}", truncate(&data.to_string(), 200)),
-    })
 }
 
 fn upid_of(data: Value, what: &str) -> Result<Upid, Error> {

@@ -143,6 +143,7 @@ pub const VM_NAME: Detail = Detail::new("vm_name", VM)
     .kind(Kind::Format("Proxmox VM name"))
     .default_described("the instance name")
     .used_by_all_but(NOT_VM)
+    .exact()
     .hint("Proxmox VM name (letters, digits, '-', '.')");
 pub const PROXMOX_VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail])
     .kind(Kind::Number)
@@ -151,6 +152,7 @@ pub const PROXMOX_VMID: Detail = Detail::new("proxmox_vmid", &[Level::VmDetail])
     .hint("set by the prepare action; the VM's Proxmox id");
 
 pub const SNAP_NAME: Detail = Detail::new("snap_name", PARAMETER)
+    .exact()
     .required()
     .used_by(&["CreateSnapshot", "RestoreSnapshot", "DeleteSnapshot"])
     .hint("letter first, then letters, digits, '-' or '_'");
@@ -211,6 +213,61 @@ pub const DEFAULT_ISO_STORAGE: &str = "local-lvm";
 pub const DEFAULT_FULL_CLONE: bool = false;
 /// `snap_save_memory` when not set.
 pub const DEFAULT_SAVE_MEMORY: bool = false;
+
+#[cfg(test)]
+mod secret_tests {
+    use ext_sdk::Payload;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A secret detail's value cannot reach an error: not through the reader the actions use,
+    /// nor through any parser or rejection (which quote the value on purpose here), for every
+    /// secret detail this extension declares, at every level it is read from.
+    #[test]
+    fn no_secret_details_value_reaches_an_error() {
+        let secrets: Vec<&Detail> = DETAILS
+            .iter()
+            .filter(|d| d.secret || d.secret_when.is_some())
+            .collect();
+        let keys: Vec<&str> = secrets.iter().map(|d| d.key).collect();
+        assert_eq!(keys, ["secret"]);
+        for detail in secrets {
+            for value in [
+                "5f0c1d2e-3b4a-4c5d-8e9f-0a1b2c3d4e5f",
+                "root@pam!cloudstack=5f0c1d2e-3b4a-4c5d-8e9f-0a1b2c3d4e5f",
+                "x",
+            ] {
+                for level in detail.levels {
+                    let map = match level {
+                        Level::Host => "host",
+                        Level::ResourceMap => "resourcemap",
+                        Level::Extension => "extension",
+                        other => panic!("a secret at level {other:?}"),
+                    };
+                    // Every other connection detail missing or invalid, so the reader fails.
+                    let doc = json!({"externaldetails": {map: {detail.key: value, "url": "::"}}});
+                    let p = Payload::from_slice(doc.to_string().as_bytes(), "test").unwrap();
+                    let errors = [
+                        p.read(Connection::read).map(drop),
+                        p.read(|d| d.optional_with(detail, |v| Err::<(), _>(format!("bad: {v}"))))
+                            .map(drop),
+                        p.read(|d| d.reject(detail, format!("{value} conflicts"))),
+                    ];
+                    for error in errors {
+                        let text = error.unwrap_err().to_string();
+                        if value.len() >= ext_sdk::redact::MIN_SECRET_LEN {
+                            assert!(!text.contains(value), "{text}");
+                            assert!(!text.contains("5f0c1d2e-3b4a"), "{text}");
+                        } else {
+                            assert!(!text.contains(&format!("'{value}'")), "{text}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -53,9 +53,12 @@ fn main() -> ExitCode {
     } else {
         ureq::tls::TlsConfig::builder().build()
     };
+    // proxmox-ext's buffer sizes (its transport.rs): the floor does no more than it.
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(16 * 1024)
         .build()
         .new_agent();
     let result = match method.as_str() {
