@@ -7,9 +7,16 @@
 #   scripts/build.sh --workspace --bins     # what scripts/test.sh builds
 #   scripts/build.sh -p proxmox-ext -p hyperv-ext
 #
-# The binaries land in target/x86_64-unknown-linux-gnu/release/.
+# The binaries land in target/x86_64-unknown-linux-gnu/release/; the shipped ones then have
+# the precompiled standard library's /rustc/<commit>/ paths rewritten
+# (scripts/remap-std-paths.py).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-exec scripts/cargo-zig.sh build --release --locked "$@"
+scripts/cargo-zig.sh build --release --locked "$@"
+version=$(rustc --version | awk '{print $2}')
+for exe in proxmox-ext hyperv-ext; do
+  bin=target/x86_64-unknown-linux-gnu/release/$exe
+  [ ! -f "$bin" ] || python3 scripts/remap-std-paths.py "$version" "$bin"
+done

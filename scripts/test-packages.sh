@@ -125,10 +125,9 @@ for pkg in "${packages[@]}"; do
   for leak in "$cargo_home" "$repo" "/root/" "/home/" ".cache/cargo-zigbuild" "openssl-build"; do
     check "$pkg: no '$leak' in the binary" bash -c '! grep -qF -- "$1" "$2"' _ "$leak" "$x/strings"
   done
-  # The standard library comes precompiled with /rustc/<commit of the pinned toolchain>/
-  # paths in its panic locations; a stable toolchain cannot rebuild it. They are the same
-  # for every build with the pinned toolchain.
-  echo "$pkg: $(grep -c '^/rustc/' "$x/strings") /rustc/<toolchain commit> paths from the precompiled standard library"
+  # The precompiled standard library's /rustc/<commit>/ paths, rewritten by scripts/build.sh.
+  check "$pkg: no /rustc/<commit>/ path in the binary" bash -c '! grep -Eq "/rustc/[0-9a-f]{40}" "$1"' _ "$x/strings"
+  echo "$pkg: $(grep -o '/rust-std-[0-9.]*/' "$x/strings" | wc -l) standard-library paths as /rust-std-<version>/"
 done
 fi
 
