@@ -21,5 +21,5 @@ venv=${CSEXT_VENV:-$repo/.venv}
 command -v openssl >/dev/null || { echo "bench: needs openssl (the trust-store case hashes a certificate)" >&2; exit 1; }
 echo "bench: building the release binaries and bench/floor" >&2
 cargo build --release --quiet --workspace --bins
-cargo build --release --quiet --locked --manifest-path bench/floor/Cargo.toml
+cargo build --release --quiet --locked --manifest-path bench/floor/Cargo.toml --features floor
 exec "$venv/bin/python" bench/bench.py "$@"
