@@ -12,9 +12,11 @@
 #   4. each .rpm installed with its scripts into a copy of that chroot (rpm --root), with an
 #      EL-style cloud user;
 #   5. a second build from a clone in another directory with another CARGO_HOME, building
-#      the two packages only (-p) at another time of day: same binaries, same packages.
+#      the two packages only (-p) at another time of day: same binaries, same packages
+#      (scripts/test.sh runs that build in the background: CSEXT_SECOND_BUILD names its
+#      directory, made by `scripts/test-packages.sh --second-build DIR`).
 # Needs root (chroot). Work files live in target/package-tests/ (the Debian base is kept
-# there between runs). CSEXT_PACKAGE_TESTS="deb rpm" runs only those parts (of: inspect
+# there between runs; `scripts/test-packages.sh --base-only` makes just that). CSEXT_PACKAGE_TESTS="deb rpm" runs only those parts (of: inspect
 # binaries deb rpm reproducible); the packages are always built first.
 set -euo pipefail
 
@@ -48,12 +50,72 @@ timed() {
 }
 
 mkdir -p "$work"
+base=$work/$suite-base
+
+# The Debian base of every chroot, made once (debootstrap, kept in $work). Under a lock, so
+# scripts/test.sh can start it in the background (--base-only) while it builds, and the
+# chroot tests wait for that run instead of starting their own.
+ensure_base() {
+  (
+    flock 9
+    [ ! -f "$base/.complete" ] || exit 0
+    command -v debootstrap >/dev/null || fail "debootstrap is missing (scripts/setup.sh installs it)"
+    mirror=$(sed -n 's/^URIs: *\(.*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+    [ -n "$mirror" ] || fail "no Debian mirror configured for apt on this machine"
+    rm -rf "$base"
+    timed debootstrap --variant=minbase --include=logrotate "$suite" "$base" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+      fail "debootstrap $suite failed: $(tail -5 "$work/debootstrap.log")"
+    touch "$base/.complete"
+  ) 9>"$work/base.lock"
+}
+# second_build DIR: the release build of the two packages (-p, as scripts/package.sh builds)
+# from a clone of HEAD in DIR/src, with another build user's CARGO_HOME (the crates already
+# downloaded, nothing built) and another time zone; DIR/.built marks success. scripts/test.sh
+# starts it in the background at idle priority (--second-build DIR) while the tests run.
+second_build() {
+  local dir=$1
+  if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+    fail "the checkout has uncommitted changes: commit them, the second build is a clone of HEAD"
+  fi
+  local cargo_home
+  cargo_home=$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)
+  rm -rf "$dir/src" "$dir/cargo-home" "$dir/.built"
+  git clone --quiet --no-hardlinks "$repo" "$dir/src"
+  git -C "$dir/src" checkout --quiet --detach "$(git rev-parse HEAD)"
+  mkdir -p "$dir/cargo-home/registry"
+  cp -a "$cargo_home/registry/index" "$cargo_home/registry/cache" "$dir/cargo-home/registry/"
+  (
+    cd "$dir/src"
+    export CARGO_HOME=$dir/cargo-home TZ=Pacific/Kiritimati
+    export CSEXT_VENV=${CSEXT_VENV:-$repo/.venv}
+    unset CARGO_TARGET_DIR
+    scripts/build.sh -p proxmox-ext -p hyperv-ext >"$dir/build.log" 2>&1 || {
+      tail -30 "$dir/build.log"
+      fail "the second build failed"
+    }
+  )
+  touch "$dir/.built"
+}
+case "${1:-}" in
+  --base-only)
+    ensure_base
+    exit 0
+    ;;
+  --second-build)
+    timed second_build "${2:?--second-build needs a directory}"
+    exit 0
+    ;;
+esac
+
 parts=${CSEXT_PACKAGE_TESTS:-inspect binaries deb rpm reproducible}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------------------------------
 step "build the four packages from the tested binaries"
-timed scripts/package.sh --no-build
+if [ "$parts" != reproducible ] || [ "$(find "$out" -maxdepth 1 -type f 2>/dev/null | wc -l)" -ne 4 ]; then
+  timed scripts/package.sh --no-build
+fi
 debs=("$out"/*.deb)
 rpms=("$out"/*.rpm)
 check "two .deb and two .rpm" test "${#debs[@]}" -eq 2 -a "${#rpms[@]}" -eq 2
@@ -133,16 +195,8 @@ fi
 
 # ---------------------------------------------------------------------------------------
 step "a Debian $suite chroot (glibc 2.31) with a dummy cloudstack-management"
-base=$work/$suite-base
-if { want deb || want rpm; } && [ ! -f "$base/.complete" ]; then
-  command -v debootstrap >/dev/null || fail "debootstrap is missing (scripts/setup.sh installs it)"
-  mirror=$(sed -n 's/^URIs: *\(.*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-  [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)
-  [ -n "$mirror" ] || fail "no Debian mirror configured for apt on this machine"
-  rm -rf "$base"
-  timed debootstrap --variant=minbase --include=logrotate "$suite" "$base" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-    fail "debootstrap $suite failed: $(tail -5 "$work/debootstrap.log")"
-  touch "$base/.complete"
+if { want deb || want rpm; }; then
+  ensure_base
 fi
 
 # dummy_cloudstack LAYOUT: a cloudstack-management 4.22 .deb that creates what the real one
@@ -326,23 +380,21 @@ fi
 # ---------------------------------------------------------------------------------------
 if want reproducible; then
 step "reproducible: a clone elsewhere, another CARGO_HOME, -p instead of --workspace, another time zone"
-if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
-  fail "the checkout has uncommitted changes: commit them, the second build is a clone of HEAD"
+second=${CSEXT_SECOND_BUILD:-}
+if [ -z "$second" ]; then
+  second=$(mktemp -d /tmp/csext-repro.XXXXXX)
+  timed second_build "$second"
+elif [ ! -f "$second/.built" ]; then
+  tail -30 "$second/build.log" 2>/dev/null || true
+  fail "the second build in $second did not finish (its log: $second/build.log)"
 fi
-second=$(mktemp -d /tmp/csext-repro.XXXXXX)
-git clone --quiet --no-hardlinks "$repo" "$second/src"
-git -C "$second/src" checkout --quiet --detach "$(git rev-parse HEAD)"
-# Another build user's CARGO_HOME: the crates already downloaded, nothing built.
-mkdir -p "$second/cargo-home/registry"
-cp -a "$cargo_home/registry/index" "$cargo_home/registry/cache" "$second/cargo-home/registry/"
+# The packages of the clone, the way package.sh makes them after its build.
 (
   cd "$second/src"
   export CARGO_HOME=$second/cargo-home TZ=Pacific/Kiritimati
-  export CSEXT_VENV=${CSEXT_VENV:-$repo/.venv}
-  unset CARGO_TARGET_DIR
-  timed scripts/package.sh >"$second/package.log" 2>&1 || {
+  timed scripts/package.sh --no-build >"$second/package.log" 2>&1 || {
     tail -30 "$second/package.log"
-    fail "the second build failed"
+    fail "packaging the second build failed"
   }
 )
 first_sums=$(cd "$repo/target" && sha256sum $triple/release/proxmox-ext $triple/release/hyperv-ext packages/*)

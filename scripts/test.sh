@@ -17,7 +17,10 @@ venv=${CSEXT_VENV:-$repo/.venv}
 # Step timing: wall from SECONDS, CPU as the user + system time of every finished child
 # (the shell builtin `times`, read in this shell: a subshell would see none of it).
 timing=$(mktemp)
-trap 'rm -f "$timing"' EXIT
+# Background jobs run in sessions of their own; the ones still running when the suite ends
+# (it failed early) are stopped with all their processes.
+bg_pids=()
+trap 'rm -f "$timing"; for p in "${bg_pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done' EXIT
 # Call `times >"$timing"` first, in this shell; this reads it.
 cpu_seconds() {
   awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }; printf "%.0f", t }' "$timing"
@@ -44,6 +47,18 @@ summary() {
 
 step "set-up"
 scripts/setup.sh
+# Background work, so the 2 cores are never idle while the foreground waits on a test peer,
+# the network or a serial compile step; each job is waited for by the step that needs it:
+# - the package tests' Debian chroot base (debootstrap: mostly download and unpacking);
+# - the pinned packaging tools (a compile), at idle priority (SCHED_IDLE), so the foreground
+#   keeps the CPU it wants.
+mkdir -p target/package-tests
+setsid scripts/test-packages.sh --base-only >target/package-tests/base.log 2>&1 &
+bg_pids+=($!)
+idle() { setsid chrt --idle 0 nice -n 19 "$@"; }
+idle bash -c 'repo=$1 && source scripts/tools.sh && ensure_packagers' _ "$repo" >target/package-tests/tools.log 2>&1 &
+tools_pid=$!
+bg_pids+=("$tools_pid")
 
 step "format and lint"
 cargo fmt --all -- --check
@@ -55,12 +70,23 @@ scripts/build.sh --workspace --bins
 # The e2e tests run these very binaries.
 export E2E_BIN_DIR=$repo/target/x86_64-unknown-linux-gnu/release
 shipped_sums=$(cd "$E2E_BIN_DIR" && sha256sum proxmox-ext hyperv-ext)
+# The reproducibility test's second build (another directory and CARGO_HOME, -p), at idle
+# priority while the package and e2e tests run; compared at the end.
+second_build=$(mktemp -d /tmp/csext-repro.XXXXXX)
+idle scripts/test-packages.sh --second-build "$second_build" >"$second_build.log" 2>&1 &
+second_pid=$!
+bg_pids+=("$second_pid")
 
 step "packaging tools (cargo-deb, cargo-generate-rpm)"
-(source scripts/tools.sh && ensure_packagers)
+wait "$tools_pid" || {
+  cat target/package-tests/tools.log
+  echo "FAIL: installing the packaging tools"
+  exit 1
+}
+cat target/package-tests/tools.log
 
 step "packages"
-scripts/test-packages.sh
+CSEXT_PACKAGE_TESTS="inspect binaries deb rpm" scripts/test-packages.sh
 
 step "benchmark harness"
 # Its unit tests need bench/floor's measure only; the benchmark itself is bench/run.sh.
@@ -100,6 +126,17 @@ fi
 
 step "secrets in the logs of every run"
 python3 tests/scan_logs.py "$E2E_LOG_DIR" || status=$?
+
+step "packages: reproducible (the second build)"
+if wait "$second_pid"; then
+  cat "$second_build.log"
+  CSEXT_PACKAGE_TESTS=reproducible CSEXT_SECOND_BUILD=$second_build scripts/test-packages.sh || status=1
+else
+  cat "$second_build.log"
+  echo "FAIL: the reproducibility test's second build"
+  status=1
+fi
+rm -rf "$second_build" "$second_build.log"
 
 summary
 # The test runner's closing line closes the run too.
