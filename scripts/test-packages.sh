@@ -112,8 +112,8 @@ parts=${CSEXT_PACKAGE_TESTS:-inspect binaries deb rpm reproducible}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------------------------------
-step "build the four packages from the tested binaries"
 if [ "$parts" != reproducible ] || [ "$(find "$out" -maxdepth 1 -type f 2>/dev/null | wc -l)" -ne 4 ]; then
+  step "build the four packages from the tested binaries"
   timed scripts/package.sh --no-build
 fi
 debs=("$out"/*.deb)
@@ -194,8 +194,8 @@ done
 fi
 
 # ---------------------------------------------------------------------------------------
-step "a Debian $suite chroot (glibc 2.31) with a dummy cloudstack-management"
-if { want deb || want rpm; }; then
+if want deb || want rpm; then
+  step "a Debian $suite chroot (glibc 2.31) with a dummy cloudstack-management"
   ensure_base
 fi
 

@@ -117,14 +117,14 @@ pub fn register(
     let id = run.extension()?;
     run.custom_actions(&id)?;
     let s = run.summary;
+    let (done, would) = if dry_run {
+        ("dry run done", "would be ")
+    } else {
+        ("registered", "")
+    };
     writeln!(
         run.out,
-        "{name}: {} (created {}, updated {}, already as declared {}); CloudStack runs {}",
-        if dry_run {
-            "dry run done"
-        } else {
-            "registered"
-        },
+        "{name}: {done} ({would}created {}, {would}updated {}, already as declared {}); CloudStack runs {}",
         s.created,
         s.updated,
         s.unchanged,

@@ -506,7 +506,7 @@ fn dry_run_reads_and_prints_the_commands() {
         "'parameters[0].name=snap_name' 'parameters[0].type=STRING' 'parameters[0].required=true'",
         "'parameters[2].name=snap_save_memory' 'parameters[2].type=BOOLEAN' 'parameters[2].required=false'",
         &*format!(
-            "ProxmoxRs: dry run done (created {}, updated 0, already as declared 0)",
+            "ProxmoxRs: dry run done (would be created {}, would be updated 0, already as declared 0)",
             custom_actions_of("proxmox-ext").len() + 1
         ),
     ] {
