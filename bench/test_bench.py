@@ -2,6 +2,7 @@
 its numbers depend on the machine). The `measure` tests need bench/floor built."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,7 @@ MEASURE = os.path.join(bench.FLOOR_BIN, 'measure')
 class Measure(unittest.TestCase):
     def measure(self, argv):
         work = tempfile.mkdtemp(prefix='measure-test-')
+        self.addCleanup(shutil.rmtree, work, True)
         meter = bench.Meter(work)
         return meter.run(argv, dict(os.environ), expect_exit=(0, 3), contract=False, label='test')
 
