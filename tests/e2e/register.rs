@@ -204,6 +204,10 @@ fn proxmox_registers_with_upstreams_actions_and_the_reserved_vmid() {
             "{name}"
         );
     }
+    // The read-only preflight (issue 10), run on an instance from the UI.
+    let check = cloud.action("check");
+    assert_eq!(parameters(&check), []);
+    assert_eq!(check["timeout"], 120);
     for a in cloud.actions() {
         assert_eq!(a["extensionid"], e["id"]);
         assert_eq!(a["resourcetype"], "VirtualMachine");
@@ -267,6 +271,17 @@ fn hyperv_registers_without_prepare_or_reserved_details() {
         };
         assert_eq!(parameters(&cloud.action(name)), expected, "{name}");
     }
+    // The read-only preflight (issue 10), with the template or ISO it should look for.
+    let check = cloud.action("check");
+    assert_eq!(
+        parameters(&check),
+        [
+            param("template_path", "STRING", false),
+            param("iso_path", "STRING", false),
+        ]
+    );
+    assert_eq!(check["timeout"], 120);
+    assert_eq!(check["allowedroletypes"], json!(ROLES));
     assert!(!out.contains("WARNING"), "{out}");
 }
 
