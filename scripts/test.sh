@@ -107,9 +107,11 @@ mkdir -p "$E2E_LOG_DIR"
 test_log=$repo/target/test-run.log
 if command -v cargo-nextest >/dev/null 2>&1; then
   # nextest builds the tests with $CARGO (`cargo nextest` would set it to cargo itself).
+  # A failed test runs once more (the second build shares the 2 cores): one that passes then
+  # is reported FLAKY, listed again at the end of the run, and not hidden.
   run_tests() {
     CARGO=$repo/scripts/cargo-zig.sh RUST_LOG=trace \
-      cargo-nextest nextest run --release --workspace --locked --no-fail-fast
+      cargo-nextest nextest run --release --workspace --locked --no-fail-fast --retries 1
   }
 else
   run_tests() { RUST_LOG=trace scripts/cargo-zig.sh test --release --workspace --locked --no-fail-fast; }
@@ -119,6 +121,7 @@ run_tests 2>&1 | tee "$test_log"
 status=${PIPESTATUS[0]}
 set -e
 summary_line=$(grep -E '^ *Summary \[' "$test_log" | tail -1 || true)
+flaky=$(grep -E '^ *FLAKY ' "$test_log" | sort -u || true)
 if [ "$shipped_sums" != "$(cd "$E2E_BIN_DIR" && sha256sum proxmox-ext hyperv-ext)" ]; then
   echo "FAIL: building the tests changed the binaries the e2e tests ran: they are not the packaged ones"
   status=1
@@ -140,5 +143,6 @@ rm -rf "$second_build" "$second_build.log"
 
 summary
 # The test runner's closing line closes the run too.
+[ -z "$flaky" ] || printf 'passed only when run again:\n%s\n' "$flaky"
 [ -z "$summary_line" ] || echo "$summary_line"
 exit "$status"

@@ -45,10 +45,11 @@ fn one_shell_one_command_six_round_trips() {
     );
     assert!(out.stderr.starts_with(b"#< CLIXML"));
     assert!(out.cleanup_error.is_none());
-    // NTLM negotiate + (authenticate with Create), Command, Receive (a second one when the
-    // output came in two parts), Signal, Delete.
+    // NTLM negotiate + (authenticate with Create), Command, Receive (one more for each further
+    // part the output came in: the peer answers with what the script has printed so far, so a
+    // loaded machine sees two or three), Signal, Delete.
     let c = hv.host.winrm_counters();
-    assert!((1..=2).contains(&c.receives), "{c:?}");
+    assert!(c.receives >= 1 && c.timed_out_receives == 0, "{c:?}");
     assert_eq!(
         (u64::from(out.round_trips), out.connections),
         (5 + c.receives, 1)
