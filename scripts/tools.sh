@@ -1,6 +1,6 @@
 # Pinned build and packaging tools, each installed when missing (sourced by build.sh and
 # package.sh; expects $repo). Zig and cargo-zigbuild come from PyPI into the project's
-# virtualenv (scripts/setup.sh pins them); cargo-deb and cargo-generate-rpm from crates.io.
+# virtualenv (scripts/setup.sh pins them); cargo-deb and cargo-generate-rpm from the crates registry.
 
 CARGO_DEB_VERSION=3.8.0
 CARGO_GENERATE_RPM_VERSION=0.21.1
@@ -32,7 +32,7 @@ ensure_cargo_tool() {
   if "cargo-$name" --version 2>/dev/null | grep -qF " $version"; then
     return 0
   fi
-  echo "tools: installing cargo-$name $version from crates.io"
+  echo "tools: installing cargo-$name $version from the crates registry"
   # A tool that packages two files needs no optimised build: an unoptimised one without
   # debug info compiles in half the time on a cold machine. The shared target directory lets
   # the two tools share their common crates.
